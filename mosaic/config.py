@@ -1,0 +1,186 @@
+"""Typed configuration: one dataclass per component, one docstring line per field.
+
+Configs are plain data: no defaults derived from other fields or from machine paths. A resolved
+config is written into every output, with its hash, so a dataset says how it was made.
+YAML files under ``pipelines/`` hold science settings; ``--set section.key=value`` overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class VisibilityConfig:
+    """Ray casting and visibility labels (product.md section 2)."""
+
+    backend: str = "embree"  # ray caster: embree | warp | open3d | reference
+    device: str = "cpu"  # warp device: "cpu" or "cuda:N"
+    max_side: int = 320  # labelling resolution: long image side in pixels
+    amodal_method: str = "pruned"  # pruned (exact, casts only undecided pixels) | exact
+    enlarge: float = 2.0  # unbounded-plane stand-in: image extended by this many sizes per side
+    near: float = 0.05  # near plane (m): geometry closer than this is ignored for amodal
+    min_visible_frac: float = 0.001  # min visible pixels as a share of the labelling image
+    min_visible_ratio: float = 0.05  # min V / A_tot to count as visible
+    full_threshold: float = 0.05  # occlusion and truncation at or below this -> state "full"
+    occ_bins: tuple[float, float, float] = (0.1, 0.4, 0.7)  # none/low/medium/high edges
+    structural_labels: tuple[str, ...] = ("wall", "floor", "ceiling")  # never targets
+    pose_check: bool = True  # compare rendered and sensor depth per frame
+    pose_max_error: float = 0.10  # median |rendered - sensor| depth (m) above which a frame is rejected
+    batch_views: int = 8  # views cast per backend call
+
+
+@dataclass(frozen=True)
+class ViewSetConfig:
+    """Frame subsampling and view-set sampling (product.md section 3)."""
+
+    frame_step: int = 10  # keep every n-th usable frame
+    set_sizes: tuple[int, ...] = (2, 3, 4, 5)  # frames per question
+    max_pair_overlap: float = 30.0  # percent; every pair of a set stays below this
+    overlap_bins: tuple[float, float] = (5.0, 15.0)  # low/medium/high overlap_level edges
+    sets_per_scene: int = 120  # view sets drawn per scene
+    max_tries: int = 4000  # random draws before giving up on more sets
+
+
+@dataclass(frozen=True)
+class QAConfig:
+    """Question generation (product.md section 4)."""
+
+    types: tuple[str, ...] = ()  # question types to generate; empty = all 17
+    lr_margin: float = 0.05  # left/right margin as a share of image width
+    ab_margin: float = 0.05  # above/below margin as a share of image height
+    fb_margin: float = 0.3  # front/behind margin in metres of depth_median
+    per_type_per_scene: int = 12  # cap of items per question type per scene
+    per_category_per_type: int = 4  # cap of items per (type, category) per scene
+    loc_min_wrong_diag: float = 0.6  # wrong localization points lie >= this many bbox diagonals away
+
+
+@dataclass(frozen=True)
+class MosaicConfig:
+    """The whole resolved configuration of a run."""
+
+    seed: int = 0  # global seed; per-scene RNGs derive from (seed, scene id)
+    visibility: VisibilityConfig = field(default_factory=VisibilityConfig)
+    viewsets: ViewSetConfig = field(default_factory=ViewSetConfig)
+    qa: QAConfig = field(default_factory=QAConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces) used for hashing and storage."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON, first 16 hex digits."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+_SECTIONS = {"visibility": VisibilityConfig, "viewsets": ViewSetConfig, "qa": QAConfig}
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Convert a YAML / command-line value to the type of the field's default."""
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return bool(value)
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        inner = default[0] if default else None
+        if inner is None:
+            return tuple(str(v).strip() if isinstance(v, str) else v for v in value)
+        return tuple(_coerce(v, inner, where) for v in value)
+    try:
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, str):
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot use {value!r} ({exc})") from None
+    return value
+
+
+def _apply(cfg: MosaicConfig, section: str | None, key: str, value: Any) -> MosaicConfig:
+    if section is None:
+        if key != "seed":
+            raise ConfigError(
+                f"unknown setting {key!r}; use seed or one of the sections "
+                f"{', '.join(_SECTIONS)} (e.g. visibility.max_side=320)"
+            )
+        return dataclasses.replace(cfg, seed=_coerce(value, 0, "seed"))
+    if section not in _SECTIONS:
+        raise ConfigError(f"unknown config section {section!r}; valid: {', '.join(_SECTIONS)}")
+    sub = getattr(cfg, section)
+    names = {f.name: f for f in dataclasses.fields(sub)}
+    if key not in names:
+        raise ConfigError(
+            f"unknown setting {section}.{key}; valid: {', '.join(sorted(names))}"
+        )
+    new_sub = dataclasses.replace(
+        sub, **{key: _coerce(value, getattr(sub, key), f"{section}.{key}")}
+    )
+    return dataclasses.replace(cfg, **{section: new_sub})
+
+
+def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> MosaicConfig:
+    """Build a config from nested plain data (as in a YAML file); unknown keys are errors."""
+    cfg = base or MosaicConfig()
+    for top, value in (data or {}).items():
+        if isinstance(value, dict):
+            for key, v in value.items():
+                cfg = _apply(cfg, top, key, v)
+        else:
+            cfg = _apply(cfg, None, top, value)
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> MosaicConfig:
+    """Load a YAML config (or defaults when ``path`` is None) and apply ``key=value`` overrides.
+
+    Overrides use dotted names, e.g. ``visibility.max_side=480`` or ``seed=3``.
+    """
+    cfg = MosaicConfig()
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist; see pipelines/ for examples")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {p} must hold a mapping of sections")
+        data.pop("name", None)
+        data.pop("description", None)
+        cfg = config_from_dict(data, cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        name, value = item.split("=", 1)
+        parts = name.strip().split(".")
+        if len(parts) == 1:
+            cfg = _apply(cfg, None, parts[0], value)
+        elif len(parts) == 2:
+            cfg = _apply(cfg, parts[0], parts[1], value)
+        else:
+            raise ConfigError(f"override {item!r}: use one dot, e.g. visibility.max_side=320")
+    return cfg

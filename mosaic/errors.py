@@ -1,0 +1,80 @@
+"""Typed, actionable exceptions.
+
+Every error raised on bad input names what was looked at (scene, file), what is wrong, and what
+to do. The library raises; only the CLI turns an error into an exit code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MosaicError(Exception):
+    """Base class of every error mosaic raises on purpose."""
+
+
+class SceneDataError(MosaicError):
+    """A scene's files are missing, truncated or inconsistent.
+
+    Attributes:
+        scene_id: the scene being read.
+        path: the offending file (or folder).
+        cause: what is wrong, in one sentence.
+        hint: what the user can do about it.
+    """
+
+    def __init__(self, scene_id: str, path: str | Path | None, cause: str, hint: str = ""):
+        self.scene_id = scene_id
+        self.path = str(path) if path is not None else None
+        self.cause = cause
+        self.hint = hint
+        where = f" ({self.path})" if self.path else ""
+        msg = f"scene {scene_id}{where}: {cause}"
+        if hint:
+            msg += f". {hint}"
+        super().__init__(msg)
+
+    def as_record(self) -> dict:
+        """Plain-data form used in failure reports."""
+        return {
+            "scene": self.scene_id,
+            "file": self.path,
+            "cause": self.cause,
+            "hint": self.hint,
+            "type": type(self).__name__,
+        }
+
+
+class MissingDataError(SceneDataError):
+    """A required file or folder does not exist."""
+
+
+class CorruptDataError(SceneDataError):
+    """A file exists but cannot be parsed or disagrees with its companions."""
+
+
+class DatasetRootError(MosaicError):
+    """The dataset root given by the user does not look like the expected release."""
+
+
+class BackendUnavailableError(MosaicError):
+    """An optional ray-casting backend cannot be imported here; the message says how to install it."""
+
+
+class UnknownNameError(MosaicError, KeyError):
+    """A registry lookup failed; the message lists the valid names."""
+
+    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
+        self.kind, self.name, self.valid = kind, name, tuple(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid names: {', '.join(sorted(valid))}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class ConfigError(MosaicError):
+    """A configuration file or override is invalid."""
+
+
+class ShardError(MosaicError):
+    """A dataset shard is missing, incomplete or fails its checksum."""

@@ -1,0 +1,125 @@
+"""Ray-caster interface shared by every backend, and camera ray generation.
+
+A backend builds a caster from a triangle mesh; a caster answers first-hit queries:
+
+    caster = get_backend("embree").build(vertices, faces)
+    face, t = caster.cast(origins, directions)
+
+``origins`` and ``directions`` are (N, 3) float32 world coordinates; directions need not be
+unit length. ``face`` is (N,) int32 (-1 = miss) and ``t`` is (N,) float32 ray parameter in units
+of the direction's length (inf = miss).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, UnknownNameError
+
+
+class Caster(Protocol):
+    def cast(self, origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First hit of each ray: (face (N,) int32, -1 = miss; t (N,) float32, inf = miss)."""
+        ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def build(self, vertices: np.ndarray, faces: np.ndarray) -> Caster:
+        """A caster over the mesh (vertices (V,3) float, faces (F,3) int)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Registry entry: module path, class name, and how to install it when missing."""
+
+    module: str
+    cls: str
+    install_hint: str
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    "embree": BackendSpec("mosaic.visibility.embree", "EmbreeBackend", "pip install embreex"),
+    "warp": BackendSpec("mosaic.visibility.warp", "WarpBackend", "pip install 'mosaic[warp]'"),
+    "open3d": BackendSpec(
+        "mosaic.visibility.open3d",
+        "Open3DBackend",
+        "pip install 'mosaic[open3d]' (and on Debian: apt-get install libusb-1.0-0)",
+    ),
+    "reference": BackendSpec("mosaic.visibility.reference", "ReferenceBackend", "(built in)"),
+}
+
+
+def get_backend(name: str, **options: object) -> Backend:
+    """Instantiate a backend by name; options go to its constructor (e.g. ``device``).
+
+    Raises ``UnknownNameError`` for an unknown name and ``BackendUnavailableError`` with an
+    install hint when the backend's package cannot be imported here.
+    """
+    spec = BACKENDS.get(name)
+    if spec is None:
+        raise UnknownNameError("backend", name, list(BACKENDS))
+    try:
+        module = importlib.import_module(spec.module)
+        return getattr(module, spec.cls)(**options)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"backend {name!r} is not usable here ({exc}); install it with: {spec.install_hint}"
+        ) from None
+
+
+def available_backends() -> dict[str, str]:
+    """Map each backend name to "ok" or the reason it cannot be used here."""
+    status = {}
+    for name in BACKENDS:
+        try:
+            get_backend(name)
+            status[name] = "ok"
+        except BackendUnavailableError as exc:
+            status[name] = str(exc)
+    return status
+
+
+def camera_rays(
+    K: np.ndarray, cam_to_world: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One ray per pixel centre of a (height, width) image, row-major.
+
+    Args:
+        K: (3, 3) intrinsics for this width and height.
+        cam_to_world: (4, 4) OpenCV camera to world.
+
+    Returns:
+        origins (N, 3) float32, directions (N, 3) float32 world (camera z component = 1, so the
+        ray parameter t of a hit *is* its camera depth in metres), and the same directions in
+        camera coordinates (N, 3) float32. N = width * height.
+    """
+    xs = np.arange(width, dtype=np.float64) + 0.5
+    ys = np.arange(height, dtype=np.float64) + 0.5
+    u, v = np.meshgrid(xs, ys)
+    pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=0)
+    d_cam = (np.linalg.inv(K) @ pix).T  # z = 1
+    R = cam_to_world[:3, :3]
+    d_world = d_cam @ R.T
+    origins = np.broadcast_to(cam_to_world[:3, 3].astype(np.float32), d_world.shape)
+    return np.ascontiguousarray(origins), d_world.astype(np.float32), d_cam.astype(np.float32)
+
+
+def scaled_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """Intrinsics of the same camera after resizing the image by (sx, sy)."""
+    S = np.diag([sx, sy, 1.0])
+    return S @ K
+
+
+def labelling_size(width: int, height: int, max_side: int) -> tuple[int, int, float]:
+    """(w, h, scale) of the labelling image: long side ``max_side`` (never upscaled)."""
+    scale = min(1.0, max_side / max(width, height))
+    w = max(1, int(round(width * scale)))
+    h = max(1, int(round(height * scale)))
+    return w, h, w / width
