@@ -1,0 +1,1 @@
+"""Scene sources: readers that turn a dataset release into ``mosaic.structures.Scene``."""
