@@ -35,7 +35,7 @@ class VisibilityConfig:
     occ_bins: tuple[float, float, float] = (0.1, 0.4, 0.7)  # none/low/medium/high edges
     structural_labels: tuple[str, ...] = ("wall", "floor", "ceiling")  # never targets
     pose_check: bool = True  # compare rendered and sensor depth per frame
-    pose_max_error: float = 0.10  # median |rendered - sensor| depth (m) above which a frame is rejected
+    pose_max_error: float = 0.10  # reject a frame above this median |rendered - sensor| depth (m)
     batch_views: int = 8  # views cast per backend call
 
 
@@ -61,7 +61,7 @@ class QAConfig:
     fb_margin: float = 0.3  # front/behind margin in metres of depth_median
     per_type_per_scene: int = 12  # cap of items per question type per scene
     per_category_per_type: int = 4  # cap of items per (type, category) per scene
-    loc_min_wrong_diag: float = 0.6  # wrong localization points lie >= this many bbox diagonals away
+    loc_min_wrong_diag: float = 0.6  # wrong points lie >= this many bbox diagonals away
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,9 @@ def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> 
     return cfg
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> MosaicConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> MosaicConfig:
     """Load a YAML config (or defaults when ``path`` is None) and apply ``key=value`` overrides.
 
     Overrides use dotted names, e.g. ``visibility.max_side=480`` or ``seed=3``.

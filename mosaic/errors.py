@@ -58,7 +58,7 @@ class DatasetRootError(MosaicError):
 
 
 class BackendUnavailableError(MosaicError):
-    """An optional ray-casting backend cannot be imported here; the message says how to install it."""
+    """An optional ray-casting backend cannot be imported here; the message says how to install."""
 
 
 class UnknownNameError(MosaicError, KeyError):

@@ -1,0 +1,426 @@
+"""Per-view visibility labels from first-hit ray casting (product.md section 2).
+
+For a view, one ray per pixel of the labelling image (long side ``max_side``, intrinsics scaled)
+gives the first-hit face, hence the instance buffer and depth. Amodal footprints are exact ray
+casts of each object alone:
+
+* ``pruned`` (default): inside the image only the *undecided* pixels of the object's projected
+  box are cast against the object alone: pixels whose first hit is another surface lying in front
+  of the object's farthest vertex. Every other pixel is decided by the first-hit buffer (the
+  object's own pixels are amodal; a miss or a first hit behind the object's far bound means the ray
+  passed the object's depth range without meeting it). The result equals the exact render.
+* ``exact``: every pixel of the projected box is cast against the object alone (the reference).
+
+Outside the image both methods cast the object alone over its projected box on an enlarged image
+plane (``enlarge`` image sizes beyond each border). When that region is larger than
+``_OUTSIDE_BUDGET`` images, it is cast on a regular sub-grid and each hit weighted by the grid
+cell area; this only happens for objects reaching behind the camera or far outside the frame,
+whose truncation is then large anyway.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import VisibilityConfig
+from ..errors import ConfigError
+from ..structures import OCC_LEVELS, Frame, ObjectVisibility, Scene, ViewVisibility
+from .base import Caster, camera_rays, get_backend, labelling_size, scaled_intrinsics
+
+_OUTSIDE_BUDGET = 2.0  # max out-of-image rays per object, in labelling images
+
+
+def structural_ids(scene: Scene, config: VisibilityConfig) -> set[int]:
+    """Instance ids of wall / floor / ceiling (occluders, never targets)."""
+    names = set(config.structural_labels)
+    return {
+        o.instance_id
+        for o in scene.objects
+        if o.structural or o.category in names or o.label in names
+    }
+
+
+class SceneCasters:
+    """The scene's full caster plus lazily built per-object casters (one BVH each)."""
+
+    def __init__(self, scene: Scene, backend: str = "embree", device: str = "cpu"):
+        options = {"device": device} if backend == "warp" else {}
+        self.backend = get_backend(backend, **options)
+        self.scene = scene
+        self.full: Caster = self.backend.build(scene.vertices, scene.faces)
+        order = np.argsort(scene.face_instance, kind="stable")
+        ids, starts = np.unique(scene.face_instance[order], return_index=True)
+        ends = np.append(starts[1:], len(order))
+        self._faces_of = {int(i): order[s:e] for i, s, e in zip(ids, starts, ends, strict=True)}
+        self._objects: dict[int, tuple[Caster, np.ndarray]] = {}
+
+    def object(self, instance_id: int) -> tuple[Caster, np.ndarray]:
+        """(caster over the object's faces alone, its vertices (M, 3) float64 world)."""
+        hit = self._objects.get(instance_id)
+        if hit is None:
+            face_idx = self._faces_of.get(instance_id, np.zeros(0, np.int64))
+            tri = self.scene.faces[face_idx]
+            used, local = np.unique(tri, return_inverse=True)
+            verts = self.scene.vertices[used].astype(np.float64)
+            caster = self.backend.build(verts, local.reshape(-1, 3).astype(np.int32))
+            hit = (caster, verts)
+            self._objects[instance_id] = hit
+        return hit
+
+
+@dataclass(frozen=True)
+class _ViewGeometry:
+    frame: Frame
+    w: int
+    h: int
+    sx: float
+    sy: float
+    K: np.ndarray  # labelling intrinsics
+    dirs: np.ndarray  # (h*w, 3) float32 world directions, camera z = 1
+
+
+def _view_geometry(frame: Frame, max_side: int) -> _ViewGeometry:
+    w, h, _ = labelling_size(frame.width, frame.height, max_side)
+    sx, sy = w / frame.width, h / frame.height
+    K = scaled_intrinsics(frame.K, sx, sy)
+    _, dirs, _ = camera_rays(K, frame.cam_to_world, w, h)
+    return _ViewGeometry(frame, w, h, sx, sy, K, dirs)
+
+
+def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
+    """Bin 1 - visible_ratio into none / low / medium / high."""
+    hidden = 1.0 - visible_ratio
+    return OCC_LEVELS[int(np.searchsorted(np.asarray(bins), hidden, side="right"))]
+
+
+def visibility_state(visible: bool, occlusion: float, truncation: float, full: float) -> str:
+    if not visible:
+        return "invisible"
+    occ, trunc = occlusion > full, truncation > full
+    if occ and trunc:
+        return "occluded+truncated"
+    if occ:
+        return "occluded"
+    if trunc:
+        return "truncated"
+    return "full"
+
+
+def _box(rows: np.ndarray, cols: np.ndarray, sx: float, sy: float) -> tuple[float, ...]:
+    """Pixel index ranges -> (x0, y0, x1, y1) in original-frame continuous coordinates."""
+    return (
+        float(cols.min() / sx),
+        float(rows.min() / sy),
+        float((cols.max() + 1) / sx),
+        float((rows.max() + 1) / sy),
+    )
+
+
+class ViewLabeller:
+    """Labels views of one scene; holds the casters so they are built once per scene."""
+
+    def __init__(
+        self,
+        scene: Scene,
+        config: VisibilityConfig | None = None,
+        casters: SceneCasters | None = None,
+    ):
+        self.scene = scene
+        self.config = config or VisibilityConfig()
+        cfg = self.config
+        if cfg.amodal_method not in ("pruned", "exact"):
+            raise ConfigError(
+                f"visibility.amodal_method must be 'pruned' or 'exact', not {cfg.amodal_method!r}"
+            )
+        self.casters = casters or SceneCasters(scene, cfg.backend, cfg.device)
+        structural = structural_ids(scene, cfg)
+        self.targets = [
+            o.instance_id
+            for o in scene.objects
+            if o.instance_id >= 1 and o.instance_id not in structural
+        ]
+        fi = scene.face_instance
+        self._countable_face = (fi >= 1) & ~np.isin(fi, list(structural))
+
+    def label(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
+        """Cast a batch of views in one backend call, then label each."""
+        geos = [_view_geometry(f, self.config.max_side) for f in frames]
+        if not geos:
+            return []
+        origins = np.concatenate(
+            [np.broadcast_to(g.frame.cam_to_world[:3, 3].astype(np.float32), g.dirs.shape)
+             for g in geos]
+        )
+        face, t = self.casters.full.cast(origins, np.concatenate([g.dirs for g in geos]))
+        out, start = [], 0
+        for g in geos:
+            n = g.w * g.h
+            out.append(self._label_one(g, face[start : start + n], t[start : start + n]))
+            start += n
+        return out
+
+    def _label_one(self, g: _ViewGeometry, face: np.ndarray, t: np.ndarray) -> ViewVisibility:
+        cfg, scene = self.config, self.scene
+        hit = face >= 0
+        inst = np.full(face.shape, -1, np.int32)
+        inst[hit] = scene.face_instance[face[hit]]
+        depth = np.where(hit, t, 0.0).astype(np.float32)
+        inst_img = inst.reshape(g.h, g.w)
+        depth_img = depth.reshape(g.h, g.w)
+        vis_faces = np.unique(face[hit][self._countable_face[face[hit]]]).astype(np.int64)
+
+        min_px = max(1, math.ceil(cfg.min_visible_frac * g.w * g.h))
+        P = g.frame.cam_to_world
+        R, tc = P[:3, :3], P[:3, 3]
+        records = []
+        for iid in self.targets:
+            rec = self._label_object(g, iid, inst_img, depth_img, R, tc, min_px)
+            if rec is not None:
+                records.append(rec)
+        return ViewVisibility(
+            frame_id=g.frame.frame_id,
+            instance_buffer=inst_img,
+            depth=depth_img,
+            face_buffer=face.reshape(g.h, g.w).astype(np.int32),
+            scale=g.sx,
+            objects=tuple(records),
+            visible_faces=vis_faces,
+        )
+
+    def _pixel_box(self, g: _ViewGeometry, verts_cam: np.ndarray) -> tuple[int, int, int, int]:
+        """Pixel index box (c0, r0, c1, r1), end-exclusive, on the enlarged plane."""
+        e = self.config.enlarge
+        lim = (-int(e * g.w), -int(e * g.h), int((1 + e) * g.w), int((1 + e) * g.h))
+        z = verts_cam[:, 2]
+        if (z <= self.config.near).any():  # projection unbounded: reaches behind the camera
+            return lim
+        u = g.K[0, 0] * verts_cam[:, 0] / z + g.K[0, 2]
+        v = g.K[1, 1] * verts_cam[:, 1] / z + g.K[1, 2]
+        # pixel j's centre is j + 0.5; one pixel of slack guards rounding at the border
+        c0 = max(lim[0], int(np.floor(u.min() - 0.5)) - 1)
+        r0 = max(lim[1], int(np.floor(v.min() - 0.5)) - 1)
+        c1 = min(lim[2], int(np.ceil(u.max() - 0.5)) + 2)
+        r1 = min(lim[3], int(np.ceil(v.max() - 0.5)) + 2)
+        return c0, r0, c1, r1
+
+    def _label_object(
+        self,
+        g: _ViewGeometry,
+        iid: int,
+        inst_img: np.ndarray,
+        depth_img: np.ndarray,
+        R: np.ndarray,
+        tc: np.ndarray,
+        min_px: int,
+    ) -> ObjectVisibility | None:
+        cfg = self.config
+        caster, verts = self.casters.object(iid)
+        if len(verts) == 0:
+            return None
+        verts_cam = (verts - tc) @ R
+        if verts_cam[:, 2].max() <= cfg.near:
+            return None  # entirely behind the camera
+        c0, r0, c1, r1 = self._pixel_box(g, verts_cam)
+        if c0 >= c1 or r0 >= r1:
+            return None
+        origin = tc.astype(np.float32)
+
+        # inside the image
+        ic0, ir0, ic1, ir1 = max(c0, 0), max(r0, 0), min(c1, g.w), min(r1, g.h)
+        V = 0
+        amodal_rows = amodal_cols = np.zeros(0, np.int64)
+        hidden_ids = np.zeros(0, np.int32)
+        vis_rows = vis_cols = np.zeros(0, np.int64)
+        A_in = 0
+        if ic0 < ic1 and ir0 < ir1:
+            win_inst = inst_img[ir0:ir1, ic0:ic1]
+            vis = win_inst == iid
+            if cfg.amodal_method == "pruned":
+                zmax = float(verts_cam[:, 2].max())
+                win_depth = depth_img[ir0:ir1, ic0:ic1]
+                cand = ~vis & (win_inst != -1) & (win_depth <= zmax * (1 + 1e-5) + 1e-5)
+            else:
+                cand = np.ones_like(vis)
+            rr, cc = np.nonzero(cand)
+            amodal = vis.copy()
+            if len(rr):
+                flat = (rr + ir0) * g.w + (cc + ic0)
+                dirs = g.dirs[flat]
+                f, _ = caster.cast(np.broadcast_to(origin, dirs.shape), dirs)
+                got = f >= 0
+                amodal[rr[got], cc[got]] = True
+            hidden = amodal & ~vis
+            hidden_ids = win_inst[hidden]
+            A_in = int(amodal.sum())
+            V = int(vis.sum())
+            ar, ac = np.nonzero(amodal)
+            amodal_rows, amodal_cols = ar + ir0, ac + ic0
+            vr, vc = np.nonzero(vis)
+            vis_rows, vis_cols = vr + ir0, vc + ic0
+
+        A_out = self._outside_hits(g, caster, origin, R, (c0, r0, c1, r1))
+        A_tot = A_in + A_out
+        if A_tot <= 0:
+            return None
+
+        truncation = 1.0 - A_in / A_tot
+        occlusion = 1.0 - V / A_in if A_in > 0 else 0.0
+        visible_ratio = V / A_tot
+        visible = V >= min_px and visible_ratio >= cfg.min_visible_ratio
+        if V:
+            bbox_vis = _box(vis_rows, vis_cols, g.sx, g.sy)
+            center = ((bbox_vis[0] + bbox_vis[2]) / 2.0, (bbox_vis[1] + bbox_vis[3]) / 2.0)
+            depth_med = float(np.median(depth_img[vis_rows, vis_cols]))
+        else:
+            bbox_vis, center, depth_med = None, None, float("nan")
+        bbox_am = _box(amodal_rows, amodal_cols, g.sx, g.sy) if A_in else None
+        if len(hidden_ids):
+            ids, counts = np.unique(hidden_ids, return_counts=True)
+            order = np.lexsort((ids, -counts))
+            occluders = tuple((int(ids[k]), int(counts[k])) for k in order)
+        else:
+            occluders = ()
+        return ObjectVisibility(
+            instance_id=iid,
+            visible_px=V,
+            amodal_px_in=A_in,
+            amodal_px_total=int(round(A_tot)),
+            truncation=float(truncation),
+            occlusion=float(occlusion),
+            visible_ratio=float(visible_ratio),
+            bbox_visible=bbox_vis,
+            bbox_amodal=bbox_am,
+            center_visible=center,
+            depth_median=depth_med,
+            occluders=occluders,
+            state=visibility_state(visible, occlusion, truncation, cfg.full_threshold),
+            occ_level=occ_level(visible_ratio, cfg.occ_bins),
+            visible=bool(visible),
+        )
+
+    def _outside_hits(
+        self,
+        g: _ViewGeometry,
+        caster: Caster,
+        origin: np.ndarray,
+        R: np.ndarray,
+        box: tuple[int, int, int, int],
+    ) -> float:
+        """Pixels the object alone covers on the enlarged plane outside the image."""
+        c0, r0, c1, r1 = box
+        if c0 >= 0 and r0 >= 0 and c1 <= g.w and r1 <= g.h:
+            return 0.0
+        n_box = (c1 - c0) * (r1 - r0)
+        budget = _OUTSIDE_BUDGET * g.w * g.h
+        step = 1 if n_box <= budget else int(math.ceil(math.sqrt(n_box / budget)))
+        cols = np.arange(c0, c1, step)
+        rows = np.arange(r0, r1, step)
+        cc, rr = np.meshgrid(cols, rows)
+        cc, rr = cc.ravel(), rr.ravel()
+        outside = (cc < 0) | (cc >= g.w) | (rr < 0) | (rr >= g.h)
+        if step > 1:
+            # a sub-grid cell straddling the border would mix inside and outside pixels;
+            # cast its centre pixel only when the whole cell lies outside
+            outside &= (cc + step <= 0) | (cc >= g.w) | (rr + step <= 0) | (rr >= g.h)
+        # each sub-grid cell is represented by the ray through its centre pixel
+        cc, rr = cc[outside] + step // 2, rr[outside] + step // 2
+        if len(cc) == 0:
+            if step == 1:
+                return 0.0
+            return float(self._border_band_hits(g, caster, origin, R, box, step))
+        pix = np.stack([cc + 0.5, rr + 0.5, np.ones(len(cc))], axis=0)
+        d_cam = (np.linalg.inv(g.K) @ pix).T
+        dirs = (d_cam @ R.T).astype(np.float32)
+        f, _ = caster.cast(np.broadcast_to(origin, dirs.shape), dirs)
+        hits = int((f >= 0).sum())
+        if step > 1:
+            # cells that straddle the border were skipped: count them exactly at step 1
+            hits_w = hits * step * step + self._border_band_hits(g, caster, origin, R, box, step)
+            return float(hits_w)
+        return float(hits)
+
+    def _border_band_hits(
+        self,
+        g: _ViewGeometry,
+        caster: Caster,
+        origin: np.ndarray,
+        R: np.ndarray,
+        box: tuple[int, int, int, int],
+        step: int,
+    ) -> int:
+        """Exact hits in the thin band of outside pixels next to the image border."""
+        c0, r0, c1, r1 = box
+        cols = np.arange(max(c0, -step), min(c1, g.w + step))
+        rows = np.arange(max(r0, -step), min(r1, g.h + step))
+        cc, rr = np.meshgrid(cols, rows)
+        cc, rr = cc.ravel(), rr.ravel()
+        outside = (cc < 0) | (cc >= g.w) | (rr < 0) | (rr >= g.h)
+        # pixels already represented by whole sub-grid cells are excluded
+        cell_c = c0 + ((cc - c0) // step) * step
+        cell_r = r0 + ((rr - r0) // step) * step
+        whole = (cell_c + step <= 0) | (cell_c >= g.w) | (cell_r + step <= 0) | (cell_r >= g.h)
+        sel = outside & ~whole
+        if not sel.any():
+            return 0
+        pix = np.stack([cc[sel] + 0.5, rr[sel] + 0.5, np.ones(int(sel.sum()))], axis=0)
+        dirs = ((np.linalg.inv(g.K) @ pix).T @ R.T).astype(np.float32)
+        f, _ = caster.cast(np.broadcast_to(origin, dirs.shape), dirs)
+        return int((f >= 0).sum())
+
+
+def compute_visibility(
+    scene: Scene,
+    frame_ids: Iterable[int] | None = None,
+    backend: str | None = None,
+    max_side: int | None = None,
+    *,
+    config: VisibilityConfig | None = None,
+    device: str | None = None,
+    amodal_method: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[ViewVisibility]:
+    """Visibility labels for frames of a scene.
+
+    Args:
+        scene: the scene (mesh, instances, posed frames).
+        frame_ids: source frame numbers to label (default: every usable frame).
+        backend, max_side, device, amodal_method: override the matching ``config`` fields.
+        config: thresholds and casting settings (defaults: ``VisibilityConfig()``).
+        progress: called with the number of views finished after each batch.
+
+    Returns:
+        One ``ViewVisibility`` per requested frame, in the order requested.
+    """
+    import dataclasses
+
+    cfg = config or VisibilityConfig()
+    overrides = {
+        k: v
+        for k, v in (
+            ("backend", backend),
+            ("max_side", max_side),
+            ("device", device),
+            ("amodal_method", amodal_method),
+        )
+        if v is not None
+    }
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
+    frames = (
+        list(scene.frames)
+        if frame_ids is None
+        else [scene.frame(int(f)) for f in frame_ids]
+    )
+    labeller = ViewLabeller(scene, cfg)
+    views: list[ViewVisibility] = []
+    step = max(1, cfg.batch_views)
+    for s in range(0, len(frames), step):
+        batch = labeller.label(frames[s : s + step])
+        views.extend(batch)
+        if progress is not None:
+            progress(len(batch))
+    return views
