@@ -7,6 +7,9 @@ compiled on first use and cached by Warp.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import numpy as np
 
 _KERNEL = None
@@ -70,6 +73,22 @@ class WarpCaster:
         return face.numpy(), t.numpy()
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced(enabled: bool):
+    """Send file descriptor 2 to /dev/null for the duration (native code bypasses sys.stderr)."""
+    if not enabled:
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class WarpBackend:
     """Warp BVH casting; ``device`` is "cpu" or "cuda:N"."""
 
@@ -79,7 +98,8 @@ class WarpBackend:
         import warp as wp
 
         wp.config.log_level = wp.LOG_ERROR  # the library never prints; Warp would announce itself
-        wp.init()
+        with _native_stderr_silenced(enabled=not device.startswith("cuda")):
+            wp.init()  # on CPU-only machines the native layer warns that no CUDA driver exists
         self.device = device
 
     def build(self, vertices: np.ndarray, faces: np.ndarray) -> WarpCaster:
