@@ -1,0 +1,1 @@
+"""Dataset storage: HDF5 schema, atomic shard writer, reader, validation and exports."""

@@ -1,0 +1,234 @@
+"""HDF5 shard round trips, reader joins, validation and exports on hand-built records."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+
+from mosaic.io.exports import export_dataset, option_strings
+from mosaic.io.reader import open_dataset
+from mosaic.io.shard_writer import SceneRecord, ShardWriter, write_bytes_atomic
+from mosaic.io.validate import validate_dataset
+from mosaic.stages.chunk import write_index
+from mosaic.structures import (
+    FAMILY_OF,
+    Frame,
+    ObjectVisibility,
+    OrientedBox,
+    QAItem,
+    Scene,
+    SceneObject,
+    SkippedFrame,
+    ViewVisibility,
+)
+
+SPATIALMOSAIC_FIELDS = (
+    "dataset", "scene_name", "question_type", "frames", "question", "options", "ground_truth",
+    "mc_answer", "overlap_avg", "occlusion_avg", "occ_level", "overlap_level", "vis_level",
+    "GT Scenario", "id", "bbox_2d", "bbox_2d_diag",
+)
+
+
+def make_scene(scene_id: str, n_frames: int = 3) -> Scene:
+    objects = tuple(
+        SceneObject(
+            instance_id=i,
+            label=f"raw{i}",
+            category="chair" if i % 2 else "table",
+            nyu40_id=None if i == 2 else 5,
+            scannet200_id=2,
+            aabb_min=np.array([i, 0.0, 0.0]),
+            aabb_max=np.array([i + 0.5, 0.5, 1.0]),
+            obb=OrientedBox(np.array([i + 0.25, 0.25, 0.5]), np.array([0.5, 0.5, 1.0]), np.eye(3)),
+            n_faces=10 * i,
+            structural=i == 3,
+        )
+        for i in (1, 2, 3)
+    )
+    frames = []
+    for f in range(n_frames):
+        pose = np.eye(4)
+        pose[0, 3] = 0.1 * f
+        K = np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]])
+        frames.append(Frame(frame_id=10 * f, K=K, cam_to_world=pose, width=64, height=48))
+    return Scene(
+        scene_id=scene_id,
+        source="scannet",
+        vertices=np.zeros((3, 3), np.float32),
+        faces=np.zeros((1, 3), np.int32),
+        vertex_colors=np.zeros((3, 3), np.uint8),
+        face_instance=np.zeros(1, np.int32),
+        objects=objects,
+        frames=tuple(frames),
+        skipped_frames=(SkippedFrame(99, "non-finite pose"),),
+        split="train",
+        meta={"sceneType": "Living room / Lounge"},
+    )
+
+
+def make_view(frame_id: int) -> ViewVisibility:
+    objs = (
+        ObjectVisibility(1, 120, 150, 200, 0.25, 0.2, 0.6, (1.0, 2.0, 11.0, 12.0),
+                         (0.0, 1.0, 12.0, 13.0), (6.0, 7.0), 2.5, ((2, 20), (0, 10)),
+                         "occluded+truncated", "medium", True),
+        ObjectVisibility(2, 0, 30, 40, 0.25, 1.0, 0.0, None, (3.0, 3.0, 5.0, 5.0), None,
+                         math.nan, (), "invisible", "high", False),
+    )
+    buf = np.zeros((4, 4), np.int32)
+    return ViewVisibility(frame_id, buf, buf.astype(np.float32), buf, 0.5, objs,
+                          np.arange(3, dtype=np.int64))
+
+
+def make_qa(scene_id: str, k: int, frame_ids: tuple[int, ...]) -> QAItem:
+    qtype = ("obj_count_occ", "obj_localization_occ_na", "obj_existence_occ_lr")[k % 3]
+    mc = qtype != "obj_localization_occ_na"
+    return QAItem(
+        id=f"{scene_id}-{qtype}-{k:04d}",
+        scene_id=scene_id,
+        question_type=qtype,
+        family=FAMILY_OF[qtype],
+        frame_ids=frame_ids,
+        question=f"How many chairs — ü {k}?",
+        options=("3", "1", "2", "4") if mc else (),
+        answer="A" if mc else "(6,7)",
+        ground_truth="3" if mc else "(6,7)",
+        overlap_avg=12.5,
+        overlap_level="medium",
+        occlusion_avg=0.4,
+        occ_level="medium",
+        vis_level="partially visible",
+        coverage="full",
+        bbox_2d=None if mc else (1.0, 2.0, 11.0, 12.0),
+        bbox_2d_diag=None if mc else math.hypot(10, 10),
+        targets=(1, 2),
+        template_id=f"t{k}",
+        seed=1234 + k,
+        evidence={"visible_px": [120, 0], "note": "x"},
+    )
+
+
+def write_dataset(root, n_scenes=2, embed=False):
+    shards = []
+    for s in range(n_scenes):
+        sid = f"scene{s:04d}_00"
+        scene = make_scene(sid)
+        views = [make_view(0), make_view(20)]
+        qa = [make_qa(sid, k, (20, 0) if k % 2 else (0, 20)) for k in range(3)]
+        rec = SceneRecord(
+            scene=scene, n_sampled=3, rejected=[{"frame_id": 10, "error_m": 0.3, "reason": "r"}],
+            views=views, pose_errors={0: 0.01},
+            image_paths={0: f"images/{sid}/0.jpg", 20: f"images/{sid}/20.jpg"},
+            images={0: b"\xff\xd8jpeg0", 20: b"\xff\xd8jpeg20"} if embed else {}, qa=qa,
+        )
+        if not embed:
+            for fid in (0, 20):
+                (root / "images" / sid).mkdir(parents=True, exist_ok=True)
+                write_bytes_atomic(root / f"images/{sid}/{fid}.jpg", b"\xff\xd8jpeg%d" % fid)
+        w = ShardWriter(root / f"train-{s:05d}-of-{n_scenes:05d}.h5", "train", '{"seed":0}',
+                        "abc", "0.1.0", embed_images=embed)
+        w.add_scene(rec)
+        shards.append(w.close())
+    write_index(root, shards, {"source": "scannet", "config_hash": "abc"})
+    return shards
+
+
+def test_round_trip_every_field(tmp_path):
+    write_dataset(tmp_path)
+    ds = open_dataset(tmp_path)
+    assert len(ds) == 6
+    item = ds[4]
+    want = make_qa("scene0001_00", 1, (20, 0))
+    assert item.qa == want
+    assert [v.frame_id for v in item.views] == [20, 0]
+    assert item.views[1].K[0, 0] == 50.0 and item.views[0].cam_to_world[0, 3] == pytest.approx(0.2)
+    assert item.views[1].pose_error == pytest.approx(0.01) and math.isnan(item.views[0].pose_error)
+    assert item.image_paths[0] == tmp_path / "images/scene0001_00/20.jpg"
+    vis = item.visibility[0]
+    assert set(vis) == {1, 2}
+    assert vis[1] == make_view(20).objects[0]
+    v2 = vis[2]
+    assert v2.bbox_visible is None and v2.center_visible is None and math.isnan(v2.depth_median)
+    assert v2.occluders == () and v2.visible is False
+    assert ds[-1].qa.id == ds[5].qa.id
+    with pytest.raises(IndexError):
+        ds[6]
+    assert [q.id for q in ds.iter_qa()] == [d.qa.id for d in ds]
+    ds.close()
+    with h5py.File(tmp_path / "train-00000-of-00002.h5") as f:
+        assert f.attrs["schema_version"] and f.attrs["config_hash"] == "abc"
+        assert f["qa/question"].dtype == np.uint8 and f["qa/question"].compression == "gzip"
+        assert f["objects/nyu40_id"][1] == -1
+        info = json.loads(f["scenes/info"][()].tobytes())
+        assert info["skipped_frames"][0]["reason"] == "non-finite pose"
+
+
+def test_reader_pickles_without_handles(tmp_path):
+    write_dataset(tmp_path, n_scenes=1)
+    ds = open_dataset(tmp_path)
+    first = ds[0].qa
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone[0].qa == first and len(clone) == len(ds)
+
+
+def test_embedded_images(tmp_path):
+    write_dataset(tmp_path, n_scenes=1, embed=True)
+    ds = open_dataset(tmp_path)
+    item = ds[1]
+    assert ds.image_bytes(item, 0) == b"\xff\xd8jpeg20"
+    assert not (tmp_path / "images").exists()
+    assert validate_dataset(tmp_path).ok
+    export_dataset(ds, "spatialmosaic", tmp_path / "sm.json")
+    assert (tmp_path / "images/scene0000_00/20.jpg").read_bytes() == b"\xff\xd8jpeg20"
+
+
+def test_validate_flags_flipped_byte(tmp_path):
+    write_dataset(tmp_path)
+    report = validate_dataset(tmp_path)
+    assert report.ok, report.problems
+    target = tmp_path / "train-00001-of-00002.h5"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    report = validate_dataset(tmp_path)
+    assert not report.ok
+    assert report.bad_shards() == ["train-00001-of-00002.h5"]
+
+
+def test_validate_flags_missing_image_and_shard(tmp_path):
+    write_dataset(tmp_path)
+    (tmp_path / "images/scene0000_00/20.jpg").unlink()
+    report = validate_dataset(tmp_path)
+    assert report.bad_shards() == ["train-00000-of-00002.h5"]
+    (tmp_path / "train-00001-of-00002.h5").unlink()
+    report = validate_dataset(tmp_path)
+    assert "train-00001-of-00002.h5" in report.bad_shards()
+
+
+def test_exports(tmp_path):
+    write_dataset(tmp_path)
+    ds = open_dataset(tmp_path)
+    sm = json.loads(export_dataset(ds, "spatialmosaic", tmp_path / "sm.json").read_text())
+    assert len(sm) == 6
+    for rec in sm:
+        assert all(k in rec for k in SPATIALMOSAIC_FIELDS)
+        assert set(rec["provenance"]) >= {"frame_ids", "targets", "template_id"}
+        assert all("/" in f and (tmp_path / f).is_file() for f in rec["frames"])
+    mc = next(r for r in sm if r["question_type"] == "obj_count_occ")
+    assert mc["options"] == ["A. 3", "B. 1", "C. 2", "D. 4"] and mc["mc_answer"] == "A"
+    assert mc["GT Scenario"] == "object_count" and mc["bbox_2d"] is None
+    loc = next(r for r in sm if r["question_type"] == "obj_localization_occ_na")
+    assert loc["ground_truth"] == "(6,7)" and loc["mc_answer"] == ""
+    assert loc["bbox_2d_diag"] == pytest.approx(math.hypot(10, 10))
+
+    llava = json.loads(export_dataset(ds, "llava", tmp_path / "llava.json").read_text())
+    conv = llava[1]["conversations"]
+    assert conv[0]["value"].count("<image>") == 2 and conv[1]["from"] == "gpt"
+    lines = export_dataset(ds, "jsonl", tmp_path / "all.jsonl").read_text().splitlines()
+    rec = json.loads(lines[0])
+    assert set(rec) >= set(make_qa("s", 0, (0,)).__dataclass_fields__) | {"frames", "views"}
+    assert option_strings(ds[0].qa)[1] == "B. 1"
