@@ -213,7 +213,13 @@ class SensReader:
     def _handle(self) -> BinaryIO:
         if self._fh is None or self._pid != os.getpid():
             # A handle inherited through fork shares its offset with the parent: re-open.
-            self._fh = open(self.path, "rb")  # noqa: SIM115 (kept open for random access)
+            try:
+                self._fh = open(self.path, "rb")  # noqa: SIM115 (kept open for random access)
+            except FileNotFoundError:
+                raise MissingDataError(
+                    self.scene_id, self.path, "the .sens file no longer exists",
+                    "it was moved or deleted after the scene was opened; reload the scene",
+                ) from None
             self._pid = os.getpid()
         return self._fh
 
