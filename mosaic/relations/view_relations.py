@@ -1,0 +1,163 @@
+"""View-dependent pairwise relations (product.md section 4).
+
+Three axes, each judged in one view from the visibility labels:
+
+* ``lr``: horizontal image position of ``center_visible`` (original pixels, x right);
+  a relation holds only when the centres differ by more than ``lr_margin x width``.
+* ``ab``: vertical image position of ``center_visible`` (y down, so "above" = smaller y);
+  margin ``ab_margin x height``.
+* ``fb``: ``depth_median`` (camera z, metres); "in front of" = closer to the camera;
+  margin ``fb_margin`` metres.
+
+Signs: +1 means "a is left of / above / in front of b", -1 the opposite, 0 that the pair is
+inside the margin (never used, neither as a positive nor as a negative).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import QAConfig
+from ..structures import ObjectVisibility
+
+AXES: tuple[str, ...] = ("lr", "ab", "fb")
+# Direction words per axis: index 0 is the +1 direction, index 1 the -1 direction.
+DIRECTIONS: dict[str, tuple[str, str]] = {
+    "lr": ("left", "right"),
+    "ab": ("above", "below"),
+    "fb": ("front", "behind"),
+}
+
+
+def axis_margin(axis: str, width: int, height: int, qa: QAConfig) -> float:
+    """The separation a relation on ``axis`` must exceed (original pixels, or metres for fb)."""
+    if axis == "lr":
+        return qa.lr_margin * width
+    if axis == "ab":
+        return qa.ab_margin * height
+    if axis == "fb":
+        return qa.fb_margin
+    raise ValueError(f"unknown relation axis {axis!r}; valid: {', '.join(AXES)}")
+
+
+def axis_coordinate(rec: ObjectVisibility, axis: str) -> float:
+    """The coordinate a relation on ``axis`` compares: centre x or y (px) or depth (m)."""
+    if axis == "fb":
+        return float(rec.depth_median)
+    if rec.center_visible is None:
+        return float("nan")
+    return float(rec.center_visible[0] if axis == "lr" else rec.center_visible[1])
+
+
+def relation_sign(
+    a: ObjectVisibility,
+    b: ObjectVisibility,
+    axis: str,
+    width: int,
+    height: int,
+    qa: QAConfig,
+    slack: float = 0.0,
+) -> int:
+    """+1 when a is left of / above / in front of b by more than the margin, -1 for the
+    opposite, 0 inside the margin (or when either object is not visible).
+
+    ``slack`` widens the margin (same unit as the axis) to keep labels away from the edge.
+    """
+    if not (a.visible and b.visible):
+        return 0
+    ca, cb = axis_coordinate(a, axis), axis_coordinate(b, axis)
+    if not (np.isfinite(ca) and np.isfinite(cb)):
+        return 0
+    m = axis_margin(axis, width, height, qa) + slack
+    # smaller coordinate = left / above / closer: all three map to +1
+    if cb - ca > m:
+        return 1
+    if ca - cb > m:
+        return -1
+    return 0
+
+
+def sign_matrix(coords: np.ndarray, margin: float) -> np.ndarray:
+    """(n, n) int8: [i, j] = +1 when coords[i] < coords[j] - margin, -1 when coords[i] >
+    coords[j] + margin, else 0 (also 0 where a coordinate is not finite)."""
+    c = np.asarray(coords, dtype=np.float64)
+    diff = c[None, :] - c[:, None]  # [i, j] = c_j - c_i
+    out = np.zeros(diff.shape, dtype=np.int8)
+    with np.errstate(invalid="ignore"):
+        out[diff > margin] = 1
+        out[diff < -margin] = -1
+    return out
+
+
+@dataclass(frozen=True)
+class ViewRelations:
+    """Relations among the visible, non-structural objects of one view.
+
+    Attributes:
+        frame_id: source frame number.
+        width, height: original image size in pixels.
+        ids: (n,) int64 instance ids of the visible non-structural objects, sorted.
+        centers: (n, 2) float64 ``center_visible`` (original pixels, x right, y down).
+        depths: (n,) float64 ``depth_median`` (m).
+        signs: axis -> (n, n) int8 sign matrix (see module docstring), margins applied.
+    """
+
+    frame_id: int
+    width: int
+    height: int
+    ids: np.ndarray
+    centers: np.ndarray
+    depths: np.ndarray
+    signs: dict[str, np.ndarray]
+
+    def index(self, instance_id: int) -> int | None:
+        hit = np.flatnonzero(self.ids == int(instance_id))
+        return int(hit[0]) if hit.size else None
+
+    def relation(self, a: int, b: int, axis: str) -> int:
+        """Sign of the relation of instance a to instance b (0 when either is not visible)."""
+        ia, ib = self.index(a), self.index(b)
+        if ia is None or ib is None:
+            return 0
+        return int(self.signs[axis][ia, ib])
+
+    def pairs(self, axis: str) -> list[tuple[int, int, int]]:
+        """(a, b, sign) for every ordered pair with a decided relation on ``axis``."""
+        s = self.signs[axis]
+        ii, jj = np.nonzero(s)
+        return [
+            (int(self.ids[i]), int(self.ids[j]), int(s[i, j])) for i, j in zip(ii, jj, strict=True)
+        ]
+
+
+def view_relations(
+    records: list[ObjectVisibility],
+    frame_id: int,
+    width: int,
+    height: int,
+    qa: QAConfig,
+    slack: dict[str, float] | None = None,
+) -> ViewRelations:
+    """Sign matrices on every axis for the given (visible) object records of one view.
+
+    Args:
+        records: visibility records of the objects to relate (invisible ones are dropped).
+        width, height: original image size (pixels); margins scale with these.
+        slack: optional extra margin per axis (pixels for lr/ab, metres for fb).
+    """
+    recs = sorted((r for r in records if r.visible), key=lambda r: r.instance_id)
+    ids = np.array([r.instance_id for r in recs], dtype=np.int64)
+    centers = np.array(
+        [r.center_visible if r.center_visible is not None else (np.nan, np.nan) for r in recs],
+        dtype=np.float64,
+    ).reshape(-1, 2)
+    depths = np.array([r.depth_median for r in recs], dtype=np.float64)
+    slack = slack or {}
+    coords = {"lr": centers[:, 0], "ab": centers[:, 1], "fb": depths}
+    signs = {
+        axis: sign_matrix(coords[axis], axis_margin(axis, width, height, qa) + slack.get(axis, 0.0))
+        for axis in AXES
+    }
+    return ViewRelations(frame_id, width, height, ids, centers, depths, signs)

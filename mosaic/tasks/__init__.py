@@ -1,0 +1,17 @@
+"""Question generation: view sets, six task families, 17 question types (annotation API)."""
+
+from ..structures import FAMILIES, QA_TYPES
+from .generate import build_context, generate_qa, prepare_views
+from .viewsets import ViewSet, overlap_level, sample_view_sets, subsample_frames
+
+__all__ = [
+    "FAMILIES",
+    "QA_TYPES",
+    "ViewSet",
+    "build_context",
+    "generate_qa",
+    "overlap_level",
+    "prepare_views",
+    "sample_view_sets",
+    "subsample_frames",
+]

@@ -1,0 +1,216 @@
+"""``generate_qa``: view sets -> candidate questions per type -> capped, balanced QA items.
+
+Determinism: one RNG per scene seeded from sha256(seed, scene id) draws the view sets; each
+question type then draws from its own RNG seeded from (scene seed, type name), so turning a
+type on or off never changes the items of another type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from types import ModuleType
+
+import numpy as np
+
+from ..config import MosaicConfig
+from ..errors import UnknownNameError
+from ..relations import build_spatial_graph
+from ..structures import FAMILY_OF, QA_TYPES, QAItem, Scene, ViewVisibility
+from . import attribute, bestview, count, existence, localization, numeric, relation
+from .context import PER_SET, POOL_FACTOR, RELATION_SLACK_PX, Draft, TaskContext, stable_int
+from .options import place_options, select_drafts
+from .viewsets import sample_view_sets, subsample_frames
+
+FAMILY_MODULES: dict[str, ModuleType] = {
+    "object_count": count,
+    "best_view": bestview,
+    "object_localization": localization,
+    "object_existence": existence,
+    "object_attribute": attribute,
+    "object_relation": relation,
+    "numeric": numeric,
+}
+
+# Answer-class cycles: yes/no strictly alternating; localization one "No" in four.
+CLASS_CYCLES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "obj_existence_occ_ab": (("yes", "no"), True),
+    "obj_existence_occ_fb": (("yes", "no"), True),
+    "obj_existence_occ_lr": (("yes", "no"), True),
+    "obj_localization_occ": (("present", "present", "present", "absent"), False),
+}
+
+
+def prepare_views(
+    scene: Scene, visibility: list[ViewVisibility] | None, cfg: MosaicConfig
+) -> list[ViewVisibility]:
+    """The views questions are drawn from.
+
+    Given views are used as they are. Otherwise every ``viewsets.frame_step``-th usable frame
+    is labelled with ``compute_visibility`` and, when ``visibility.pose_check`` is on, frames
+    whose pose ``check_poses`` rejects are dropped (scenes without a frame store have no
+    sensor depth and are not checked).
+    """
+    if visibility is not None:
+        return list(visibility)
+    from ..visibility import check_poses, compute_visibility
+
+    ids = subsample_frames(scene, cfg.viewsets.frame_step)
+    views = compute_visibility(
+        scene,
+        frame_ids=ids,
+        backend=cfg.visibility.backend,
+        max_side=cfg.visibility.max_side,
+        config=cfg.visibility,
+    )
+    # in-memory scenes (no frame store) have no sensor depth to compare with
+    if cfg.visibility.pose_check and scene.store is not None:
+        checks = check_poses(scene, views, max_error=cfg.visibility.pose_max_error)
+        rejected = {c.frame_id for c in checks if c.rejected}
+        views = [v for v in views if v.frame_id not in rejected]
+    return views
+
+
+def build_context(
+    scene: Scene, views: list[ViewVisibility], seed: int, cfg: MosaicConfig
+) -> TaskContext:
+    """View sets, spatial graph and visibility lookups of one scene."""
+    from ..visibility import overlap_matrix
+
+    scene_seed = stable_int("mosaic-qa", int(seed), scene.scene_id)
+    rng = np.random.default_rng(scene_seed)
+    views = sorted(views, key=lambda v: v.frame_id)
+    overlap = overlap_matrix(scene, views) if len(views) > 1 else np.zeros((len(views),) * 2)
+    viewsets = sample_view_sets(overlap, [v.frame_id for v in views], rng, cfg.viewsets)
+    graph = build_spatial_graph(scene, views, cfg.qa, slack_px=RELATION_SLACK_PX)
+    return TaskContext(scene, views, graph, viewsets, cfg, scene_seed)
+
+
+def generate_qa(
+    scene: Scene,
+    visibility: list[ViewVisibility] | None = None,
+    seed: int = 0,
+    config: MosaicConfig | None = None,
+) -> list[QAItem]:
+    """Questions of the 17 types (or ``config.qa.types``) over low-overlap view sets.
+
+    Args:
+        scene: the scene (mesh, objects, posed frames).
+        visibility: labelled views to use as they are; None computes them for every
+            ``viewsets.frame_step``-th frame and drops pose-rejected frames.
+        seed: global seed; with the scene id it seeds the scene's RNG.
+        config: the run configuration (defaults when None).
+
+    Returns:
+        Items grouped by type in ``QA_TYPES`` order; same inputs give identical items.
+    """
+    cfg = config or MosaicConfig()
+    types = tuple(cfg.qa.types) or QA_TYPES
+    for t in types:
+        if t not in FAMILY_OF:
+            raise UnknownNameError("question type", t, QA_TYPES)
+    views = prepare_views(scene, visibility, cfg)
+    ctx = build_context(scene, views, seed, cfg)
+    items: list[QAItem] = []
+    seen_ids: set[str] = set()
+    for qtype in QA_TYPES:
+        if qtype not in types:
+            continue
+        rng = np.random.default_rng([ctx.scene_seed, stable_int("type", qtype)])
+        drafts = collect_drafts(ctx, qtype, rng)
+        cycle, strict = CLASS_CYCLES.get(qtype, ((), False))
+        chosen = select_drafts(
+            drafts,
+            rng,
+            cfg.qa.per_type_per_scene,
+            cfg.qa.per_category_per_type,
+            class_cycle=cycle,
+            strict_classes=strict,
+        )
+        offset = int(rng.integers(4))
+        for k, d in enumerate(chosen):
+            item = finalize(ctx, d, (offset + k) % 4, rng)
+            if item.id not in seen_ids:
+                seen_ids.add(item.id)
+                items.append(item)
+    return items
+
+
+def collect_drafts(
+    ctx: TaskContext, qtype: str, rng: np.random.Generator
+) -> list[tuple[Draft, str]]:
+    """Candidate drafts of one type, with their occlusion level, from view sets in random
+    order: at most ``PER_SET`` per answer class per set, until the pool is large enough."""
+    module = FAMILY_MODULES[FAMILY_OF[qtype]]
+    cycle = CLASS_CYCLES.get(qtype, ((), False))[0]
+    need = POOL_FACTOR * ctx.qa.per_type_per_scene * max(1, len(set(cycle)))
+    pool: list[tuple[Draft, str]] = []
+    for i in rng.permutation(len(ctx.viewsets)):
+        cands = module.candidates(ctx, ctx.viewsets[int(i)], qtype, rng)
+        by_class: dict[str, list[Draft]] = {}
+        for d in cands:
+            by_class.setdefault(d.answer_class, []).append(d)
+        for cls in sorted(by_class):
+            group = by_class[cls]
+            for j in rng.permutation(len(group))[:PER_SET]:
+                d = group[int(j)]
+                pool.append((d, ctx.occ_level(ctx.occlusion_avg(d.viewset, d.targets))))
+        if len(pool) >= need:
+            break
+    return pool
+
+
+def finalize(ctx: TaskContext, d: Draft, target: int, rng: np.random.Generator) -> QAItem:
+    """Template, option order, diagnostics and provenance of one drawn question."""
+    vs = d.viewset
+    templates = ctx.templates["types"][d.qtype]
+    tmpl = templates[int(rng.integers(len(templates)))]
+    fields = {"k": len(vs.frame_ids), **d.fields}
+    question = tmpl["text"].format(**fields)
+    if not d.distractors:
+        options: tuple[str, ...] = ()
+        answer = d.correct
+    elif len(d.distractors) == 1:
+        # yes/no keeps the conventional order; balance comes from the answer classes
+        options = (existence.YES, existence.NO)
+        answer = "A" if d.correct == existence.YES else "B"
+    else:
+        options, answer = place_options(d.correct, d.distractors, target, rng)
+    occ = ctx.occlusion_avg(vs, d.targets)
+    bbox = None if d.bbox_2d is None else tuple(round(float(v), 2) for v in d.bbox_2d)
+    diag = None if bbox is None else round(math.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1]), 2)
+    content = json.dumps(
+        [list(vs.frame_ids), question, list(options), answer], separators=(",", ":")
+    )
+    digest = hashlib.sha1(content.encode()).hexdigest()[:10]
+    evidence = {
+        "query": d.query,
+        "options": [d.semantics.get(o) for o in options],
+        "named_frame": d.named_frame,
+        "max_pair_overlap": round(vs.max_overlap, 3),
+        "visibility": ctx.evidence_of(vs, d.targets),
+    }
+    return QAItem(
+        id=f"{ctx.scene.scene_id}-{d.qtype}-{digest}",
+        scene_id=ctx.scene.scene_id,
+        question_type=d.qtype,
+        family=FAMILY_OF[d.qtype],
+        frame_ids=tuple(int(f) for f in vs.frame_ids),
+        question=question,
+        options=options,
+        answer=answer,
+        ground_truth=d.correct,
+        overlap_avg=round(float(vs.overlap_avg), 3),
+        overlap_level=vs.overlap_level,
+        occlusion_avg=round(occ, 4),
+        occ_level=ctx.occ_level(occ),
+        vis_level=ctx.vis_level(vs, d.targets),
+        coverage=ctx.coverage(vs, d.coverage_categories),
+        bbox_2d=bbox,
+        bbox_2d_diag=diag,
+        targets=tuple(int(t) for t in d.targets),
+        template_id=str(tmpl["id"]),
+        seed=int(ctx.scene_seed),
+        evidence=evidence,
+    )
