@@ -151,6 +151,10 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> ValidationR
     except ShardError as exc:
         report.problems.append(f"index.json: {exc}")
         return report
+    for name in index.get("missing_shards", []):
+        report.problems.append(
+            f"{name}: not produced (its chunk crashed); rerun generate with the same --out"
+        )
     listed = set()
     seen_ids: dict[str, str] = {}
     hashes = set()

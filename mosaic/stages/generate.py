@@ -1,0 +1,295 @@
+"""Dataset generation driver: resolve scenes, plan chunks, run them, write failures and index.
+
+Deterministic partition: per output split, the sorted scene ids are cut into consecutive
+chunks of ``chunk_size``; chunk i of n becomes shard ``<split>-<i>-of-<n>.h5``. QA content of
+a scene depends only on (config, seed, scene), so the dataset's items are the same for any
+worker count, chunk size or number of resumptions. ``plan.json`` pins the plan of an output
+directory: a rerun with another config or scene list is refused instead of mixing datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import MosaicConfig
+from ..errors import ConfigError, DatasetRootError
+from ..io.shard_writer import write_bytes_atomic
+from .chunk import ChunkTask, read_marker, run_chunk, write_index
+from .failures import failure_record, write_failures
+
+PLAN_NAME = "plan.json"
+# Official source split -> output split name (product.md section 5).
+OUTPUT_SPLIT = {"train": "train", "val": "bench", None: "train"}
+TEST_SKIP_REASON = "test split: no annotations (ScanNet withholds them), so no ground truth"
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    """Scenes to process per output split, and scenes skipped on purpose with the reason."""
+
+    splits: dict[str, list[str]]
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def n_scenes(self) -> int:
+        return sum(len(v) for v in self.splits.values())
+
+
+def resolve_scenes(
+    root: str | Path, source: str, split: str | None, scene_ids: list[str] | None = None
+) -> ScenePlan:
+    """Which scenes to generate.
+
+    ``split`` is ``train``, ``bench`` (= ScanNet val), ``val``, ``test``, a path to a text
+    file with one scene id per line, or None (all scenes of the root). ``scene_ids`` narrows
+    the selection. Scenes of the test split are skipped with a recorded reason.
+    """
+    from ..scene import list_scenes
+
+    wanted: list[str] | None = None
+    official: str | None = None
+    if split is not None and Path(split).is_file():
+        wanted = [ln.strip() for ln in Path(split).read_text().splitlines() if ln.strip()]
+        wanted = [w for w in wanted if not w.startswith("#")]
+    elif split is not None:
+        official = {"bench": "val"}.get(split, split)
+    entries, _warnings = list_scenes(root, source=source, split=official)
+    split_of = {e.scene_id: e.split for e in entries}
+    if wanted is not None or scene_ids:
+        if official is None:
+            # a scene list may name scenes of any split: look them up in the full listing
+            all_entries, _ = list_scenes(root, source=source, split=None)
+            split_of = {e.scene_id: e.split for e in all_entries}
+        if wanted is None:
+            wanted = sorted(split_of)
+        if scene_ids:
+            wanted = [s for s in wanted if s in set(scene_ids)]
+            unknown = sorted(set(scene_ids) - set(split_of))
+            # unknown ids are still attempted so their failure names the missing folder
+            wanted += [s for s in unknown if s not in wanted]
+        selected = sorted(set(wanted))
+    else:
+        selected = sorted(split_of)
+    if not selected:
+        raise DatasetRootError(
+            f"no scenes selected under {root} (source {source}, split {split or 'all'}); "
+            "check --root and --split (`mosaic scenes --root ...` lists what is there)"
+        )
+    splits: dict[str, list[str]] = {}
+    skipped = []
+    for sid in selected:
+        sp = split_of.get(sid)
+        if sp == "test":
+            skipped.append({"scene": sid, "reason": TEST_SKIP_REASON})
+            continue
+        out = OUTPUT_SPLIT.get(sp, "train")
+        splits.setdefault(out, []).append(sid)
+    return ScenePlan(splits, skipped)
+
+
+def plan_chunks(
+    plan: ScenePlan,
+    root: str | Path,
+    source: str,
+    config: MosaicConfig,
+    out_dir: str | Path,
+    chunk_size: int,
+    embed_images: bool = False,
+) -> list[ChunkTask]:
+    """Consecutive chunks of ``chunk_size`` sorted scenes per split."""
+    if chunk_size < 1:
+        raise ConfigError(f"chunk size must be >= 1, got {chunk_size}")
+    tasks = []
+    for split in sorted(plan.splits):
+        ids = sorted(plan.splits[split])
+        chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+        for i, chunk in enumerate(chunks):
+            tasks.append(
+                ChunkTask(
+                    split=split,
+                    index=i,
+                    n_chunks=len(chunks),
+                    scene_ids=tuple(chunk),
+                    root=str(root),
+                    source=source,
+                    config_json=config.to_json(),
+                    out_dir=str(out_dir),
+                    embed_images=embed_images,
+                )
+            )
+    return tasks
+
+
+def _check_plan(out_dir: Path, plan_doc: dict[str, Any]) -> None:
+    path = out_dir / PLAN_NAME
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = None
+        if old is not None and old != plan_doc:
+            diff = sorted(k for k in plan_doc if old.get(k) != plan_doc[k])
+            raise ConfigError(
+                f"{out_dir} holds a run with a different plan ({', '.join(diff)} differ); "
+                "use a new --out directory, or delete this one to start over"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, json.dumps(plan_doc, indent=1, sort_keys=True).encode())
+
+
+@dataclass
+class RunSummary:
+    """Outcome of a generation run (the CLI prints it; ``summary.json`` stores it)."""
+
+    out_dir: str
+    scenes_total: int
+    scenes_done: int
+    scenes_failed: int
+    scenes_skipped: int
+    chunks_total: int
+    chunks_resumed: int
+    chunk_errors: list[str]
+    frames_usable: int
+    frames_skipped: dict[str, int]
+    frames_sampled: int
+    frames_rejected: dict[str, int]
+    views_labelled: int
+    views_stored: int
+    qa_total: int
+    qa_per_type: dict[str, int]
+    stage_seconds: dict[str, float]
+    wall_seconds: float
+    views_labelled_this_run: int
+    failures: list[dict[str, Any]]
+
+    @property
+    def views_per_second(self) -> float:
+        return self.views_labelled_this_run / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.scenes_failed == 0 and not self.chunk_errors
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["views_per_second"] = self.views_per_second
+        return d
+
+
+Event = dict[str, Any]
+
+
+def generate_dataset(
+    plan: ScenePlan,
+    root: str | Path,
+    source: str,
+    config: MosaicConfig,
+    out_dir: str | Path,
+    executor: Any,
+    chunk_size: int = 4,
+    embed_images: bool = False,
+    on_event: Callable[[Event], None] | None = None,
+) -> RunSummary:
+    """Run (or resume) every chunk, then write ``failures.json``, ``summary.json`` and,
+    last, ``index.json``.
+
+    ``on_event`` gets ``{"event": "start", "total": n_scenes, "done": n_already_done}`` once,
+    then ``{"event": "scene", "scene": id, "ok": bool, "views": n}`` per processed scene.
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    tasks = plan_chunks(plan, root, source, config, out, chunk_size, embed_images)
+    _check_plan(
+        out,
+        {
+            "source": source,
+            "config_hash": config.hash(),
+            "chunk_size": chunk_size,
+            "embed_images": embed_images,
+            "splits": {k: sorted(v) for k, v in sorted(plan.splits.items())},
+        },
+    )
+    todo = [t for t in tasks if not t.is_done()]
+    emit = on_event or (lambda _e: None)
+    emit({
+        "event": "start",
+        "total": plan.n_scenes,
+        "done": sum(len(t.scene_ids) for t in tasks if t not in todo),
+    })
+    chunk_errors: list[str] = []
+    crashed: list[dict[str, Any]] = []
+    this_run: set[str] = set()
+    for task, result in executor.run(run_chunk, todo, on_event):
+        this_run.add(task.shard_name)
+        if isinstance(result, BaseException):
+            chunk_errors.append(f"{task.shard_name}: {type(result).__name__}: {result}")
+            crashed += [failure_record(s, result) for s in task.scene_ids]
+    markers = {t.shard_name: read_marker(t.marker_path) for t in tasks}
+    failures: list[dict[str, Any]] = list(crashed)
+    stats: list[dict[str, Any]] = []
+    views_this_run = 0
+    for name, m in markers.items():
+        if m is None:
+            continue
+        failures += m["failed"]
+        stats += m["stats"]
+        if name in this_run:
+            views_this_run += sum(s["n_views"] for s in m["stats"])
+    write_failures(out, failures, plan.skipped)
+
+    def total(key: str) -> Counter:
+        c: Counter = Counter()
+        for s in stats:
+            c.update(s[key])
+        return c
+
+    seconds: Counter = Counter()
+    for s in stats:
+        seconds.update(s["timings"])
+    summary = RunSummary(
+        out_dir=str(out),
+        scenes_total=plan.n_scenes,
+        scenes_done=len(stats),
+        scenes_failed=len(failures),
+        scenes_skipped=len(plan.skipped),
+        chunks_total=len(tasks),
+        chunks_resumed=len(tasks) - len(todo),
+        chunk_errors=chunk_errors,
+        frames_usable=sum(s["n_frames"] for s in stats),
+        frames_skipped=dict(total("skipped")),
+        frames_sampled=sum(s["n_sampled"] for s in stats),
+        frames_rejected=dict(total("rejected")),
+        views_labelled=sum(s["n_views"] for s in stats),
+        views_stored=sum(s["n_views_stored"] for s in stats),
+        qa_total=sum(sum(s["qa_per_type"].values()) for s in stats),
+        qa_per_type=dict(sorted(total("qa_per_type").items())),
+        stage_seconds={k: round(v, 3) for k, v in seconds.items()},
+        wall_seconds=time.perf_counter() - t0,
+        views_labelled_this_run=views_this_run,
+        failures=failures,
+    )
+    write_bytes_atomic(
+        out / "summary.json", json.dumps(summary.to_dict(), indent=1, sort_keys=True).encode()
+    )
+    done_shards = [m["shard"] for m in markers.values() if m is not None]
+    missing = sorted(n for n, m in markers.items() if m is None)
+    write_index(
+        out,
+        done_shards,
+        {
+            "source": source,
+            "config_hash": config.hash(),
+            "config": json.loads(config.to_json()),
+            "seed": config.seed,
+            "chunk_size": chunk_size,
+            "images_embedded": embed_images,
+            "missing_shards": missing,
+        },
+    )
+    return summary
