@@ -42,3 +42,4 @@ def main() -> None:
 # Command modules register themselves on `main` when imported.
 from . import scenes as _scenes  # noqa: E402,F401
 from . import visibility as _visibility  # noqa: E402,F401
+from . import dataset as _dataset  # noqa: E402,F401
