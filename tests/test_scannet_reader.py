@@ -232,11 +232,13 @@ def test_load_scene_geometry_objects_frames(root: Path, release: ReleaseScene):
     assert [o.structural for o in scene.objects] == [True, True, False, False, False]
     table = objs[3]
     assert table.n_faces == int((scene.face_instance == 3).sum())
-    np.testing.assert_allclose(sorted(table.obb.extent[:2]), [0.6, 0.8], atol=1e-4)
-    assert table.obb.extent[2] == pytest.approx(0.7, abs=1e-4)
+    np.testing.assert_allclose(table.obb.extent, [0.8, 0.6, 0.7], atol=1e-4)
     np.testing.assert_allclose(table.obb.center, [0.5, 0.3, 0.35], atol=1e-4)
     yaw = np.degrees(np.arctan2(table.obb.rotation[1, 0], table.obb.rotation[0, 0]))
-    assert min(abs(yaw - 30), abs(yaw + 60)) < 1e-3
+    assert yaw == pytest.approx(30.0, abs=1e-3)  # canonical angle in [-45, 45)
+    floor = objs[1].obb
+    np.testing.assert_allclose(floor.extent, [4.0, 3.0, 0.02], atol=1e-4)  # x, y order
+    np.testing.assert_allclose(floor.rotation, np.eye(3), atol=1e-5)
     np.testing.assert_allclose(table.aabb_min[2], 0.0, atol=1e-5)
     assert np.prod(table.obb.extent) < np.prod(table.aabb_max - table.aabb_min)
 
@@ -475,3 +477,105 @@ def test_missing_frames_and_scene(root: Path, tmp_path: Path):
     assert "Terms of Use" in e.hint and "--root" in e.hint
     shutil.rmtree(folder)
     _expect(MissingDataError, root, "scans", "scene folder not found")
+
+
+# ---- registry: load_scene, list_scenes, write_manifest ----------------------------------------
+def test_registry_load_and_unknown_source(root: Path):
+    from mosaic.scene import SOURCES, load_scene
+
+    assert "scannet" in SOURCES
+    scene = load_scene(root, SID, frames="exported")
+    assert scene.source == "scannet" and scene.meta["frames_source"] == "export_python"
+    with pytest.raises(UnknownNameError, match="valid names: scannet"):
+        load_scene(root, SID, source="scannetpp_typo")
+
+
+def test_list_scenes_with_split_lists(root: Path, release: ReleaseScene):
+    from mosaic.scene import list_scenes
+
+    entries, warnings = list_scenes(root)
+    assert warnings == []
+    assert [(e.scene_id, e.split, e.complete) for e in entries] == [
+        (SID, "train", True), ("scene0043_00", "val", False)]
+    assert entries[1].missing == ("scene0043_00/",)
+    assert entries[0].folder == root / "scans" / SID
+    bench, _ = list_scenes(root, split="bench")
+    assert [e.scene_id for e in bench] == ["scene0043_00"]
+    with pytest.raises(UnknownNameError, match="bench"):
+        list_scenes(root, split="validation")
+    (root / "scans" / SID / f"{SID}.aggregation.json").unlink()
+    (entry, _), _ = list_scenes(root)
+    assert not entry.complete and entry.missing == (f"{SID}.aggregation.json",)
+    # Lists in meta_data/ (mmdet3d layout) are found when Tasks/Benchmark is absent.
+    shutil.move(root / "Tasks" / "Benchmark", root / "meta_data")
+    assert [e.scene_id for e in list_scenes(root, split="train")[0]] == [SID]
+
+
+def test_list_scenes_without_split_lists(tmp_path: Path, release: ReleaseScene):
+    from mosaic.errors import DatasetRootError
+    from mosaic.scene import list_scenes
+
+    write_release_scene(tmp_path, release)
+    test_scene = copy.copy(release)
+    test_scene.scene_id = "scene0707_00"
+    write_release_scene(tmp_path, test_scene, test_split=True)
+    entries, warnings = list_scenes(tmp_path)
+    assert [(e.scene_id, e.split, e.complete) for e in entries] == [
+        (SID, None, True), ("scene0707_00", "test", True)]
+    assert len(warnings) == 1 and "no split lists" in warnings[0]
+    assert [e.scene_id for e in list_scenes(tmp_path, split="test")[0]] == ["scene0707_00"]
+    with pytest.raises(DatasetRootError, match="scannetv2_train.txt"):
+        list_scenes(tmp_path, split="train")
+    with pytest.raises(DatasetRootError, match="Terms of Use"):
+        list_scenes(tmp_path / "absent")
+
+
+def test_write_manifest(root: Path, tmp_path: Path):
+    import hashlib
+
+    from mosaic.scene import write_manifest
+
+    out = write_manifest(root, tmp_path / "out" / "train.json", split="train")
+    text = out.read_text()
+    doc = json.loads(text)
+    assert doc["source"] == "scannet" and doc["split"] == "train"
+    assert doc["scene_ids"] == [SID] and doc["n_scenes"] == 1
+    rec = doc["scenes"][0]
+    assert rec["folder"] == f"scans/{SID}" and rec["complete"] is True
+    sens = root / "scans" / SID / f"{SID}.sens"
+    assert rec["files"][sens.name] == {
+        "size": sens.stat().st_size, "sha256": hashlib.sha256(sens.read_bytes()).hexdigest()}
+    assert "color" not in rec["files"]  # only the release files at the top of the folder
+    assert str(root) not in text  # no machine-specific paths
+    assert not list(out.parent.glob("*.tmp"))
+
+
+# ---- base helpers ------------------------------------------------------------------------------
+def test_face_instance_majority_rule():
+    from mosaic.scene.base import face_instances_from_vertices
+
+    vinst = np.array([4, 4, 7, 9, 0])
+    faces = np.array([[0, 1, 2], [2, 0, 1], [2, 3, 0], [3, 4, 4], [4, 4, 0]])
+    assert face_instances_from_vertices(faces, vinst).tolist() == [4, 4, 0, 0, 0]
+
+
+def test_min_area_box_recovers_rotated_box_and_handles_degenerate_input():
+    from mosaic.scene.base import fit_z_box
+
+    rng = np.random.default_rng(0)
+    for yaw in (-44.0, -10.0, 0.0, 17.0, 44.0):
+        local = rng.uniform(-0.5, 0.5, (400, 3)) * [2.0, 0.6, 1.0]
+        local[:8] = [[sx, sy, sz] for sx in (-1, 1) for sy in (-0.3, 0.3) for sz in (-0.5, 0.5)]
+        R = _yaw(yaw)[:3, :3]
+        box = fit_z_box(local @ R.T + [3.0, -1.0, 0.5])
+        np.testing.assert_allclose(box.extent, [2.0, 0.6, 1.0], atol=1e-9)
+        np.testing.assert_allclose(box.rotation, R, atol=1e-9)
+        np.testing.assert_allclose(box.center, [3.0, -1.0, 0.5], atol=1e-9)
+        corners = box.corners()
+        assert np.allclose(np.sort(corners[:, 2]), [0] * 4 + [1] * 4)
+    c30, s30 = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    line = fit_z_box(np.array([[0, 0, 0], [c30, s30, 0], [2 * c30, 2 * s30, 1.0]]))
+    np.testing.assert_allclose(line.extent, [2, 0, 1], atol=1e-9)
+    np.testing.assert_allclose(line.rotation[:2, 0], [c30, s30], atol=1e-9)
+    point = fit_z_box(np.array([[1.0, 2.0, 3.0]]))
+    assert np.array_equal(point.extent, [0, 0, 0]) and np.array_equal(point.center, [1, 2, 3])

@@ -1,1 +1,115 @@
-"""Scene sources: readers that turn a dataset release into ``mosaic.structures.Scene``."""
+"""Scene sources: readers that turn a dataset release into ``mosaic.structures.Scene``.
+
+Registries (fail loudly with the valid names):
+
+* ``SOURCES``: source name -> loader ``(root, scene_id, **kw) -> Scene``.
+* ``LISTERS``: source name -> lister ``(root, split) -> (entries, warnings)``.
+
+``list_scenes`` returns a tuple ``(entries, warnings)``: ``entries`` is a list of
+``SceneEntry`` sorted by id, ``warnings`` a list of strings (e.g. no split lists found).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import UnknownNameError
+from ..structures import Scene
+from .base import SceneEntry
+from .scannet import list_scannet_scenes, load_scannet_scene, normalize_split
+
+SOURCES: dict[str, Callable[..., Scene]] = {"scannet": load_scannet_scene}
+LISTERS: dict[str, Callable[[Path, str | None], tuple[list[SceneEntry], list[str]]]] = {
+    "scannet": list_scannet_scenes,
+}
+MANIFEST_VERSION = 1
+_CHUNK = 1 << 20
+
+__all__ = [
+    "LISTERS", "SOURCES", "SceneEntry", "list_scenes", "load_scene", "write_manifest",
+]
+
+
+def _lookup(registry: dict[str, Any], source: str) -> Any:
+    fn = registry.get(source)
+    if fn is None:
+        raise UnknownNameError("source", source, list(registry))
+    return fn
+
+
+def load_scene(root: str | Path, scene_id: str, source: str = "scannet", **kw: Any) -> Scene:
+    """Load one scene with the named source's reader (keyword options go to the reader,
+    e.g. ``frames="exported"`` for ScanNet)."""
+    return _lookup(SOURCES, source)(root, scene_id, **kw)
+
+
+def list_scenes(
+    root: str | Path, source: str = "scannet", split: str | None = None
+) -> tuple[list[SceneEntry], list[str]]:
+    """``(entries, warnings)`` for a dataset root; ``split`` is ``train``, ``val`` (alias
+    ``bench``), ``test`` or None for all."""
+    return _lookup(LISTERS, source)(Path(root), split)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (multi-GB ``.sens`` files are fine)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(
+    root: str | Path,
+    out_path: str | Path,
+    source: str = "scannet",
+    split: str | None = None,
+    *,
+    checksums: bool = True,
+) -> Path:
+    """Write a JSON manifest of the scenes of ``root``: sorted ids, split, completeness, and
+    for every regular file at the top of each scene folder its size and sha256 (skipped when
+    ``checksums`` is False). The manifest holds no absolute paths, so it can be committed.
+    Written to a temporary name and renamed, so a partial manifest never exists."""
+    root = Path(root)
+    entries, warnings = list_scenes(root, source=source, split=split)
+    scenes = []
+    for e in entries:
+        files = {}
+        if e.folder.is_dir():
+            for p in sorted(e.folder.iterdir()):
+                if p.is_file():
+                    rec: dict[str, Any] = {"size": p.stat().st_size}
+                    if checksums:
+                        rec["sha256"] = file_sha256(p)
+                    files[p.name] = rec
+        scenes.append({
+            "scene_id": e.scene_id,
+            "split": e.split,
+            "folder": e.folder.relative_to(root).as_posix()
+            if e.folder.is_relative_to(root) else e.folder.name,
+            "complete": e.complete,
+            "missing": list(e.missing),
+            "files": files,
+        })
+    doc = {
+        "manifest_version": MANIFEST_VERSION,
+        "source": source,
+        "split": normalize_split(split) if source == "scannet" else split,
+        "n_scenes": len(scenes),
+        "scene_ids": [s["scene_id"] for s in scenes],
+        "scenes": scenes,
+        "warnings": warnings,
+    }
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, out)
+    return out

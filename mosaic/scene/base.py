@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
@@ -17,6 +18,25 @@ from ..structures import OrientedBox, SceneObject
 
 STRUCTURAL_NAMES = frozenset({"wall", "floor", "ceiling"})
 STRUCTURAL_NYU40 = frozenset({1, 2, 22})  # NYU40 wall, floor, ceiling
+
+
+@dataclass(frozen=True)
+class SceneEntry:
+    """One scene of a dataset root as listed by ``mosaic.scene.list_scenes``.
+
+    Attributes:
+        scene_id: the source's scene id.
+        split: official split (``"train"``, ``"val"``, ``"test"``) or None when unknown.
+        folder: where the scene's files are (or would be).
+        complete: every required file is present.
+        missing: names of the required files (or the folder, ending in ``/``) that are absent.
+    """
+
+    scene_id: str
+    split: str | None
+    folder: Path
+    complete: bool
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,10 @@ def is_structural(label: ObjectLabel) -> bool:
     return bool(names & STRUCTURAL_NAMES) or label.nyu40_id in STRUCTURAL_NYU40
 
 
+def _canonical(angles: np.ndarray) -> np.ndarray:
+    return np.mod(angles + np.pi / 4, np.pi / 2) - np.pi / 4
+
+
 def min_area_rect(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Minimum-area enclosing rectangle of 2D points (rotating calipers over hull edges).
 
@@ -50,7 +74,8 @@ def min_area_rect(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 
     Returns:
         centre (2,), side lengths (2,) along (u, v), and the angle of u in radians, in
-        [0, pi/2) (a rectangle is the same after a quarter turn, so the angle is canonical).
+        [-pi/4, pi/4) (a rectangle is the same after a quarter turn; this range keeps boxes of
+        an axis-aligned room at angle ~0 with extents in x, y order).
         Degenerate inputs (fewer than 3 points, collinear) fall back to the axis-aligned box
         of their principal direction.
     """
@@ -58,12 +83,12 @@ def min_area_rect(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     try:
         hull = xy[ConvexHull(xy).vertices]
         edges = np.roll(hull, -1, axis=0) - hull
-        angles = np.mod(np.arctan2(edges[:, 1], edges[:, 0]), np.pi / 2)
+        angles = _canonical(np.arctan2(edges[:, 1], edges[:, 0]))
     except (QhullError, ValueError, IndexError):
         hull = xy
         if len(xy) >= 2 and np.ptp(xy, axis=0).max() > 0:
             _, _, vt = np.linalg.svd(xy - xy.mean(axis=0), full_matrices=False)
-            angles = np.array([np.mod(np.arctan2(vt[0, 1], vt[0, 0]), np.pi / 2)])
+            angles = _canonical(np.array([np.arctan2(vt[0, 1], vt[0, 0])]))
         else:
             angles = np.array([0.0])
     angles = np.unique(np.round(angles, 12))

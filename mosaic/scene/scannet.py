@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptDataError, MissingDataError, UnknownNameError
+from ..errors import CorruptDataError, DatasetRootError, MissingDataError, UnknownNameError
 from ..structures import DepthImage, Frame, Scene, SkippedFrame
-from .base import ObjectLabel, build_objects, face_instances_from_vertices
+from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
 from .label_table import LabelTable, find_label_table, load_label_table
 from .sens import SensReader
 
@@ -615,3 +615,64 @@ def scene_missing_files(folder: Path, scene_id: str, test: bool) -> tuple[str, .
         if not (folder / name).is_file() and not (name.endswith(".sens") and exported)
     )
 
+
+
+def list_scannet_scenes(
+    root: str | Path, split: str | None = None
+) -> tuple[list[SceneEntry], list[str]]:
+    """Scenes of a ScanNet root, sorted by id, with warnings.
+
+    With the official split lists (see ``read_split_lists``) the listed scenes are returned
+    (train/val under ``scans/``, test under ``scans_test/``; a listed scene without a folder is
+    incomplete) plus, when no split is asked for, unlisted folders with split None. Without
+    lists every folder under ``scans/`` (split unknown) and ``scans_test/`` (test) is returned
+    with a warning; asking for train or val then raises ``DatasetRootError``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetRootError(f"dataset root {root} does not exist. {OBTAIN_HINT}")
+    split = normalize_split(split)
+    warnings: list[str] = []
+    on_disk: dict[str, Path] = {}
+    for sub in ("scans", "scans_test"):
+        d = root / sub
+        if d.is_dir():
+            for p in sorted(d.iterdir()):
+                if p.is_dir() and not p.name.startswith("."):
+                    on_disk.setdefault(p.name, p)
+    if not on_disk:
+        warnings.append(f"{root} has no scene folders under scans/ or scans_test/")
+    splits, split_dir = read_split_lists(root)
+    wanted: dict[str, str | None] = {}
+    if splits:
+        for name in SPLIT_NAMES if split is None else (split,):
+            if name not in splits:
+                warnings.append(f"{split_dir} has no scannetv2_{name}.txt")
+            for sid in splits.get(name, []):
+                wanted.setdefault(sid, name)
+        if split is None:
+            extra = sorted(set(on_disk) - set(wanted))
+            if extra:
+                warnings.append(f"{len(extra)} scene folders are in no split list of {split_dir}")
+            for sid in extra:
+                wanted[sid] = "test" if on_disk[sid].parent.name == "scans_test" else None
+    else:
+        dirs = ", ".join(str(root / d) for d in SPLIT_DIRS)
+        if split in ("train", "val"):
+            raise DatasetRootError(
+                f"no scannetv2_{split}.txt under {root} (looked in {dirs}); copy the official "
+                "lists from ScanNet's Tasks/Benchmark (see data_manifests/scannet/README.md) "
+                f"into {root / 'Tasks' / 'Benchmark'}"
+            )
+        warnings.append(f"no split lists found (looked in {dirs}); listing every scene folder")
+        for sid, folder in on_disk.items():
+            in_test = folder.parent.name == "scans_test"
+            if split is None or in_test:
+                wanted[sid] = "test" if in_test else None
+    entries = []
+    for sid in sorted(wanted):
+        sp = wanted[sid]
+        folder = on_disk.get(sid, root / ("scans_test" if sp == "test" else "scans") / sid)
+        missing = scene_missing_files(folder, sid, folder.parent.name == "scans_test")
+        entries.append(SceneEntry(sid, sp, folder, not missing, missing))
+    return entries, warnings
