@@ -1,0 +1,244 @@
+"""End-to-end generation on tiny synthetic ScanNet releases: determinism across workers and
+chunking, resumption after SIGKILL, per-scene failures, validation and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mosaic.cli import main
+from mosaic.io.reader import open_dataset
+from mosaic.scene.sens import SensReader
+from mosaic.scene.synthetic import SynthSpec, write_synthetic_dataset
+
+SPEC = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
+FAST = [
+    "--set", "viewsets.frame_step=3",
+    "--set", "visibility.max_side=96",
+    "--set", "qa.per_type_per_scene=3",
+]
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("release")
+    write_synthetic_dataset(root, n_scenes=4, seed=3, spec=SPEC)
+    return root
+
+
+def _generate(root: Path, out: Path, *extra: str) -> object:
+    args = ["generate", "--root", str(root), "--out", str(out), "--no-progress", *FAST, *extra]
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def _jsonl(out: Path) -> list[str]:
+    res = CliRunner().invoke(main, ["export", str(out), "--format", "jsonl",
+                                    "--output", str(out / "all.jsonl")])
+    assert res.exit_code == 0, res.output
+    lines = (out / "all.jsonl").read_text().splitlines()
+    return sorted(lines, key=lambda line: json.loads(line)["id"])
+
+
+@pytest.fixture(scope="module")
+def reference(release, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "ds"
+    res = _generate(release, out, "--workers", "1", "--chunk-size", "1")
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_reference_run_is_valid_and_complete(reference):
+    res = CliRunner().invoke(main, ["validate", str(reference)])
+    assert res.exit_code == 0, res.output
+    index = json.loads((reference / "index.json").read_text())
+    names = sorted(s["name"] for s in index["shards"])
+    assert names == ["bench-00000-of-00001.h5"] + [f"train-{i:05d}-of-00003.h5" for i in range(3)]
+    failures = json.loads((reference / "failures.json").read_text())
+    assert failures["failed"] == [] and failures["skipped"][0]["scene"] == "scene0707_00"
+    ds = open_dataset(reference)
+    assert len(ds) == index["totals"]["qa"] > 0
+    item = ds[0]
+    for path, view in zip(item.image_paths, item.views, strict=True):
+        assert path.read_bytes()[:2] == b"\xff\xd8"  # JPEG bytes as stored in the .sens
+        assert view.K.shape == (3, 3) and np.isfinite(view.cam_to_world).all()
+    assert set(item.visibility[0]) <= set(item.qa.targets)
+    with h5py.File(reference / names[0], "r", locking=False) as f:
+        assert json.loads(f.attrs["config"])["viewsets"]["frame_step"] == 3
+        assert len(f.attrs["config_hash"]) == 16
+
+
+def test_workers_and_chunking_do_not_change_content(release, reference, tmp_path):
+    out = tmp_path / "w2"
+    res = _generate(release, out, "--workers", "2", "--chunk-size", "2")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.glob("*.h5")) == [
+        "bench-00000-of-00001.h5", "train-00000-of-00002.h5", "train-00001-of-00002.h5",
+    ]
+    assert _jsonl(out) == _jsonl(reference)
+
+
+def test_rerun_skips_finished_chunks_and_refuses_other_plans(release, reference, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5")}
+    res = _generate(release, out, "--workers", "1", "--chunk-size", "1")
+    assert res.exit_code == 0 and "4 resumed" in res.output
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5")} == before
+    res = _generate(release, out, "--chunk-size", "1", "--seed", "5")
+    assert res.exit_code == 1 and "different plan" in res.output
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(release, reference, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "mosaic", "generate", "--root", str(release), "--out",
+           str(out), "--no-progress", "--workers", "1", "--chunk-size", "1", *FAST]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((out / "_chunks").glob("*.json")):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (out / "index.json").exists()
+    for shard in out.glob("*.h5"):  # whatever has a final name is a complete shard
+        with h5py.File(shard, "r", locking=False) as f:
+            assert f["qa"].attrs["n_rows"] == len(f["qa/id"])
+    res = _generate(release, out, "--workers", "1", "--chunk-size", "1")
+    assert res.exit_code == 0, res.output
+    assert "resumed" in res.output and not list(out.glob("*.tmp"))
+    assert CliRunner().invoke(main, ["validate", str(out)]).exit_code == 0
+    assert _jsonl(out) == _jsonl(reference)
+
+
+def _break_scenes(root: Path) -> dict[str, str]:
+    """Truncated PLY, missing aggregation, every pose -inf: one scene each."""
+    ply = root / "scans/scene0001_00/scene0001_00_vh_clean_2.ply"
+    ply.write_bytes(ply.read_bytes()[: ply.stat().st_size // 2])
+    (root / "scans/scene0002_00/scene0002_00.aggregation.json").unlink()
+    sens = root / "scans/scene0003_00/scene0003_00.sens"
+    reader = SensReader(sens, "scene0003_00")
+    offsets = [reader.frame_offset(i) for i in range(reader.n_frames)]
+    reader.close()
+    with open(sens, "r+b") as fh:
+        for off in offsets:
+            fh.seek(off)
+            fh.write(np.full(16, -np.inf, np.float32).tobytes())
+    return {
+        "scene0001_00": "scene0001_00_vh_clean_2.ply",
+        "scene0002_00": "scene0002_00.aggregation.json",
+        "scene0003_00": "scene0003_00.sens",
+    }
+
+
+def test_broken_scenes_are_reported_and_others_finish(release, reference, tmp_path):
+    root = tmp_path / "release"
+    shutil.copytree(release, root)
+    broken = _break_scenes(root)
+    out = tmp_path / "ds"
+    res = _generate(root, out, "--workers", "2", "--chunk-size", "2")
+    assert res.exit_code == 3, res.output
+    failed = json.loads((out / "failures.json").read_text())["failed"]
+    assert {f["scene"] for f in failed} == set(broken)
+    for f in failed:
+        assert f["file"] and Path(f["file"]).name == broken[f["scene"]], f
+        assert f["cause"] and f["type"].endswith("Error")
+        assert f["scene"] in res.output
+    ds = open_dataset(out)
+    assert {q.scene_id for q in ds.iter_qa()} == {"scene0000_00"}
+    good = [line for line in _jsonl(reference) if json.loads(line)["scene_id"] == "scene0000_00"]
+    assert _jsonl(out) == good
+    assert CliRunner().invoke(main, ["validate", str(out)]).exit_code == 0
+
+
+def test_validate_names_corrupt_shard(reference, tmp_path):
+    out = tmp_path / "corrupt"
+    shutil.copytree(reference, out)
+    shard = out / "train-00001-of-00003.h5"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    shard.write_bytes(bytes(data))
+    res = CliRunner().invoke(main, ["validate", str(out)])
+    assert res.exit_code != 0
+    assert "train-00001-of-00003.h5" in res.output
+    assert "train-00000-of-00003.h5" not in res.output
+
+
+def test_embedded_images_give_same_items(release, reference, tmp_path):
+    out = tmp_path / "emb"
+    res = _generate(release, out, "--scenes", "scene0000_00,scene0002_00", "--embed-images")
+    assert res.exit_code == 0, res.output
+    assert not (out / "images").exists()
+    ds = open_dataset(out)
+    item = ds[0]
+    assert ds.image_bytes(item, 0)[:2] == b"\xff\xd8"
+    ref = {json.loads(line)["id"]: line for line in _jsonl(reference)}
+    lines = _jsonl(out)
+    assert lines and all(ref[json.loads(line)["id"]] == line for line in lines)
+
+
+def test_stats_export_evaluate_cli(reference, tmp_path):
+    runner = CliRunner()
+    plots = tmp_path / "plots"
+    res = runner.invoke(main, ["stats", str(reference), "--plots", str(plots)])
+    assert res.exit_code == 0, res.output
+    for name in ("qa_per_type.png", "answer_balance.png", "distributions.png", "categories.png"):
+        assert (plots / name).read_bytes()[:4] == b"\x89PNG"
+    stats = json.loads((plots / "stats.json").read_text())
+    assert sum(stats["qa_per_type"].values()) == len(open_dataset(reference))
+
+    sm_path = tmp_path / "sm.json"
+    res = runner.invoke(main, ["export", str(reference), "--format", "spatialmosaic",
+                               "--output", str(sm_path)])
+    assert res.exit_code == 0, res.output
+    records = json.loads(sm_path.read_text())
+    assert {r["question_type"] for r in records} <= set(stats["qa_per_type"])
+    preds = tmp_path / "preds.jsonl"
+    with preds.open("w") as fh:
+        for r in records:
+            text = r["mc_answer"] + "." if r["mc_answer"] else r["ground_truth"]
+            fh.write(json.dumps({"id": r["id"], "prediction": text}) + "\n")
+    scores = tmp_path / "scores.json"
+    res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
+                               "--json", str(scores)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(scores.read_text())
+    assert report["overall"] == pytest.approx(100.0) and report["n_missing"] == 0
+
+
+def test_dataset_scannet_without_root_explains_how_to_get_it(tmp_path):
+    res = CliRunner().invoke(main, ["dataset", "--scenes", "scannet", "--root", "",
+                                    "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2
+    assert "download-scannet.py" in res.output and "ROOT" in res.output
+
+
+def test_generate_unknown_root_is_a_clear_error(tmp_path):
+    res = _generate(tmp_path / "nope", tmp_path / "out")
+    assert res.exit_code not in (0, 3)
+    assert "error" in res.output.lower()
+
+
+def test_dataset_command_reuses_a_complete_cache(tmp_path):
+    """`mosaic dataset --scenes synthetic` reuses a cache whose completion stamp matches."""
+    cache = tmp_path / "cache"
+    write_synthetic_dataset(cache, n_scenes=2, seed=0, spec=SPEC)
+    (cache / ".mosaic-synthetic.json").write_text(json.dumps({"n_scenes": 2, "seed": 0}))
+    mtime = (cache / "scans/scene0000_00/scene0000_00.sens").stat().st_mtime_ns
+    res = CliRunner().invoke(main, ["dataset", "--scenes", "synthetic", "--out",
+                                    str(tmp_path / "ds"), "--cache", str(cache),
+                                    "--n-scenes", "2", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "validate: ok" in res.output
+    assert (cache / "scans/scene0000_00/scene0000_00.sens").stat().st_mtime_ns == mtime
