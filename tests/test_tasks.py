@@ -1,0 +1,244 @@
+"""generate_qa on synthetic scenes: types, fields, balance, caps, determinism, frames needed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import qa_fixtures as qf
+
+from mosaic.errors import UnknownNameError
+from mosaic.structures import FAMILY_OF, OCC_LEVELS, QA_TYPES, QAItem
+from mosaic.tasks import generate_qa
+from mosaic.tasks.context import stable_int
+from mosaic.tasks.options import place_options, select_drafts, wrong_numbers
+
+YES_NO = {"obj_existence_occ_ab", "obj_existence_occ_fb", "obj_existence_occ_lr"}
+
+
+@pytest.fixture(scope="module")
+def all_items() -> list[QAItem]:
+    return [i for s in qf.SCENE_SEEDS for qs in qf.QA_SEEDS for i in qf.items(s, qs)]
+
+
+def test_all_17_types_appear_on_every_scene():
+    for s in qf.SCENE_SEEDS:
+        counts = Counter(i.question_type for i in qf.items(s, 0))
+        assert set(counts) == set(QA_TYPES), set(QA_TYPES) - set(counts)
+
+
+def test_fields_are_complete_and_consistent(all_items):
+    for it in all_items:
+        assert it.family == FAMILY_OF[it.question_type]
+        assert it.id.startswith(f"{it.scene_id}-{it.question_type}-")
+        assert 2 <= len(it.frame_ids) <= 5 and len(set(it.frame_ids)) == len(it.frame_ids)
+        assert it.overlap_avg < qf.TEST_CONFIG.viewsets.max_pair_overlap
+        assert it.evidence["max_pair_overlap"] < qf.TEST_CONFIG.viewsets.max_pair_overlap
+        lo, hi = qf.TEST_CONFIG.viewsets.overlap_bins
+        want = "low" if it.overlap_avg < lo else "medium" if it.overlap_avg < hi else "high"
+        assert it.overlap_level == want
+        assert it.occ_level in OCC_LEVELS and 0.0 <= it.occlusion_avg <= 1.0
+        assert it.vis_level in ("fully visible", "partially visible")
+        assert it.coverage in ("full", "partial")
+        assert it.targets and it.template_id and it.question.strip()
+        json.dumps(it.evidence)  # provenance is plain data
+        assert set(it.evidence["visibility"]) == {str(t) for t in it.targets}
+        for fr in it.evidence["visibility"].values():
+            assert set(fr) == {str(f) for f in it.frame_ids}
+        if it.options:
+            assert len(it.options) == (2 if it.question_type in YES_NO else 4)
+            assert len(set(it.options)) == len(it.options)
+            assert it.answer in "ABCD"[: len(it.options)]
+            assert it.options["ABCD".index(it.answer)] == it.ground_truth
+        else:
+            assert it.question_type.endswith("_na") and it.answer == it.ground_truth
+        mentioned = [f"Frame {k}" for k in range(1, 6) if f"Frame {k}" in it.question]
+        assert all(int(m.split()[1]) <= len(it.frame_ids) for m in mentioned)
+
+
+def test_structural_objects_are_never_targets(all_items):
+    for s in qf.SCENE_SEEDS:
+        structural = {o.instance_id for o in qf.scene(s).objects if o.structural}
+        assert structural
+        mine = [i for i in all_items if i.scene_id == qf.scene(s).scene_id]
+        assert mine and not [i for i in mine if structural & set(i.targets)]
+
+
+def test_localization_fields(all_items):
+    loc = [i for i in all_items if i.question_type.startswith("obj_localization")]
+    for it in loc:
+        if it.ground_truth == "No":
+            assert it.bbox_2d is None
+            continue
+        x0, y0, x1, y1 = it.bbox_2d
+        assert it.bbox_2d_diag == pytest.approx(math.hypot(x1 - x0, y1 - y0), abs=0.02)
+        x, y = (int(v) for v in it.ground_truth.split("(")[1].rstrip(")").split(","))
+        assert x0 <= x <= x1 and y0 <= y <= y1
+    assert any(i.ground_truth == "No" for i in loc)
+    assert all(i.bbox_2d is None for i in all_items if not i.question_type.startswith("obj_loc"))
+
+
+def test_ids_unique_and_deterministic():
+    a = generate_qa(qf.scene(0), list(qf.views(0)), seed=0, config=qf.TEST_CONFIG)
+    assert a == list(qf.items(0, 0))
+    ids = [i.id for s in qf.SCENE_SEEDS for qs in qf.QA_SEEDS for i in qf.items(s, qs)]
+    assert len(ids) == len(set(ids))
+
+
+def test_different_seed_gives_different_items():
+    a, b = qf.items(0, 0), qf.items(0, 7)
+    assert {i.id for i in a} != {i.id for i in b}
+    assert len({i.id for i in a} & {i.id for i in b}) < len(a) // 2
+    assert stable_int("x", 1) == stable_int("x", 1) != stable_int("x", 2)
+
+
+def test_types_filter_keeps_other_types_identical():
+    cfg = qf.config_with(types=("obj_size_occ_na", "obj_count_occ"))
+    few = generate_qa(qf.scene(1), list(qf.views(1)), seed=0, config=cfg)
+    full = [i for i in qf.items(1, 0) if i.question_type in cfg.qa.types]
+    assert few == full
+    with pytest.raises(UnknownNameError):
+        generate_qa(qf.scene(1), list(qf.views(1)), config=qf.config_with(types=("nope",)))
+
+
+def test_caps_per_type_and_category(all_items):
+    qa = qf.TEST_CONFIG.qa
+    # i.seed is the scene-level seed, so (scene, seed, type) is one generate_qa call's type
+    per_type = Counter((i.scene_id, i.seed, i.question_type) for i in all_items)
+    assert max(per_type.values()) <= qa.per_type_per_scene
+    for s in qf.SCENE_SEEDS:
+        for qs in qf.QA_SEEDS:
+            items = qf.items(s, qs)
+            cats = Counter()
+            for it in items:
+                q = it.evidence["query"]
+                cat = q.get("category") or qf.scene(s).object(
+                    q.get("a", it.targets[0])).category
+                cats[(it.question_type, cat)] += 1
+            assert max(cats.values()) <= qa.per_category_per_type
+
+
+def test_letters_balanced_and_yes_no_balanced(all_items):
+    mc = [i for i in all_items if len(i.options) == 4]
+    shares = Counter(i.answer for i in mc)
+    for letter in "ABCD":
+        assert abs(shares[letter] / len(mc) - 0.25) <= 0.04, shares
+    for t in QA_TYPES:
+        typed = [i.answer for i in mc if i.question_type == t]
+        if typed:
+            c = Counter(typed)
+            assert max(c.values()) - min(c.get(x, 0) for x in "ABCD") <= len(typed) * 0.12, (t, c)
+    yn = [i for i in all_items if i.question_type in YES_NO]
+    yes = sum(i.ground_truth == "Yes" for i in yn)
+    assert abs(yes / len(yn) - 0.5) <= 0.04
+    assert Counter(i.answer for i in yn)["A"] == yes  # options stay (Yes, No)
+
+
+def test_occlusion_levels_are_mixed(all_items):
+    for t in QA_TYPES:
+        levels = {i.occ_level for i in all_items if i.question_type == t}
+        assert len(levels) >= 2, (t, levels)
+
+
+def _scene_of(it: QAItem):
+    return next(qf.scene(s) for s in qf.SCENE_SEEDS if qf.scene(s).scene_id == it.scene_id)
+
+
+def _ev(it: QAItem, iid: int, fid: int) -> dict | None:
+    return it.evidence["visibility"][str(iid)][str(fid)]
+
+
+def _vis(it: QAItem, iid: int, fid: int) -> bool:
+    e = _ev(it, iid, fid)
+    return bool(e and e["visible"])
+
+
+def test_every_question_needs_its_frames(all_items):
+    full = qf.TEST_CONFIG.visibility.full_threshold
+    for it in all_items:
+        fr = it.frame_ids
+        if it.question_type in ("obj_count_occ", "obj_count_occ_na", "bestview_count_occ"):
+            assert all(any(_vis(it, t, f) for f in fr) for t in it.targets)
+            assert any(not _vis(it, t, f) for t in it.targets for f in fr), it.id
+            continue
+        named = it.evidence["named_frame"]
+        assert named in fr
+
+        def hard(t: int, f: int, it: QAItem = it) -> bool:
+            e = _ev(it, t, f)
+            return bool(e and e["visible"] and (e["occlusion"] > full or e["truncation"] > full))
+
+        partial = any(not _vis(it, t, f) for t in it.targets for f in fr)
+        frames = {named}
+        if it.question_type == "obj_obj_distance_occ_na":
+            frames.add(fr[it.evidence["query"]["b_frame"] - 1])
+        assert partial or any(hard(t, f) for t in it.targets for f in frames), it.id
+
+
+def test_no_question_depends_on_an_object_invisible_in_all_frames(all_items):
+    for it in all_items:
+        if it.ground_truth == "No" and it.question_type == "obj_localization_occ":
+            assert any(_vis(it, t, f) for t in it.targets for f in it.frame_ids)
+            continue
+        for t in it.targets:
+            assert any(_vis(it, t, f) for f in it.frame_ids), it.id
+
+
+def test_relation_pairs_respect_margins(all_items):
+    qa = qf.TEST_CONFIG.qa
+    for it in all_items:
+        t = it.question_type
+        if not t.startswith(("obj_existence", "obj_spatial", "obj_attribute")):
+            continue
+        axis = t.rsplit("_", 1)[1]
+        fid = it.frame_ids[it.evidence["query"]["frame"] - 1]
+        a, b = it.targets
+        ea, eb = _ev(it, a, fid), _ev(it, b, fid)
+        frame = next(f for f in _scene_of(it).frames if f.frame_id == fid)
+        if axis == "fb":
+            sep, m = abs(ea["depth_median"] - eb["depth_median"]), qa.fb_margin
+        else:
+            k = 0 if axis == "lr" else 1
+            side = frame.width if axis == "lr" else frame.height
+            sep, m = abs(ea["center"][k] - eb["center"][k]), (qa.lr_margin if k == 0 else
+                                                               qa.ab_margin) * side
+        assert sep > m, it.id
+
+
+def test_generate_without_visibility_computes_it_and_checks_poses():
+    from mosaic.scene.synthetic import SynthSpec, make_scene
+
+    scene = make_scene(
+        3,
+        spec=SynthSpec(n_frames=40, color_size=(320, 240), quirks=frozenset({"inf_pose"})),
+        scene_id="synth0003_00",
+    )
+    cfg = dataclasses.replace(
+        qf.TEST_CONFIG,
+        viewsets=dataclasses.replace(qf.TEST_CONFIG.viewsets, frame_step=4),
+        qa=dataclasses.replace(qf.TEST_CONFIG.qa, types=("obj_count_occ_na", "obj_size_occ_na")),
+    )
+    items = generate_qa(scene, seed=1, config=cfg)
+    assert items and {i.question_type for i in items} <= set(cfg.qa.types)
+    used = {f for i in items for f in i.frame_ids}
+    usable = [f.frame_id for f in scene.frames][::4]
+    assert used <= set(usable)
+    assert not used & {s.frame_id for s in scene.skipped_frames}
+
+
+def test_option_helpers():
+    rng = np.random.default_rng(0)
+    for target in range(4):
+        opts, letter = place_options("right", ["w1", "w2", "w3"], target, rng)
+        assert opts["ABCD".index(letter)] == "right" and letter == "ABCD"[target]
+        assert sorted(opts) == ["right", "w1", "w2", "w3"]
+    with pytest.raises(ValueError):
+        place_options("x", ["x", "y", "z"], 0, rng)
+    for v in (1, 2, 7):
+        w = wrong_numbers(v, 3, rng)
+        assert len(set(w)) == 3 and v not in w and min(w) >= 1
+    assert select_drafts([], rng, 5, 2) == []
