@@ -1,0 +1,91 @@
+"""Inspection commands: ``mosaic inspect visibility`` and ``mosaic inspect qa``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..structures import QA_TYPES
+from . import friendly_errors, main
+
+
+@main.group()
+def inspect() -> None:
+    """Inspection images: visibility figures of frames, QA cards of a dataset."""
+
+
+@inspect.command("visibility")
+@click.option("--source", default="scannet", show_default=True, help="scene source")
+@click.option("--root", required=True, type=click.Path(file_okay=False), help="dataset root")
+@click.argument("scene_id")
+@click.option("--frames", required=True, help="frame ids: '0,10,20' or '0:300:100'")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
+@click.option("--backend", default="embree", show_default=True, help="ray-casting backend")
+@click.option("--max-side", type=int, default=320, show_default=True,
+              help="labelling resolution (long side, pixels)")
+@click.option("--panel-width", type=int, default=640, show_default=True,
+              help="width of each of the two panels of a figure (pixels)")
+@friendly_errors
+def visibility_cmd(source, root, scene_id, frames, out, backend, max_side, panel_width):
+    """One PNG per frame: objects coloured by visibility state, and the instance buffer."""
+    from ..inspect import objects_to_draw, write_view_figures
+    from ..scene import load_scene
+    from ..visibility import compute_visibility
+    from .visibility import parse_frames
+
+    scene = load_scene(root, scene_id, source=source)
+    ids = parse_frames(frames) or []
+    missing = [f for f in ids if f not in {fr.frame_id for fr in scene.frames}]
+    if missing:
+        skipped = {s.frame_id: s.reason for s in scene.skipped_frames}
+        why = ", ".join(f"{f} ({skipped.get(f, 'not in the scene')})" for f in missing)
+        raise click.BadParameter(f"frames without a usable pose: {why}", param_hint="--frames")
+    views = compute_visibility(scene, ids, backend=backend, max_side=max_side)
+    figures = write_view_figures(scene, views, out, panel_width=panel_width)
+    for view, fig in zip(views, figures, strict=True):
+        states: dict[str, int] = {}
+        for d in fig.drawn:
+            states[d.state] = states.get(d.state, 0) + 1
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none"
+        click.echo(f"frame {view.frame_id}: {len(objects_to_draw(view))} objects ({counts}) "
+                   f"-> {fig.path}")
+
+
+@inspect.command("qa")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--id", "item_id", help="the id of one QA item")
+@click.option("--type", "qtype", type=click.Choice(QA_TYPES), help="question type")
+@click.option("--n", type=int, default=8, show_default=True,
+              help="cards of --type to draw (the first n items of that type)")
+@click.option("--split", default=None, help="only this split's shards (train, bench)")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
+@click.option("--width", type=int, default=1200, show_default=True, help="card width (pixels)")
+@friendly_errors
+def qa_cmd(dataset, item_id, qtype, n, split, out, width):
+    """QA cards of a generated dataset: frames, question, options, answer, diagnostics."""
+    from ..inspect import card_frames_from_dataset, dataset_categories, render_qa_card
+    from ..io.reader import open_dataset
+
+    if (item_id is None) == (qtype is None):
+        raise click.UsageError("give exactly one of --id ID or --type TYPE")
+    with open_dataset(dataset, split=split) as ds:
+        indices = []
+        for i, qa in enumerate(ds.iter_qa()):
+            if (item_id is not None and qa.id == item_id) or (
+                qtype is not None and qa.question_type == qtype
+            ):
+                indices.append(i)
+                if item_id is not None or len(indices) >= n:
+                    break
+        if not indices:
+            what = f"item {item_id}" if item_id else f"items of type {qtype}"
+            raise click.ClickException(f"no {what} in {dataset}")
+        for i in indices:
+            item = ds[i]
+            frames = card_frames_from_dataset(ds, item)
+            card = render_qa_card(item.qa, frames, Path(out) / f"{item.qa.id}.png",
+                                  categories=dataset_categories(ds, item), width=width)
+            missing = sum(f.image is None for f in frames)
+            note = f" ({missing} frames without image)" if missing else ""
+            click.echo(f"{item.qa.id}: {item.qa.question_type} -> {card.path}{note}")
