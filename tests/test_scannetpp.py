@@ -1,0 +1,258 @@
+"""ScanNet++ writer + reader on small synthetic rooms (128x96 iPhone, 96x64 DSLR, ~8k faces)."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mosaic.errors import CorruptDataError, MissingDataError, UnknownNameError
+from mosaic.scene import list_scenes, load_scene
+from mosaic.scene.base import fit_z_box
+from mosaic.scene.scannetpp import load_scannetpp_scene, nerfstudio_to_opencv
+from mosaic.scene.scannetpp_writer import (
+    IphoneOptions,
+    dslr_intrinsics,
+    dslr_poses,
+    to_nerfstudio,
+    write_scannetpp_dataset,
+)
+from mosaic.scene.synthetic import RoomRenderer, room_renderer
+from mosaic.scene.synthetic_room import SynthSpec, generate_room
+from mosaic.visibility import check_poses
+from mosaic.visibility.base import camera_rays, get_backend
+
+SPEC = SynthSpec(n_frames=8, color_size=(128, 96), depth_size=(64, 48), target_faces=8000)
+VARIANTS = {  # scene index -> iPhone colour/depth layout
+    0: IphoneOptions("jpg", "png"),
+    1: IphoneOptions("mkv", "bin_stream"),
+    2: IphoneOptions("jpg", "bin_deflate"),
+    3: IphoneOptions("jpg", "bin_lz4"),
+}
+
+
+def instance_buffer(vertices, faces, face_instance, K, cam_to_world, size) -> np.ndarray:
+    """(h, w) int32 first-hit instance id (-1 = miss), cast with the raw Embree caster."""
+    w, h = size
+    origins, dirs, _ = camera_rays(K, cam_to_world, w, h)
+    face, _ = get_backend("embree").build(vertices, faces).cast(origins, dirs)
+    return np.where(face >= 0, np.asarray(face_instance)[np.maximum(face, 0)], -1).reshape(h, w)
+
+
+def agreement(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """Share of pixels with the same id over a list of buffers."""
+    same = sum(int((x == y).sum()) for x, y in zip(a, b, strict=True))
+    return same / sum(x.size for x in a)
+
+
+@pytest.fixture(scope="module")
+def room():
+    return generate_room(21, SPEC)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory, room):
+    root = tmp_path_factory.mktemp("scannetpp")
+    renderer = room_renderer(room)
+    ids = []
+    for k, opts in VARIANTS.items():
+        from mosaic.scene.scannetpp_writer import write_scannetpp_scene
+
+        ids.append(write_scannetpp_scene(root, room, f"{k:02d}a0ec536c", iphone=opts,
+                                         dslr=k == 0, renderer=renderer).name)
+    from mosaic.scene.scannetpp_writer import write_split_lists
+
+    write_split_lists(root, {"nvs_sem_train": ids[:3], "nvs_sem_val": ids[3:],
+                             "nvs_test_iphone": ["ffffffffff"]})
+    return root, ids
+
+
+def test_iphone_poses_reproduce_the_renders(release, room):
+    root, ids = release
+    for sid in ids:
+        scene = load_scene(root, sid, source="scannetpp")
+        assert scene.source == "scannetpp" and scene.meta["frames_source"] == "iphone"
+        # COLMAP registers all video frames but frame 1
+        assert [f.frame_id for f in scene.frames] == [i for i in range(SPEC.n_frames) if i != 1]
+        ours, ref = [], []
+        for f in scene.frames:
+            assert (f.width, f.height) == SPEC.color_size
+            np.testing.assert_allclose(f.K, room.color_K, atol=1e-6)
+            ours.append(instance_buffer(scene.vertices, scene.faces, scene.face_instance, f.K,
+                                        f.cam_to_world, (f.width, f.height)))
+            ref.append(instance_buffer(room.vertices, room.faces, room.face_instance,
+                                       room.color_K, room.poses[f.frame_id], SPEC.color_size))
+        assert agreement(ours, ref) >= 0.999
+        assert np.array_equal(scene.face_instance, room.face_instance)
+
+
+def test_dslr_colmap_and_undone_nerfstudio_poses_agree(release, room, tmp_path):
+    root, ids = release
+    scene = load_scannetpp_scene(root, ids[0], frames="dslr")
+    assert scene.meta["dslr_poses"] == "colmap"
+    poses, K = dslr_poses(room), dslr_intrinsics((96, 64))
+    assert len(scene.frames) == len(poses)  # train frames and test_frames
+    ours = [instance_buffer(scene.vertices, scene.faces, scene.face_instance, f.K,
+                            f.cam_to_world, (f.width, f.height)) for f in scene.frames]
+    ref = [instance_buffer(room.vertices, room.faces, room.face_instance, K, p, (96, 64))
+           for p in poses]
+    assert agreement(ours, ref) >= 0.999
+    # Without COLMAP the nerfstudio transform_matrix is used, flip and permutation undone.
+    copy = tmp_path / "ns"
+    shutil.copytree(root / "data" / ids[0], copy / "data" / ids[0])
+    (copy / "data" / ids[0] / "dslr" / "colmap" / "images.txt").unlink()
+    ns = load_scannetpp_scene(copy, ids[0], frames="dslr")
+    assert ns.meta["dslr_poses"] == "nerfstudio"
+    for a, b in zip(scene.frames, ns.frames, strict=True):
+        np.testing.assert_allclose(a.cam_to_world, b.cam_to_world, atol=1e-6)
+    # DSLR frames are the JPEGs as stored, and there is no depth sensor
+    f0 = scene.frames[0]
+    name = f"DSC{f0.frame_id:05d}.JPG"
+    img = root / "data" / ids[0] / "dslr" / "resized_undistorted_images" / name
+    assert scene.read_color(f0.frame_id) == img.read_bytes()
+    assert not scene.read_depth(f0.frame_id).depth.any()
+
+
+def test_nerfstudio_conversion_is_not_the_identity_and_round_trips(room):
+    pose = room.poses[3]
+    ns = to_nerfstudio(pose)
+    assert not np.allclose(ns, pose)  # the world permutation and flip change it
+    np.testing.assert_allclose(nerfstudio_to_opencv(ns), pose, atol=1e-12)
+
+
+def test_colour_from_extracted_frames_and_from_the_video(release, room):
+    root, ids = release
+    renderer = RoomRenderer(room.vertices, room.faces, room.vertex_colors)
+    jpg_scene = load_scene(root, ids[0], source="scannetpp")
+    path = root / "data" / ids[0] / "iphone" / "rgb" / "frame_000004.jpg"
+    assert jpg_scene.read_color(4) == path.read_bytes()
+    mkv_scene = load_scene(root, ids[1], source="scannetpp")
+    assert mkv_scene.meta["iphone_color"] == "rgb.mkv"
+    for fid in (0, 5):
+        got = np.asarray(Image.open(io.BytesIO(mkv_scene.read_color(fid))).convert("RGB"),
+                         dtype=np.float32)
+        errs = [np.abs(got - renderer.color(room.color_K, room.poses[i], SPEC.color_size)
+                       ).mean() for i in range(SPEC.n_frames)]
+        # the decoded frame is the video frame with that index, not a neighbour
+        assert int(np.argmin(errs)) == fid and errs[fid] < 6.0
+
+
+@pytest.mark.parametrize("k", sorted(VARIANTS))
+def test_depth_variants_and_pose_check(release, room, k):
+    root, ids = release
+    scene = load_scene(root, ids[k], source="scannetpp")
+    renderer = RoomRenderer(room.vertices, room.faces, room.vertex_colors)
+    d = scene.read_depth(6)
+    assert d.depth.shape == (192, 256) and d.depth.dtype == np.float32
+    ref = renderer.depth_mm(d.K, room.poses[6], (256, 192)).astype(np.float32) / 1000
+    assert np.abs(d.depth - ref).max() <= 0.0011  # mm rounding of the uint16 variants
+    checks = check_poses(scene, [0, 6])
+    assert all(not c.rejected and c.error_m < 0.005 for c in checks)
+
+
+def test_objects_labels_and_annotated_boxes(release, room):
+    root, ids = release
+    scene = load_scene(root, ids[0], source="scannetpp")
+    assert {o.instance_id: o.label for o in scene.objects} == {
+        i: lab for i, lab in room.instance_labels.items() if (room.vertex_instance == i).any()}
+    assert {o.instance_id for o in scene.objects if o.structural} == {
+        i for i, lab in room.instance_labels.items() if lab in ("wall", "floor", "ceiling")}
+    rotated = 0
+    for o in scene.objects:
+        pts = room.vertices[room.vertex_instance == o.instance_id].astype(np.float64)
+        expect = fit_z_box(pts)
+        np.testing.assert_allclose(o.obb.rotation, expect.rotation, atol=1e-9)
+        np.testing.assert_allclose(o.obb.extent, expect.extent, atol=1e-9)
+        local = (pts - o.obb.center) @ o.obb.rotation  # inside the annotated box
+        assert (np.abs(local) <= o.obb.extent / 2 + 1e-5).all()
+        rotated += abs(expect.rotation[0, 1]) > 0.05
+    assert rotated >= 1  # a transposed rotation would have failed on these
+
+
+def test_splits_listing_and_pickled_store(release):
+    root, ids = release
+    entries, warnings = list_scenes(root, source="scannetpp")
+    by_id = {e.scene_id: e for e in entries}
+    assert [by_id[s].split for s in ids] == ["train", "train", "train", "val"]
+    assert all(by_id[s].complete for s in ids)
+    assert by_id["ffffffffff"].split == "test" and not by_id["ffffffffff"].complete
+    assert [e.scene_id for e in list_scenes(root, "scannetpp", split="bench")[0]] == [ids[3]]
+    scene = load_scene(root, ids[1], source="scannetpp")
+    assert scene.split == "train"
+    scene.read_depth(2)  # builds the depth.bin reader state; pickling must still work
+    store = pickle.loads(pickle.dumps(scene.store))
+    assert np.array_equal(store.read_depth(2).depth, scene.read_depth(2).depth)
+
+
+def test_unknown_names_fail_listing_the_known_ones(release):
+    root, ids = release
+    with pytest.raises(UnknownNameError, match="arkitscenes, mesh, scannet, scannetpp"):
+        load_scene(root, ids[0], source="scannet++")
+    with pytest.raises(UnknownNameError, match="dslr, iphone"):
+        load_scannetpp_scene(root, ids[0], frames="panocam")
+
+
+def _broken_copy(root: Path, sid: str, dst: Path) -> Path:
+    shutil.copytree(root / "data" / sid / "scans", dst / "data" / sid / "scans")
+    shutil.copytree(root / "data" / sid / "iphone" / "colmap",
+                    dst / "data" / sid / "iphone" / "colmap")
+    (dst / "data" / sid / "iphone" / "rgb").mkdir()
+    return dst / "data" / sid
+
+
+def test_bad_inputs_give_typed_errors_naming_scene_and_file(release, tmp_path):
+    root, ids = release
+    sid = ids[0]
+    with pytest.raises(MissingDataError) as e:
+        load_scannetpp_scene(root, "0000000000")
+    assert e.value.scene_id == "0000000000" and "data/0000000000" in e.value.path
+
+    folder = _broken_copy(root, sid, tmp_path / "a")
+    seg = folder / "scans" / "segments.json"
+    doc = json.loads(seg.read_text())
+    doc["segIndices"] = doc["segIndices"][:-5]
+    seg.write_text(json.dumps(doc))
+    with pytest.raises(CorruptDataError) as e:
+        load_scannetpp_scene(tmp_path / "a", sid)
+    assert e.value.scene_id == sid and e.value.path.endswith("segments.json")
+    assert "vertices" in e.value.cause
+
+    folder = _broken_copy(root, sid, tmp_path / "b")
+    (folder / "scans" / "mesh_aligned_0.05.ply").unlink()
+    with pytest.raises(MissingDataError) as e:
+        load_scannetpp_scene(tmp_path / "b", sid)
+    assert e.value.path.endswith("mesh_aligned_0.05.ply")
+
+    folder = _broken_copy(root, sid, tmp_path / "c")
+    images = folder / "iphone" / "colmap" / "images.txt"
+    images.write_text("# header\n1 0.5 0.5 x 0.5 0 0 0 1 frame_000000.jpg\n\n")
+    with pytest.raises(CorruptDataError) as e:
+        load_scannetpp_scene(tmp_path / "c", sid)
+    assert e.value.path.endswith("images.txt")
+
+    folder = _broken_copy(root, sid, tmp_path / "d")
+    (folder / "scans" / "segments_anno.json").write_text("{not json")
+    with pytest.raises(CorruptDataError, match="not valid JSON") as e:
+        load_scannetpp_scene(tmp_path / "d", sid)
+    assert e.value.path.endswith("segments_anno.json")
+
+    folder = _broken_copy(root, sid, tmp_path / "e")
+    shutil.rmtree(folder / "iphone" / "rgb")
+    with pytest.raises(MissingDataError, match="rgb") as e:
+        load_scannetpp_scene(tmp_path / "e", sid)
+    assert e.value.scene_id == sid
+
+
+def test_dataset_writer_splits(tmp_path):
+    rooms = [generate_room(s, SynthSpec(n_frames=3, color_size=(64, 48), depth_size=(32, 24),
+                                        target_faces=2000)) for s in (1, 2)]
+    ids = write_scannetpp_dataset(tmp_path, rooms, dslr=False)
+    entries, _ = list_scenes(tmp_path, source="scannetpp")
+    assert {e.scene_id: e.split for e in entries} == {ids[0]: "train", ids[1]: "val"}
+    assert len(set(ids)) == 2
