@@ -242,3 +242,23 @@ def test_dataset_command_reuses_a_complete_cache(tmp_path):
     assert res.exit_code == 0, res.output
     assert "validate: ok" in res.output
     assert (cache / "scans/scene0000_00/scene0000_00.sens").stat().st_mtime_ns == mtime
+
+
+def test_torch_dataset_with_dataloader_workers(reference):
+    torch = pytest.importorskip("torch")
+    from mosaic.io.torch_dataset import MosaicTorchDataset, collate_items
+
+    ds = MosaicTorchDataset(reference, decode_images=True)
+    ds[0]  # open handles in the parent first: workers must not reuse them
+    subset = torch.utils.data.Subset(ds, list(range(min(8, len(ds)))))
+    loader = torch.utils.data.DataLoader(subset, batch_size=4, num_workers=2,
+                                         collate_fn=collate_items)
+    batches = list(loader)
+    ids = [i for b in batches for i in b["id"]]
+    assert ids == [open_dataset(reference).qa(i).id for i in range(len(subset))]
+    first = batches[0]
+    k = len(first["frame_ids"][0])
+    assert first["K"][0].shape == (k, 3, 3) and first["cam_to_world"][0].dtype == torch.float64
+    img = first["images"][0][0]
+    assert img.dtype == torch.uint8 and img.shape == (96, 128, 3)
+    assert first["prompt"][0].startswith(first["question"][0])

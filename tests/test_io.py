@@ -232,3 +232,15 @@ def test_exports(tmp_path):
     rec = json.loads(lines[0])
     assert set(rec) >= set(make_qa("s", 0, (0,)).__dataclass_fields__) | {"frames", "views"}
     assert option_strings(ds[0].qa)[1] == "B. 1"
+
+
+def test_docs_list_every_column():
+    from pathlib import Path
+
+    from mosaic.io.schema import SCHEMA
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data_format.md").read_text()
+    for table, cols in SCHEMA.items():
+        assert f"`{table}/`" in doc
+        for col in cols:
+            assert f"`{col.name}`" in doc, f"{table}/{col.name} undocumented"

@@ -174,7 +174,7 @@ def generate(source, root, split, scene_list, config_path, overrides, out, execu
     sys.exit(code)
 
 
-def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int) -> Path:
+def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int = 1) -> Path:
     """Write the built-in scenes once; reuse them when the completion stamp matches."""
     from ..io.shard_writer import write_bytes_atomic
     from ..scene.synthetic import write_synthetic_dataset
@@ -188,7 +188,7 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int) -> Path:
         except json.JSONDecodeError:
             pass
     cache.mkdir(parents=True, exist_ok=True)
-    write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed)
+    write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed, workers=workers)
     write_bytes_atomic(stamp, json.dumps(want).encode())
     return cache
 
@@ -220,7 +220,7 @@ def dataset(kind, root, out, n_scenes, cache, split, workers, seed, chunk_size, 
         sys.exit(code)
     cache_dir = Path(cache) if cache else Path(out).resolve().parent / "cache" / "synthetic"
     t0 = time.perf_counter()
-    ensure_synthetic_cache(cache_dir, n_scenes, seed)
+    ensure_synthetic_cache(cache_dir, n_scenes, seed, workers)
     click.echo(f"synthetic scenes in {cache_dir} ({time.perf_counter() - t0:.1f} s)", err=True)
     config = _pipelines_dir() / "synthetic.yaml"
     code = run_generate("scannet", str(cache_dir), None, None, str(config), overrides, out,
