@@ -275,31 +275,116 @@ def test_card_shows_real_visibility_boxes(scene, views, tmp_path):
     assert (0, chair, views[0].get(chair).bbox_visible) in card.marked
 
 
-# ---- command line ------------------------------------------------------------------------
+# ---- command line on a synthetic ScanNet release and a generated dataset ------------------
+
+SPEC_KW = dict(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
+SCENE = "scene0000_00"
 
 
-def test_cli_inspect_visibility_on_a_release(tmp_path):
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
     synthetic = pytest.importorskip("mosaic.scene.synthetic")
+    root = tmp_path_factory.mktemp("release")
+    synthetic.write_synthetic_dataset(root, n_scenes=1, seed=3,
+                                      spec=synthetic.SynthSpec(**SPEC_KW), quirks=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(release, tmp_path_factory):
+    from mosaic.cli import main
+
+    out = tmp_path_factory.mktemp("ds") / "ds"
+    res = CliRunner().invoke(main, [
+        "generate", "--root", str(release), "--out", str(out), "--no-progress",
+        "--scenes", SCENE, "--set", "viewsets.frame_step=3", "--set", "visibility.max_side=96",
+        "--set", "qa.per_type_per_scene=2",
+    ])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_cli_inspect_visibility_on_a_release(release, tmp_path):
     from mosaic.cli import main
     from mosaic.scene import load_scene
 
-    spec = synthetic.SynthSpec(n_frames=12, color_size=(160, 120), depth_size=(80, 60),
-                               target_faces=6000)
-    root = tmp_path / "scannet"
-    summary = synthetic.write_synthetic_dataset(root, n_scenes=1, seed=0, spec=spec,
-                                                quirks=False)
-    scene_id = summary.scene_ids[0]
     out = tmp_path / "figs"
-    res = CliRunner().invoke(main, ["inspect", "visibility", "--root", str(root), scene_id,
+    res = CliRunner().invoke(main, ["inspect", "visibility", "--root", str(release), SCENE,
                                     "--frames", "0,5", "--out", str(out), "--max-side", "80",
                                     "--panel-width", "240"])
     assert res.exit_code == 0, res.output
     pngs = sorted(out.glob("*.png"))
-    assert [p.name for p in pngs] == [f"{scene_id}_frame000000.png",
-                                      f"{scene_id}_frame000005.png"]
-    scene = load_scene(root, scene_id)
+    assert [p.name for p in pngs] == [f"{SCENE}_frame000000.png", f"{SCENE}_frame000005.png"]
+    scene = load_scene(release, SCENE)
     views = compute_visibility(scene, [0, 5], max_side=80)
     for p, v in zip(pngs, views, strict=True):
         assert read_png(p).size == figure_size(scene.frame(v.frame_id), 240)
         n = len(objects_to_draw(v))
         assert re.search(rf"frame {v.frame_id}: {n} objects", res.output)
+
+
+def test_cli_inspect_visibility_rejects_unusable_frames(release, tmp_path):
+    from mosaic.cli import main
+
+    res = CliRunner().invoke(main, ["inspect", "visibility", "--root", str(release), SCENE,
+                                    "--frames", "0,999", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "999" in res.output
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_cli_qa_cards_for_every_type_of_a_generated_dataset(dataset, tmp_path):
+    from mosaic.cli import main
+    from mosaic.io.reader import open_dataset
+
+    with open_dataset(dataset) as ds:
+        ids: dict[str, list[str]] = {}
+        for qa in ds.iter_qa():
+            ids.setdefault(qa.question_type, []).append(qa.id)
+    assert set(ids) == set(QA_TYPES)
+    for qtype, type_ids in ids.items():
+        res = CliRunner().invoke(main, ["inspect", "qa", str(dataset), "--type", qtype,
+                                        "--n", "1", "--out", str(tmp_path), "--width", "480"])
+        assert res.exit_code == 0, res.output
+        assert res.output.splitlines()[0].startswith(f"{type_ids[0]}: {qtype} -> ")
+        assert len(res.output.splitlines()) == 1  # --n 1
+        im = read_png(tmp_path / f"{type_ids[0]}.png")
+        assert im.size[0] == 480 and im.size[1] > 200
+    res = CliRunner().invoke(main, ["inspect", "qa", str(dataset), "--id", type_ids[-1],
+                                    "--out", str(tmp_path / "one")])
+    assert res.exit_code == 0 and [p.stem for p in (tmp_path / "one").iterdir()] == [
+        type_ids[-1]]
+    res = CliRunner().invoke(main, ["inspect", "qa", str(dataset), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "exactly one of --id" in res.output
+    res = CliRunner().invoke(main, ["inspect", "qa", str(dataset), "--id", "nope",
+                                    "--out", str(tmp_path)])
+    assert res.exit_code == 1 and "no item nope" in res.output
+
+
+def test_dataset_card_boxes_are_compute_visibility_boxes(release, dataset, tmp_path):
+    """A card from a real dataset boxes each target where it is visible, with the box that
+    compute_visibility gives for that frame at the dataset's labelling resolution."""
+    from mosaic.inspect import card_frames_from_dataset, dataset_categories
+    from mosaic.io.reader import open_dataset
+    from mosaic.scene import load_scene
+
+    scene = load_scene(release, SCENE)
+    with open_dataset(dataset) as ds:
+        index = next(i for i, qa in enumerate(ds.iter_qa())
+                     if qa.question_type == "obj_obj_distance_occ_na")
+        item = ds[index]
+        frames = card_frames_from_dataset(ds, item)
+        cats = dataset_categories(ds, item)
+    assert [f.frame_id for f in frames] == list(item.qa.frame_ids)
+    assert all(f.image is not None and f.image.shape[:2] == (f.height, f.width) for f in frames)
+    card = render_qa_card(item.qa, frames, tmp_path / "card.png", categories=cats, width=480)
+    assert read_png(card.path).size == card.size
+    views = compute_visibility(scene, list(item.qa.frame_ids), max_side=96)
+    expected = [
+        (k, t, v.get(t).bbox_visible)
+        for k, v in enumerate(views)
+        for t in sorted(item.qa.targets)
+        if v.get(t) is not None and v.get(t).visible
+    ]
+    assert expected and list(card.marked) == expected
+    assert {cats[t] for t in item.qa.targets} == {scene.object(t).category
+                                                  for t in item.qa.targets}

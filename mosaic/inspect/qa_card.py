@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..structures import QAItem
-from .visibility_figure import decode_image, instance_color
+from .visibility_figure import decode_image
 
 if TYPE_CHECKING:
     from ..io.reader import DatasetItem, MosaicDataset
@@ -35,6 +35,9 @@ _MARGIN = 12  # px
 _CAPTION = 22  # px band above each frame
 _FONT_PT = 11.0
 _LINE_PX = 20  # px per text line at _FONT_PT and 100 dpi
+_SEP = "  |  "
+# qualitative colours that stay readable on indoor frames (matplotlib tab10 subset)
+_TARGET_COLORS = ("#17becf", "#ff7f0e", "#e377c2", "#bcbd22", "#9467bd", "#8c564b")
 _POINT_RE = re.compile(r"\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)")
 
 
@@ -78,6 +81,13 @@ class QACard:
     points: tuple[tuple[int, str, float, float], ...]
 
 
+def target_color(item: QAItem, instance_id: int) -> str:
+    """Box colour of a target: by its position in ``item.targets`` (distinct within a card)."""
+    if instance_id in item.targets:
+        return _TARGET_COLORS[item.targets.index(instance_id) % len(_TARGET_COLORS)]
+    return "#bbbbbb"
+
+
 def option_lines(item: QAItem) -> tuple[tuple[str, ...], int | None]:
     """("A. text", ...) and the index of the correct option (None for open-answer items)."""
     lines = tuple(f"{LETTERS[i]}. {text}" for i, text in enumerate(item.options))
@@ -87,8 +97,8 @@ def option_lines(item: QAItem) -> tuple[tuple[str, ...], int | None]:
     return lines, (idx if 0 <= idx < len(lines) else None)
 
 
-def diagnostics_text(item: QAItem) -> str:
-    """One line of the item's diagnostics (as stored, nothing recomputed)."""
+def diagnostics_parts(item: QAItem) -> list[str]:
+    """The item's diagnostics as short ``"name value"`` strings (as stored, not recomputed)."""
     parts = [
         f"type {item.question_type}",
         f"template {item.template_id}",
@@ -101,7 +111,23 @@ def diagnostics_text(item: QAItem) -> str:
     if item.bbox_2d is not None:
         x0, y0, x1, y1 = item.bbox_2d
         parts.append(f"bbox_2d ({x0:.0f},{y0:.0f},{x1:.0f},{y1:.0f}) diag {item.bbox_2d_diag}")
-    return "  |  ".join(parts)
+    return parts
+
+
+def diagnostics_text(item: QAItem) -> str:
+    """One line of the item's diagnostics."""
+    return _SEP.join(diagnostics_parts(item))
+
+
+def _pack(parts: Sequence[str], cols: int) -> list[str]:
+    """Join parts with separators into lines of at most ``cols`` characters (never split)."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(_SEP) + len(part) <= cols:
+            lines[-1] += _SEP + part
+        else:
+            lines.append(part)
+    return lines
 
 
 def named_frame_index(item: QAItem) -> int | None:
@@ -128,8 +154,9 @@ def _localization_points(item: QAItem) -> list[tuple[str, float, float, bool]]:
     return out
 
 
-def _wrap(text: str, width_px: float, font_px: float) -> list[str]:
-    cols = max(20, int(width_px / (font_px * 0.55)))
+def _wrap(text: str, width_px: float, font_px: float, char_em: float = 0.6) -> list[str]:
+    """Word-wrap to the width; ``char_em`` is a generous mean glyph width in font sizes."""
+    cols = max(20, int(width_px / (font_px * char_em)))
     lines: list[str] = []
     for para in text.splitlines() or [""]:
         lines.extend(textwrap.wrap(para, cols) or [""])
@@ -184,10 +211,11 @@ def render_qa_card(
         if correct is not None
         else f"Answer: {item.ground_truth}"
     )
-    diag_lines = _wrap(diagnostics_text(item), text_w, font_px * 0.85)
+    # monospace glyphs are 0.6 em wide; 0.62 leaves room for rounding
+    diag_lines = _pack(diagnostics_parts(item), max(20, int(text_w / (font_px * 0.85 * 0.62))))
     header_px = 28
     n_text = len(q_lines) + sum(len(o) for o in opt_lines) + 1 + len(diag_lines)
-    text_px = int(round((n_text + 1.5) * line_px))
+    text_px = int(round((n_text + 0.8) * line_px))
     height = int(header_px + _CAPTION + cell_h + _MARGIN + text_px + _MARGIN)
 
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
@@ -227,12 +255,14 @@ def render_qa_card(
                  color=_NAMED_FRAME if is_named else "black")
         for iid, box in sorted(fr.boxes.items()):
             x0, y0, x1, y1 = box
-            color = instance_color(int(iid))
+            color = target_color(item, int(iid))
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color,
                                    linewidth=2.0))
             name = categories.get(int(iid))
-            ax.text(x0, y0, f"{iid} {name}" if name else str(iid), fontsize=8, va="bottom",
-                    ha="left", color="black", clip_on=True,
+            # above the box, or just inside it when the box touches the top border
+            inside = y0 < 0.08 * fr.height
+            ax.text(x0, y0, f"{iid} {name}" if name else str(iid), fontsize=8,
+                    va="top" if inside else "bottom", ha="left", color="black", clip_on=True,
                     bbox={"facecolor": color, "alpha": 0.8, "edgecolor": "none",
                           "boxstyle": "square,pad=0.1"})
             marked.append((i, int(iid), (float(x0), float(y0), float(x1), float(y1))))
