@@ -20,12 +20,23 @@ from typing import Any
 
 from ..errors import UnknownNameError
 from ..structures import Scene
+from .arkitscenes import list_arkitscenes_scenes, load_arkitscenes_scene
 from .base import SceneEntry
+from .mesh_source import list_mesh_scenes, load_mesh_scene
 from .scannet import list_scannet_scenes, load_scannet_scene, normalize_split
+from .scannetpp import list_scannetpp_scenes, load_scannetpp_scene
 
-SOURCES: dict[str, Callable[..., Scene]] = {"scannet": load_scannet_scene}
+SOURCES: dict[str, Callable[..., Scene]] = {
+    "scannet": load_scannet_scene,
+    "scannetpp": load_scannetpp_scene,
+    "arkitscenes": load_arkitscenes_scene,
+    "mesh": load_mesh_scene,
+}
 LISTERS: dict[str, Callable[[Path, str | None], tuple[list[SceneEntry], list[str]]]] = {
     "scannet": list_scannet_scenes,
+    "scannetpp": list_scannetpp_scenes,
+    "arkitscenes": list_arkitscenes_scenes,
+    "mesh": list_mesh_scenes,
 }
 MANIFEST_VERSION = 1
 _CHUNK = 1 << 20
