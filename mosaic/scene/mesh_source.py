@@ -437,3 +437,121 @@ def list_mesh_scenes(root: str | Path, split: str | None = None
     if not out:
         warnings.append(f"{root} has no scene folder with a mesh.ply/mesh.obj and frames.json")
     return out, warnings
+
+
+# ---- writer -------------------------------------------------------------------------------
+INSTANCE_STORAGE = ("vertex_property", "face_property", "vertex_npy", "face_npy")
+
+
+@dataclass(frozen=True)
+class MeshFrameFile:
+    """One frame to write in the generic layout.
+
+    Attributes:
+        frame_id: the frame's id; K: (3, 3) colour intrinsics at (width, height).
+        cam_to_world: (4, 4) OpenCV camera-to-world; width, height: colour size.
+        color: encoded colour image bytes; ext: its file extension (``"jpg"``, ``"png"``).
+        depth_mm: optional (h, w) uint16 millimetres (0 = invalid) with depth_K (3, 3).
+    """
+
+    frame_id: int
+    K: np.ndarray
+    cam_to_world: np.ndarray
+    width: int
+    height: int
+    color: bytes
+    ext: str = "jpg"
+    depth_mm: np.ndarray | None = None
+    depth_K: np.ndarray | None = None
+
+
+def _ply_bytes(vertices: np.ndarray, colors: np.ndarray, faces: np.ndarray,
+               vertex_instance: np.ndarray | None, face_instance: np.ndarray | None) -> bytes:
+    vprops = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"),
+              ("blue", "u1")] + ([("instance", "<i4")] if vertex_instance is not None else [])
+    v = np.zeros(len(vertices), dtype=vprops)
+    v["x"], v["y"], v["z"] = vertices[:, 0], vertices[:, 1], vertices[:, 2]
+    v["red"], v["green"], v["blue"] = colors[:, 0], colors[:, 1], colors[:, 2]
+    if vertex_instance is not None:
+        v["instance"] = vertex_instance
+    fprops = [("n", "u1"), ("i", "<i4", (3,))] + (
+        [("objectId", "<i4")] if face_instance is not None else [])
+    f = np.zeros(len(faces), dtype=fprops)
+    f["n"], f["i"] = 3, faces
+    if face_instance is not None:
+        f["objectId"] = face_instance
+    type_name = {"<f4": "float", "u1": "uchar", "<i4": "int"}
+    head = ["ply", "format binary_little_endian 1.0", f"element vertex {len(vertices)}"]
+    head += [f"property {type_name[t]} {n}" for n, t in vprops]
+    head += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
+    head += ["property int objectId"] if face_instance is not None else []
+    head += ["end_header", ""]
+    return "\n".join(head).encode() + v.tobytes() + f.tobytes()
+
+
+def write_mesh_scene(
+    root: str | Path,
+    scene_id: str,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    vertex_colors: np.ndarray,
+    instances: np.ndarray,
+    labels: dict[int, str | dict[str, Any]],
+    frames: list[MeshFrameFile],
+    *,
+    instance_storage: str = "vertex_property",
+    depth_scale: float = 1000.0,
+) -> Path:
+    """Write a scene in the generic layout (the reference producer of the format).
+
+    Args:
+        vertices: (V, 3) float metres, +z up; faces (F, 3) int; vertex_colors (V, 3) uint8.
+        instances: (V,) per-vertex or (F,) per-face instance ids, as ``instance_storage`` says:
+            PLY ``vertex_property`` (``instance``), ``face_property`` (``objectId``),
+            ``vertex_npy`` or ``face_npy`` (beside a plain PLY).
+        labels: instance id -> label string or ``{"label", "category", "structural"}``.
+        frames: the frames; intrinsics shared by every frame are written once at the top.
+
+    Returns the scene folder. Raises ``UnknownNameError`` for an unknown storage.
+    """
+    from PIL import Image
+
+    from ..errors import UnknownNameError
+
+    if instance_storage not in INSTANCE_STORAGE:
+        raise UnknownNameError("instance storage", instance_storage, INSTANCE_STORAGE)
+    folder = Path(root) / scene_id
+    folder.mkdir(parents=True, exist_ok=True)
+    inst = np.asarray(instances).astype(np.int32)
+    per_vertex = instance_storage.startswith("vertex")
+    in_ply = instance_storage.endswith("property")
+    (folder / "mesh.ply").write_bytes(_ply_bytes(
+        np.asarray(vertices, np.float32), np.asarray(vertex_colors, np.uint8),
+        np.asarray(faces, np.int32), inst if in_ply and per_vertex else None,
+        inst if in_ply and not per_vertex else None))
+    if not in_ply:
+        np.save(folder / f"{'vertex' if per_vertex else 'face'}_instance.npy", inst)
+    (folder / LABELS_FILE).write_text(json.dumps({str(k): v for k, v in labels.items()},
+                                                 indent=1))
+    shared_K = all(np.array_equal(f.K, frames[0].K) for f in frames)
+    doc: dict[str, Any] = {"camera": "opencv", "depth_scale": depth_scale}
+    if shared_K:
+        doc.update(K=frames[0].K.tolist(), width=frames[0].width, height=frames[0].height)
+    entries = []
+    for f in frames:
+        image = f"images/{f.frame_id:06d}.{f.ext}"
+        (folder / "images").mkdir(exist_ok=True)
+        (folder / image).write_bytes(f.color)
+        e: dict[str, Any] = {"id": f.frame_id, "image": image,
+                             "cam_to_world": np.asarray(f.cam_to_world).tolist()}
+        if not shared_K:
+            e.update(K=f.K.tolist(), width=f.width, height=f.height)
+        if f.depth_mm is not None:
+            depth = f"depth/{f.frame_id:06d}.png"
+            (folder / "depth").mkdir(exist_ok=True)
+            Image.fromarray(np.asarray(f.depth_mm, np.uint16)).save(folder / depth)
+            e.update(depth=depth, depth_K=np.asarray(f.depth_K).tolist())
+        entries.append(e)
+    doc["frames"] = entries
+    (folder / FRAMES_FILE).write_text(json.dumps(doc, indent=1))
+    return folder
