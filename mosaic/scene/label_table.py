@@ -86,6 +86,10 @@ def load_label_table(path: str | Path) -> LabelTable:
     ``scannet-labels.combined.tsv``) or with non-integer ids.
     """
     path = Path(path)
+    if not path.is_file():
+        raise DatasetRootError(
+            f"label table {path} does not exist; {TSV_NAME} ships with the ScanNet task data"
+        )
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
         cols = reader.fieldnames or []
