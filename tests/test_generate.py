@@ -262,3 +262,22 @@ def test_torch_dataset_with_dataloader_workers(reference):
     img = first["images"][0][0]
     assert img.dtype == torch.uint8 and img.shape == (96, 128, 3)
     assert first["prompt"][0].startswith(first["question"][0])
+
+
+def test_split_file_selects_scenes_and_skips_test_split(release, reference, tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# my subset\nscene0707_00\nscene0003_00\n")
+    out = tmp_path / "subset"
+    res = _generate(release, out, "--split", str(ids))
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in out.glob("*.h5")] == ["bench-00000-of-00001.h5"]
+    skipped = json.loads((out / "failures.json").read_text())["skipped"]
+    assert [s["scene"] for s in skipped] == ["scene0707_00"]
+    assert "annotations" in skipped[0]["reason"]
+    want = [line for line in _jsonl(reference) if json.loads(line)["scene_id"] == "scene0003_00"]
+    assert want and _jsonl(out) == want
+
+
+def test_unknown_executor_lists_valid_names(release, tmp_path):
+    res = _generate(release, tmp_path / "x", "--executor", "nope")
+    assert res.exit_code == 1 and "local" in res.output

@@ -202,7 +202,8 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
               help="built-in scenes to write (synthetic)")
 @click.option("--cache", type=click.Path(file_okay=False), default=None,
               help="where synthetic scenes are written (default <out>/../cache/synthetic)")
-@click.option("--split", default="train", show_default=True, help="ScanNet split")
+@click.option("--split", default=None,
+              help="ScanNet split (default: all; train -> train, val -> bench, test skipped)")
 @_common_generate_options
 @friendly_errors
 def dataset(kind, root, out, n_scenes, cache, split, workers, seed, chunk_size, embed_images,
