@@ -614,3 +614,21 @@ def test_label_table_errors(root: Path, tmp_path: Path):
     plain = load_scannet_scene(root, SID)  # no table: raw labels, no ids
     assert [(o.category, o.nyu40_id) for o in plain.objects][3] == ("office chair", None)
     assert [o.structural for o in plain.objects] == [True, True, False, False, False]
+
+
+def test_python_export_resized_images_get_scaled_intrinsics(root: Path):
+    folder = root / "scans" / SID
+    (folder / f"{SID}.sens").unlink()
+    for p in (folder / "color").iterdir():  # as reader.py's image_size option would write
+        Image.open(p).resize((CW // 2, CH // 2)).save(p, format="JPEG")
+    for p in (folder / "depth").iterdir():
+        Image.open(p).resize((DW // 2, DH // 2), Image.NEAREST).save(p, format="PNG")
+    scene = load_scannet_scene(root, SID)
+    assert scene.meta["frames_source"] == "export_python"
+    fr = scene.frames[0]
+    assert (fr.width, fr.height) == (CW // 2, CH // 2)
+    np.testing.assert_allclose(fr.K, np.diag([0.5, 0.5, 1]) @ COLOR_K, atol=1e-5)
+    d = scene.read_depth(fr.frame_id)
+    assert d.depth.shape == (DH // 2, DW // 2)
+    np.testing.assert_allclose(d.K, np.diag([0.5, 0.5, 1]) @ DEPTH_K, atol=1e-5)
+    assert any("intrinsics scaled" in w for w in scene.warnings)

@@ -115,7 +115,9 @@ class ExportedFrameStore:
         folder: the exported folder.
         color_pattern, depth_pattern: file names with ``{i}`` for the frame index
             (``"color/{i}.jpg"`` or ``"frame-{i:06d}.color.jpg"``).
-        depth_K: (3, 3) depth intrinsics; depth_shift: raw units per metre.
+        depth_K: (3, 3) depth intrinsics at ``depth_size``; depth_shift: raw units per metre.
+        depth_size: (w, h) the intrinsics belong to, or None when unknown; a depth image of
+            another size (exported with ``image_size``) gets its intrinsics scaled.
     """
 
     scene_id: str
@@ -124,6 +126,7 @@ class ExportedFrameStore:
     depth_pattern: str
     depth_K: np.ndarray
     depth_shift: float
+    depth_size: tuple[int, int] | None = None
 
     def _path(self, pattern: str, frame_id: int) -> Path:
         path = self.folder / pattern.format(i=int(frame_id))
@@ -145,7 +148,11 @@ class ExportedFrameStore:
         except (UnidentifiedImageError, OSError) as exc:
             raise _corrupt(self.scene_id, path, f"unreadable depth image ({exc})") from None
         depth = raw.astype(np.float32) / np.float32(self.depth_shift)
-        return DepthImage(depth=depth, K=self.depth_K)
+        K = self.depth_K
+        if self.depth_size is not None and (depth.shape[1], depth.shape[0]) != self.depth_size:
+            sx, sy = depth.shape[1] / self.depth_size[0], depth.shape[0] / self.depth_size[1]
+            K = _scale_K(K, sx, sy)
+        return DepthImage(depth=depth, K=K)
 
 
 @dataclass
@@ -194,8 +201,14 @@ def _common_ids(scene_id: str, folder: Path, groups: list[dict[int, Path]],
     return sorted(ids)
 
 
-def _python_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> _FrameSource:
-    from PIL import Image
+def _scale_K(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    return np.diag([sx, sy, 1.0]) @ K
+
+
+def _python_export_frames(
+    scene_id: str, folder: Path, warnings: list[str], native: dict[str, tuple[int, int]]
+) -> _FrameSource:
+    from PIL import Image, UnidentifiedImageError
 
     num = re.compile(r"^(\d+)\.")
     color = _numbered(folder / "color", ".jpg", num)
@@ -207,9 +220,19 @@ def _python_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> _
     depth_K = _read_matrix_file(scene_id, intr / "intrinsic_depth.txt")[:3, :3]
     width = height = 0
     if ids:
-        with Image.open(color[ids[0]]) as im:
-            width, height = im.size
-    store = ExportedFrameStore(scene_id, folder, "color/{i}.jpg", "depth/{i}.png", depth_K, 1000.0)
+        try:
+            with Image.open(color[ids[0]]) as im:
+                width, height = im.size
+        except (UnidentifiedImageError, OSError) as exc:
+            raise _corrupt(scene_id, color[ids[0]], f"unreadable colour image ({exc})") from None
+    # intrinsic_color.txt is at the native size; the exporter's image_size option resizes.
+    cw, ch = native.get("color", (width, height))
+    if ids and (width, height) != (cw, ch):
+        color_K = _scale_K(color_K, width / cw, height / ch)
+        warnings.append(f"{folder / 'color'}: images are {width}x{height}, not the native "
+                        f"{cw}x{ch}; colour intrinsics scaled to match")
+    store = ExportedFrameStore(scene_id, folder, "color/{i}.jpg", "depth/{i}.png", depth_K,
+                               1000.0, native.get("depth"))
     poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
     return _FrameSource("export_python", folder / "pose", ids, poses, color_K, width, height, store)
 
@@ -238,7 +261,10 @@ def _cxx_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> _Fra
     return _FrameSource("export_cxx", folder, ids, poses, color_K, width, height, store)
 
 
-def _frame_source(scene_id: str, folder: Path, mode: str, warnings: list[str]) -> _FrameSource:
+def _frame_source(
+    scene_id: str, folder: Path, mode: str, warnings: list[str],
+    native: dict[str, tuple[int, int]],
+) -> _FrameSource:
     if mode not in FRAME_MODES:
         raise UnknownNameError("frames mode", mode, FRAME_MODES)
     sens = folder / f"{scene_id}.sens"
@@ -247,7 +273,7 @@ def _frame_source(scene_id: str, folder: Path, mode: str, warnings: list[str]) -
     if mode in ("auto", "sens") and (sens.is_file() or mode == "sens"):
         return _sens_frames(scene_id, sens)  # raises MissingDataError when absent
     if python_ok:
-        return _python_export_frames(scene_id, folder, warnings)
+        return _python_export_frames(scene_id, folder, warnings, native)
     if cxx_ok:
         return _cxx_export_frames(scene_id, folder / CXX_EXPORT_DIR, warnings)
     what = "no .sens file and no exported frames" if mode == "auto" else "no exported frames"
@@ -531,7 +557,12 @@ def load_scannet_scene(
     vertices = (raw_verts @ A[:3, :3].T + A[:3, 3]).astype(np.float32)
 
     # Frames.
-    src = _frame_source(scene_id, folder, frames, warnings)
+    native = {}
+    for key, wk, hk in (("color", "colorWidth", "colorHeight"),
+                        ("depth", "depthWidth", "depthHeight")):
+        if meta.get(wk, "").isdigit() and meta.get(hk, "").isdigit():
+            native[key] = (int(meta[wk]), int(meta[hk]))
+    src = _frame_source(scene_id, folder, frames, warnings, native)
     if src.kind == "sens":
         files[src.path.name] = src.path.stat().st_size
     n_meta = meta.get("numColorFrames")
