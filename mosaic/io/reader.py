@@ -24,6 +24,7 @@ from ..structures import ObjectVisibility, QAItem
 from .schema import SCHEMA, Column
 
 INDEX_NAME = "index.json"
+BLOB_CACHE_BYTES = 64 << 20  # text blobs up to this size are read once per process
 
 
 @dataclass(frozen=True)
@@ -144,13 +145,23 @@ class ShardReader:
         self._cache[key] = value
         return value
 
+    def _blob_values(self, table: str, name: str) -> Any:
+        """The blob as an in-memory array when small (fast repeated rows), else the dataset."""
+        key = (table, name, "blob")
+        if key in self._cache:
+            return self._cache[key]
+        data, _ = self.column(table, name)  # re-opens the file after a fork
+        if data.size > BLOB_CACHE_BYTES:
+            return data
+        self._cache[key] = data[()]
+        return self._cache[key]
+
     def text(self, table: str, name: str, row: int) -> str:
-        data, off = self.column(table, name)
-        return bytes(data[off[row] : off[row + 1]]).decode("utf-8")
+        return self.blob(table, name, row).decode("utf-8")
 
     def blob(self, table: str, name: str, row: int) -> bytes:
-        data, off = self.column(table, name)
-        return bytes(data[off[row] : off[row + 1]])
+        _, off = self.column(table, name)
+        return bytes(self._blob_values(table, name)[off[row] : off[row + 1]])
 
     def ragged(self, table: str, name: str, row: int) -> np.ndarray:
         key = (table, name, "values")

@@ -69,7 +69,7 @@ class ShardInfo:
 
 
 def json_default(value: Any) -> Any:
-    """JSON encoder fallback for numpy scalars/arrays and tuples inside evidence dicts."""
+    """JSON encoder fallback: numpy scalars/arrays, sets, and anything else as its text."""
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
@@ -78,7 +78,8 @@ def json_default(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, (set, frozenset)):
         return sorted(value)
-    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+    # paths and other plain objects in source metadata: their text form is what a reader needs
+    return str(value)
 
 
 def dumps(value: Any) -> str:
