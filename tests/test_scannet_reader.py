@@ -413,6 +413,10 @@ def test_truncated_ply(root: Path):
     p = root / "scans" / SID / f"{SID}_vh_clean_2.ply"
     p.write_bytes(p.read_bytes()[:-20])
     _expect(CorruptDataError, root, p.name, "unreadable PLY")
+    from mosaic.scene.scannet_writer import write_ply
+
+    write_ply(p, np.zeros((3, 3), np.float32), np.zeros((3, 3), np.uint8), np.zeros((0, 3)))
+    _expect(CorruptDataError, root, p.name, "not a triangle mesh")
 
 
 def test_segs_length_mismatch(root: Path):
