@@ -20,6 +20,7 @@ from mosaic.scene.scannetpp_writer import (
     IphoneOptions,
     dslr_intrinsics,
     dslr_poses,
+    room_seed,
     to_nerfstudio,
     write_scannetpp_dataset,
 )
@@ -249,10 +250,13 @@ def test_bad_inputs_give_typed_errors_naming_scene_and_file(release, tmp_path):
     assert e.value.scene_id == sid
 
 
-def test_dataset_writer_splits(tmp_path):
-    rooms = [generate_room(s, SynthSpec(n_frames=3, color_size=(64, 48), depth_size=(32, 24),
-                                        target_faces=2000)) for s in (1, 2)]
-    ids = write_scannetpp_dataset(tmp_path, rooms, dslr=False)
+def test_dataset_writer_splits_and_same_rooms_as_the_scannet_release(tmp_path):
+    spec = SynthSpec(n_frames=3, color_size=(64, 48), depth_size=(32, 24), target_faces=2000)
+    splits = write_scannetpp_dataset(tmp_path, n_scenes=2, seed=4, spec=spec, dslr=False)
     entries, _ = list_scenes(tmp_path, source="scannetpp")
-    assert {e.scene_id: e.split for e in entries} == {ids[0]: "train", ids[1]: "val"}
-    assert len(set(ids)) == 2
+    assert {e.scene_id: e.split for e in entries} == {splits["train"][0]: "train",
+                                                      splits["val"][0]: "val"}
+    # scene k is the room the ScanNet synthetic release writes as scene000k_00
+    scene = load_scene(tmp_path, splits["val"][0], source="scannetpp")
+    room = generate_room(room_seed(4, 1), spec)
+    np.testing.assert_array_equal(scene.vertices, room.vertices)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +35,9 @@ from scipy.spatial.transform import Rotation
 
 from .arkitscenes import FOLDS, SPLITS_CSV
 from .base import fit_z_box
-from .scannetpp_writer import write_ply
+from .scannetpp_writer import room_seed, write_ply
 from .synthetic import RoomRenderer, room_renderer
-from .synthetic_room import SyntheticRoom
+from .synthetic_room import DEFAULT_SPEC, SyntheticRoom, SynthSpec, generate_room
 
 ARKIT_LABEL = {
     "chair": "chair", "office chair": "chair", "armchair": "chair", "table": "table",
@@ -49,7 +48,7 @@ ARKIT_LABEL = {
     "stool": "stool",
 }
 STRUCTURAL = ("wall", "floor", "ceiling")
-FOLD_OF = {v: k for k, v in FOLDS.items()}
+LOWRES_SIZE = (256, 192)  # lowres_wide / lowres_depth size of the release
 
 
 @dataclass(frozen=True)
@@ -127,10 +126,12 @@ def write_arkitscenes_scene(
     fold: str = "Training",
     t0: float = 6500.123,
     frame_without_pose: int = 2,
+    size: tuple[int, int] | None = None,
     renderer: RoomRenderer | None = None,
 ) -> ArkitWritten:
     """Write one room as ``<root>/3dod/<fold>/<video_id>/`` (fold ``Training`` or
-    ``Validation``); returns what was written (see ``ArkitWritten``)."""
+    ``Validation``); colour and depth at ``size`` (default the room's colour size, intrinsics
+    scaled from ``room.color_K``); returns what was written (see ``ArkitWritten``)."""
     folder = Path(root) / "3dod" / fold / video_id
     frames_dir = folder / f"{video_id}_frames"
     for sub in ("lowres_wide", "lowres_depth", "lowres_wide_intrinsics"):
@@ -144,8 +145,9 @@ def write_arkitscenes_scene(
     (folder / f"{video_id}_3dod_annotation.json").write_text(json.dumps(doc, indent=1))
 
     rng = np.random.default_rng([room.seed, 29])
-    w, h = room.spec.color_size
-    K = room.color_K
+    w, h = size or room.spec.color_size
+    cw, ch = room.spec.color_size
+    K = np.diag([w / cw, h / ch, 1.0]) @ room.color_K
     n = len(room.poses)
     stamps = np.round(t0 + 0.1 * np.arange(n), 3)
     lines = []
@@ -181,15 +183,24 @@ def write_splits_csv(root: str | Path, folds: dict[str, str]) -> Path:
     return path
 
 
-def write_arkitscenes_dataset(root: str | Path, rooms: Sequence[SyntheticRoom],
-                              n_val: int = 1, first_id: int = 41069025) -> list[str]:
-    """Write several rooms (the last ``n_val`` under Validation) plus the splits csv."""
-    ids, folds = [], {}
-    for k, room in enumerate(rooms):
+def write_arkitscenes_dataset(out: str | Path, n_scenes: int = 4, seed: int = 0,
+                              spec: SynthSpec = DEFAULT_SPEC, n_val: int | None = None,
+                              size: tuple[int, int] | None = LOWRES_SIZE,
+                              first_id: int = 41069025) -> dict[str, list[str]]:
+    """Write ``n_scenes`` procedural rooms (the rooms of ``synthetic.write_synthetic_dataset``
+    for the same seed) as ARKitScenes 3DOD videos under ``out`` at the lowres 256x192 size,
+    the last ``n_val`` (default a quarter, at least one from two scenes) under Validation, plus
+    the splits csv. Returns ``{"train": ids, "val": ids}``."""
+    if n_val is None:
+        n_val = max(1, n_scenes // 4) if n_scenes >= 2 else 0
+    out_ids: dict[str, list[str]] = {"train": [], "val": []}
+    folds = {}
+    for k in range(n_scenes):
+        room = generate_room(room_seed(seed, k), spec)
         vid = str(first_id + 17 * k)
-        fold = "Validation" if k >= len(rooms) - n_val else "Training"
-        write_arkitscenes_scene(root, room, vid, fold=fold)
-        ids.append(vid)
+        fold = "Validation" if k >= n_scenes - n_val else "Training"
+        write_arkitscenes_scene(out, room, vid, fold=fold, size=size)
+        out_ids[FOLDS[fold]].append(vid)
         folds[vid] = fold
-    write_splits_csv(root, folds)
-    return ids
+    write_splits_csv(out, folds)
+    return out_ids

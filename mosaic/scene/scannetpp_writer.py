@@ -43,7 +43,7 @@ from ..errors import UnknownNameError
 from .base import fit_z_box
 from .scannetpp import DEPTH_BIN_SIZE
 from .synthetic import RoomRenderer, room_renderer
-from .synthetic_room import SyntheticRoom
+from .synthetic_room import DEFAULT_SPEC, SyntheticRoom, SynthSpec, generate_room
 
 IPHONE_COLOR = ("jpg", "mkv")
 IPHONE_DEPTH = ("png", "bin_stream", "bin_deflate", "bin_lz4")
@@ -325,11 +325,24 @@ def write_split_lists(root: str | Path, splits: dict[str, Sequence[str]]) -> lis
     return out
 
 
-def write_scannetpp_dataset(root: str | Path, rooms: Sequence[SyntheticRoom],
-                            n_val: int = 1, **options) -> list[str]:
-    """Write several rooms plus split lists (the last ``n_val`` go to ``nvs_sem_val``);
-    keyword options go to ``write_scannetpp_scene``. Returns the scene ids in order."""
-    ids = [write_scannetpp_scene(root, r, **options).name for r in rooms]
-    cut = max(0, len(ids) - n_val)
-    write_split_lists(root, {"nvs_sem_train": ids[:cut], "nvs_sem_val": ids[cut:]})
-    return ids
+def room_seed(seed: int, index: int) -> int:
+    """Seed of the index-th room: the same rooms as ``synthetic.write_synthetic_dataset``."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def write_scannetpp_dataset(out: str | Path, n_scenes: int = 4, seed: int = 0,
+                            spec: SynthSpec = DEFAULT_SPEC, n_val: int | None = None,
+                            **options) -> dict[str, list[str]]:
+    """Write ``n_scenes`` procedural rooms as a ScanNet++ release under ``out`` plus the split
+    lists (the last ``n_val`` scenes, default a quarter and at least one when there are two or
+    more, go to ``nvs_sem_val``); keyword options go to ``write_scannetpp_scene``.
+
+    Returns ``{"train": ids, "val": ids}``. Deterministic for ``seed``.
+    """
+    rooms = [generate_room(room_seed(seed, k), spec) for k in range(n_scenes)]
+    ids = [write_scannetpp_scene(out, r, **options).name for r in rooms]
+    if n_val is None:
+        n_val = max(1, n_scenes // 4) if n_scenes >= 2 else 0
+    cut = len(ids) - n_val
+    write_split_lists(out, {"nvs_sem_train": ids[:cut], "nvs_sem_val": ids[cut:]})
+    return {"train": ids[:cut], "val": ids[cut:]}
