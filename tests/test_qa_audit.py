@@ -207,8 +207,12 @@ def _check_name(v: Verdict, au: Auditor, item: QAItem, fid: int, iid: int) -> No
         return
     found = re.findall(re.escape(cat) + r"\((\d+),(\d+)\)", item.question)
     unique = sum(au.visible(fid, j) for j in au.of_category(cat)) == 1
+    # a plain name is fine for a category unique in the frame (another reference of the same
+    # category, from another frame, may carry coordinates in the same question)
+    if unique and re.search(r"\b" + re.escape(cat) + r"\b(?!\()", item.question):
+        return
     if not found:
-        v.require(unique and cat in item.question, f"{cat} needs coordinates in {fid}")
+        v.require(False, f"{cat} needs coordinates in {fid}")
         return
     tol = 1.0 / au.view(fid)[2] * au.scene.frame(fid).width + 1.0
     cx, cy = au.obs(fid, iid).center
