@@ -142,6 +142,19 @@ def test_colour_from_extracted_frames_and_from_the_video(release, room):
                        ).mean() for i in range(SPEC.n_frames)]
         # the decoded frame is the video frame with that index, not a neighbour
         assert int(np.argmin(errs)) == fid and errs[fid] < 6.0
+    # random access (seek to the key frame before, decode forward) = sequential decoding
+    import av
+
+    with av.open(str(root / "data" / ids[1] / "iphone" / "rgb.mkv")) as c:
+        seq = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(seq) == SPEC.n_frames
+    for fid in (7, 2, 6, 0, 3):
+        got = np.asarray(Image.open(io.BytesIO(mkv_scene.read_color(fid))), dtype=np.float32)
+        assert np.abs(got - seq[fid]).mean() < 1.5  # only the JPEG re-encoding differs
+    store = pickle.loads(pickle.dumps(mkv_scene.store))
+    assert store.read_color(4) == mkv_scene.read_color(4)
+    with pytest.raises(MissingDataError, match="no frame 99"):
+        mkv_scene.read_color(99)
 
 
 @pytest.mark.parametrize("k", sorted(VARIANTS))

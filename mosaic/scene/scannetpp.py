@@ -303,28 +303,68 @@ class DepthBin:
 
 
 # ---- frame stores -------------------------------------------------------------------------
-def decode_video_frame(scene_id: str, path: Path, index: int, quality: int = 95) -> bytes:
-    """The index-th frame (0-based, decode order) of a video as JPEG bytes (PyAV)."""
-    try:
-        import av
-    except ImportError:
-        raise MissingDataError(
-            scene_id, path, "colour frames are only in rgb.mkv and PyAV is not installed",
-            "pip install av (or extract the frames with the ScanNet++ toolkit's "
-            "iphone/prepare_iphone_data.py into iphone/rgb/)") from None
-    from PIL import Image
+@dataclass
+class VideoFrames:
+    """Random access to the frames of ``iphone/rgb.mkv`` as JPEG bytes (PyAV).
 
-    try:
-        with av.open(str(path)) as container:
-            for k, frame in enumerate(container.decode(video=0)):
-                if k == index:
+    Frame k is the k-th frame in presentation order, the numbering of the toolkit's
+    ``ffmpeg ... -start_number 0 frame_%06d.jpg`` extraction. The presentation timestamps of
+    all frames are read once by demuxing (no decoding); a frame is then decoded by seeking to
+    the key frame before it and decoding forward. Only the path is pickled.
+    """
+
+    scene_id: str
+    path: Path
+    quality: int = 95
+    _pts: list[int] | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pts": None}
+
+    def _open(self) -> Any:
+        try:
+            import av
+        except ImportError:
+            raise MissingDataError(
+                self.scene_id, self.path,
+                "colour frames are only in rgb.mkv and PyAV is not installed",
+                "pip install av (or extract the frames with the ScanNet++ toolkit's "
+                "iphone/prepare_iphone_data.py into iphone/rgb/)") from None
+        try:
+            return av.open(str(self.path))
+        except av.error.FFmpegError as exc:
+            raise _corrupt(self.scene_id, self.path, f"unreadable video ({exc})") from None
+
+    def read(self, index: int) -> bytes:
+        """The index-th frame (0-based) as a JPEG file."""
+        import av
+        from PIL import Image
+
+        with self._open() as container:
+            stream = container.streams.video[0]
+            try:
+                if self._pts is None:
+                    self._pts = sorted(p.pts for p in container.demux(stream)
+                                       if p.pts is not None)
+                if not 0 <= index < len(self._pts):
+                    raise MissingDataError(self.scene_id, self.path,
+                                           f"video has no frame {index} ({len(self._pts)} "
+                                           "frames)")
+                target = self._pts[index]
+                container.seek(target, stream=stream, backward=True)
+                for frame in container.decode(stream):
+                    if frame.pts is None or frame.pts < target:
+                        continue
+                    if frame.pts > target:
+                        break
                     buf = io.BytesIO()
                     Image.fromarray(frame.to_ndarray(format="rgb24")).save(
-                        buf, format="JPEG", quality=quality)
+                        buf, format="JPEG", quality=self.quality)
                     return buf.getvalue()
-    except av.error.FFmpegError as exc:
-        raise _corrupt(scene_id, path, f"undecodable video ({exc})") from None
-    raise MissingDataError(scene_id, path, f"video has no frame {index}")
+            except av.error.FFmpegError as exc:
+                raise _corrupt(self.scene_id, self.path, f"undecodable video ({exc})") from None
+        raise _corrupt(self.scene_id, self.path, f"frame {index} (pts {target}) not decodable "
+                       "after seeking")
 
 
 @dataclass(frozen=True)
@@ -336,6 +376,7 @@ class IphoneFrameStore:
         folder: ``<scene>/iphone``.
         color_K: (3, 3) colour intrinsics at ``size``; size: (width, height) of the colour.
         depth_bin: reader of ``depth.bin`` when there is no ``depth/`` folder, else None.
+        video: reader of ``rgb.mkv`` for frames not extracted to ``rgb/``, else None.
     """
 
     scene_id: str
@@ -343,14 +384,14 @@ class IphoneFrameStore:
     color_K: np.ndarray
     size: tuple[int, int]
     depth_bin: DepthBin | None
+    video: VideoFrames | None
 
     def read_color(self, frame_id: int) -> bytes:
         jpg = self.folder / "rgb" / f"frame_{int(frame_id):06d}.jpg"
         if jpg.is_file():
             return jpg.read_bytes()
-        mkv = self.folder / "rgb.mkv"
-        if mkv.is_file():
-            return decode_video_frame(self.scene_id, mkv, int(frame_id))
+        if self.video is not None:
+            return self.video.read(int(frame_id))
         raise MissingDataError(self.scene_id, jpg, "no extracted frame and no rgb.mkv",
                                OBTAIN_HINT)
 
@@ -428,7 +469,9 @@ def _iphone_frames(scene_id: str, folder: Path, warnings: list[str], meta: dict[
             warnings.append(f"{iphone}: no depth/ and no depth.bin; no sensor depth")
     meta["iphone_color"] = "rgb/" if (iphone / "rgb").is_dir() else "rgb.mkv"
     meta["iphone_depth"] = "depth/" if depth_bin is None else "depth.bin"
-    store = IphoneFrameStore(scene_id, iphone, first.K(), (first.width, first.height), depth_bin)
+    video = VideoFrames(scene_id, iphone / "rgb.mkv") if (iphone / "rgb.mkv").is_file() else None
+    store = IphoneFrameStore(scene_id, iphone, first.K(), (first.width, first.height), depth_bin,
+                             video)
     return frames, skipped, store
 
 

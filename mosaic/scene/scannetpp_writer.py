@@ -139,14 +139,17 @@ def _jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
     return buf.getvalue()
 
 
-def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 60) -> None:
-    """H.264 Matroska video of (h, w, 3) uint8 frames (even sizes), one packet per frame."""
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 60, gop: int = 3) -> None:
+    """H.264 Matroska video of (h, w, 3) uint8 frames (even sizes) with a key frame every
+    ``gop`` frames and B-frames (decode order differs from presentation order, as in real
+    phone videos)."""
     import av
 
     h, w = frames[0].shape[:2]
     with av.open(str(path), mode="w", format="matroska") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.gop_size = gop
         stream.options = {"crf": "12", "preset": "veryfast"}
         for rgb in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
