@@ -272,8 +272,9 @@ class ViewVisibility:
         depth: (h, w) float32 first-hit camera depth in metres (0 = miss).
         face_buffer: (h, w) int32 first-hit face index (-1 = miss).
         scale: labelling pixels per original pixel (w / frame.width).
-        objects: one record per instance with an amodal footprint (amodal_px_total > 0),
-            sorted by instance id.
+        objects: one record per non-structural instance with an amodal footprint inside the
+            image (amodal_px_in > 0), sorted by instance id. An object projecting entirely
+            outside the image, or lying behind the camera, has no record.
         visible_faces: sorted int64 ids of non-structural faces hit by at least one ray
             (used for view overlap).
     """

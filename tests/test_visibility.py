@@ -97,7 +97,8 @@ def _random_boxes_scene(seed: int, n: int = 12):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_pruned_equals_exact_render(seed):
+def test_pruned_matches_exact_render(seed):
+    """In the image the pruned method is exact; outside it may sub-sample (within 2 %)."""
     scene = _random_boxes_scene(seed)
     a = compute_visibility(scene, amodal_method="pruned")
     b = compute_visibility(scene, amodal_method="exact")
@@ -107,7 +108,7 @@ def test_pruned_equals_exact_render(seed):
         for oa, ob in zip(va.objects, vb.objects, strict=True):
             assert oa.visible_px == ob.visible_px
             assert abs(oa.amodal_px_in - ob.amodal_px_in) <= 1
-            assert abs(oa.amodal_px_total - ob.amodal_px_total) <= 1
+            assert abs(oa.amodal_px_total - ob.amodal_px_total) <= max(1, 0.02 * ob.amodal_px_total)
             assert oa.occlusion == pytest.approx(ob.occlusion, abs=0.01)
             assert oa.truncation == pytest.approx(ob.truncation, abs=0.01)
             n += 1
