@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .context import Draft, TaskContext
-from .count import counted_instances
+from .count import count_class, counted_instances
 from .viewsets import ViewSet
 
 PX_TIE_RATIO = 1.2
@@ -80,6 +80,7 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
                 targets=tuple(counted),
                 category=cat,
                 coverage_categories=(cat,),
+                answer_class=count_class(ctx, vs, counted),
                 query={"category": cat, "count": n, "best_frame": j},
             )
         )

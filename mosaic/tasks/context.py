@@ -222,6 +222,10 @@ class TaskContext:
             return f"{cat}({x},{y})"
         return cat
 
+    def article(self, word: str) -> str:
+        """"a" or "an" for a category name (by its first letter; good enough for labels)."""
+        return "an" if word[:1].lower() in "aeiou" else "a"
+
     def frame_label(self, vs: ViewSet, frame_id: int) -> str:
         return f"Frame {vs.frame_ids.index(frame_id) + 1}"
 

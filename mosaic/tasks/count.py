@@ -20,6 +20,15 @@ def counted_instances(ctx: TaskContext, vs: ViewSet, category: str) -> list[int]
     return [i for i in ctx.by_category.get(category, []) if ctx.visible_frames(vs, i)]
 
 
+def count_class(ctx: TaskContext, vs: ViewSet, counted: list[int]) -> str:
+    """``cross`` when no single frame shows every counted instance (the frames must be
+    combined), ``multi`` for several instances one frame shows together, ``single`` for one."""
+    if len(counted) == 1:
+        return "single"
+    best = max(sum(ctx.visible(f, i) for i in counted) for f in vs.frame_ids)
+    return "cross" if best < len(counted) else "multi"
+
+
 def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
     out: list[Draft] = []
     for cat in ctx.by_category:
@@ -46,6 +55,7 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
                 targets=tuple(counted),
                 category=cat,
                 coverage_categories=(cat,),
+                answer_class=count_class(ctx, vs, counted),
                 query={"category": cat, "count": n},
             )
         )

@@ -33,8 +33,14 @@ FAMILY_MODULES: dict[str, ModuleType] = {
     "numeric": numeric,
 }
 
-# Answer-class cycles: yes/no strictly alternating; localization one "No" in four.
+# Answer-class cycles: yes/no strictly alternating; localization one "No" in four; counting
+# favours counts that need several frames combined over single instances (else most counts
+# would be 1).
+_COUNT_CYCLE = (("cross", "multi", "cross", "single"), False)
 CLASS_CYCLES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "obj_count_occ": _COUNT_CYCLE,
+    "obj_count_occ_na": _COUNT_CYCLE,
+    "bestview_count_occ": _COUNT_CYCLE,
     "obj_existence_occ_ab": (("yes", "no"), True),
     "obj_existence_occ_fb": (("yes", "no"), True),
     "obj_existence_occ_lr": (("yes", "no"), True),

@@ -98,7 +98,7 @@ def _present(ctx, vs, f, label, cat, iid, qtype, mc, rng) -> Draft | None:
     return Draft(
         qtype=qtype,
         viewset=vs,
-        fields={"category": cat, "frame": label},
+        fields={"category": cat, "art": ctx.article(cat), "frame": label},
         correct=correct,
         distractors=distractors,
         semantics=sem,
@@ -126,7 +126,7 @@ def _absent(ctx, vs, f, label, cat, ids, qtype, rng) -> Draft | None:
     return Draft(
         qtype=qtype,
         viewset=vs,
-        fields={"category": cat, "frame": label},
+        fields={"category": cat, "art": ctx.article(cat), "frame": label},
         correct=no,
         distractors=distractors,
         semantics=sem,
