@@ -242,3 +242,26 @@ def test_option_helpers():
         w = wrong_numbers(v, 3, rng)
         assert len(set(w)) == 3 and v not in w and min(w) >= 1
     assert select_drafts([], rng, 5, 2) == []
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("MOSAIC_FULL_QA"),
+    reason="full-size acceptance run (8 default synthetic scenes, ~10 min); set MOSAIC_FULL_QA=1",
+)
+def test_full_size_acceptance_on_8_scenes():
+    from mosaic.config import MosaicConfig
+    from mosaic.scene.synthetic import make_scene
+
+    items = []
+    for seed in range(8):
+        scene = make_scene(seed, scene_id=f"scene{seed:04d}_00")
+        items += generate_qa(scene, seed=0, config=MosaicConfig())
+    counts = Counter(i.question_type for i in items)
+    assert all(counts[t] >= 20 for t in QA_TYPES), counts
+    for t in QA_TYPES:
+        answers = [i.answer for i in items if i.question_type == t and i.options]
+        if not answers:
+            continue
+        n_opts = 2 if t in YES_NO else 4
+        for letter in "ABCD"[:n_opts]:
+            assert abs(answers.count(letter) / len(answers) - 1 / n_opts) <= 0.04, (t, letter)
