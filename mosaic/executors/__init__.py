@@ -14,6 +14,8 @@ from ..errors import UnknownNameError
 
 EXECUTORS: dict[str, tuple[str, str]] = {
     "local": ("mosaic.executors.local", "LocalExecutor"),
+    "slurm": ("mosaic.executors.slurm", "SlurmExecutor"),
+    "ray": ("mosaic.executors.ray", "RayExecutor"),
 }
 
 
