@@ -347,9 +347,16 @@ def audit(item: QAItem, au: Auditor) -> Verdict:
                 s = au.relation(fid, a, b, ax) if v.problems == [] else 0
                 if s == 0:
                     return None
-                return s == (1 if d in FIRST else -1) and ax == axis
+                return s == (1 if d in FIRST else -1)
 
-            _mc_check(v, item, [judge_stmt(o) for o in item.options])
+            # the question names no axis, so a true statement on any axis counts as correct
+            judged = [judge_stmt(o) for o in item.options]
+            _mc_check(v, item, judged)
+            if v.n_correct_options == 1:
+                right = item.options[judged.index(True)]
+                v.require(any(f" is {PHRASES[(axis, d)]} the " in right
+                              for d in ("left", "right", "above", "below", "front", "behind")
+                              if (axis, d) in PHRASES), "true statement not on the type's axis")
     else:
         a, fa = q["a"], _frame_no(item, q["a_frame"])
         _check_name(v, au, item, fa, a)
