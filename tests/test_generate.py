@@ -232,9 +232,12 @@ def test_generate_unknown_root_is_a_clear_error(tmp_path):
 
 def test_dataset_command_reuses_a_complete_cache(tmp_path):
     """`mosaic dataset --scenes synthetic` reuses a cache whose completion stamp matches."""
+    import mosaic.cli.dataset as cli_dataset
+
     cache = tmp_path / "cache"
     write_synthetic_dataset(cache, n_scenes=2, seed=0, spec=SPEC)
-    (cache / ".mosaic-synthetic.json").write_text(json.dumps({"n_scenes": 2, "seed": 0}))
+    stamp = {"n_scenes": 2, "seed": 0, "n_frames": cli_dataset.SYNTHETIC_FRAMES}
+    (cache / ".mosaic-synthetic.json").write_text(json.dumps(stamp))
     mtime = (cache / "scans/scene0000_00/scene0000_00.sens").stat().st_mtime_ns
     res = CliRunner().invoke(main, ["dataset", "--scenes", "synthetic", "--out",
                                     str(tmp_path / "ds"), "--cache", str(cache),
