@@ -36,18 +36,15 @@ def _side(ctx: TaskContext, f: int, cat: str, b: int, axis: str) -> int | None:
 def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
     axis = qtype.rsplit("_", 1)[1]
     out: list[Draft] = []
+    in_set = {c for c, ids in ctx.by_category.items() for i in ids if ctx.visible_frames(vs, i)}
     for f in vs.frame_ids:
         label = ctx.frame_label(vs, f)
-        sides = {}
-        in_set = {
-            c for c, ids in ctx.by_category.items() for i in ids if ctx.visible_frames(vs, i)
-        }
+        sides: dict[int, dict[str, int | None]] = {}
         for a, b, s in decided_pairs(ctx, vs, f, axis):
             cat_a, cat_b = ctx.objects[a].category, ctx.objects[b].category
-            key = b
-            if key not in sides:
-                sides[key] = {c: _side(ctx, f, c, b, axis) for c in ctx.by_category if c != cat_b}
-            side = sides[key]
+            if b not in sides:
+                sides[b] = {c: _side(ctx, f, c, b, axis) for c in ctx.by_category if c != cat_b}
+            side = sides[b]
             if side.get(cat_a) != s:
                 continue
             opposite = [c for c, v in side.items() if v == -s]

@@ -1,9 +1,10 @@
 """Object Relation family: ``obj_spatial_occ_{ab,fb,lr}`` (4 statements).
 
 "In Frame j, where does A appear relative to B?" The question does not name the axis: the one
-true statement is on the type's axis; the three false ones are its opposite and, on each other axis, the statement opposite to the
-relation that holds there beyond the margin. So a pair is used only when all three axes are
-decided in that view (no statement inside a margin is ever offered).
+true statement is on the type's axis; the three false ones are its opposite and, on each other
+axis, the statement opposite to the relation that holds there beyond the margin. So a pair is
+used only when all three axes are decided in that view (no statement inside a margin is ever
+offered).
 """
 
 from __future__ import annotations
