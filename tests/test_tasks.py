@@ -13,7 +13,7 @@ import qa_fixtures as qf
 
 from mosaic.errors import UnknownNameError
 from mosaic.structures import FAMILY_OF, OCC_LEVELS, QA_TYPES, QAItem
-from mosaic.tasks import generate_qa
+from mosaic.tasks import generate_qa, prepare_views
 from mosaic.tasks.context import stable_int
 from mosaic.tasks.options import place_options, select_drafts, wrong_numbers
 
@@ -228,6 +228,28 @@ def test_generate_without_visibility_computes_it_and_checks_poses():
     usable = [f.frame_id for f in scene.frames][::4]
     assert used <= set(usable)
     assert not used & {s.frame_id for s in scene.skipped_frames}
+
+    class ShiftedDepth:
+        """The scene's own store, with one frame's sensor depth 0.5 m off (a bad pose)."""
+
+        def __init__(self, store, bad: int):
+            self.store, self.bad = store, bad
+
+        def read_color(self, frame_id: int) -> bytes:
+            return self.store.read_color(frame_id)
+
+        def read_depth(self, frame_id: int):
+            d = self.store.read_depth(frame_id)
+            if frame_id != self.bad:
+                return d
+            return dataclasses.replace(d, depth=np.where(d.depth > 0, d.depth + 0.5, 0.0))
+
+    bad = usable[2]
+    shifted = dataclasses.replace(scene, store=ShiftedDepth(scene.store, bad))
+    views = prepare_views(shifted, None, cfg)
+    assert [v.frame_id for v in views] == [f for f in usable if f != bad]
+    off = dataclasses.replace(cfg, visibility=dataclasses.replace(cfg.visibility, pose_check=False))
+    assert [v.frame_id for v in prepare_views(shifted, None, off)] == usable
 
 
 def test_option_helpers():

@@ -63,19 +63,23 @@ def prepare_views(
     from ..visibility import check_poses, compute_visibility
 
     ids = subsample_frames(scene, cfg.viewsets.frame_step)
-    views = compute_visibility(
+    # in-memory scenes (no frame store) have no sensor depth to compare with; checking first
+    # saves labelling frames that would be dropped
+    if cfg.visibility.pose_check and scene.store is not None and ids:
+        checks = check_poses(
+            scene, ids, max_error=cfg.visibility.pose_max_error, backend=cfg.visibility.backend
+        )
+        rejected = {int(c.frame_id) for c in checks if c.rejected}
+        ids = [f for f in ids if f not in rejected]
+    if not ids:
+        return []
+    return compute_visibility(
         scene,
         frame_ids=ids,
         backend=cfg.visibility.backend,
         max_side=cfg.visibility.max_side,
         config=cfg.visibility,
     )
-    # in-memory scenes (no frame store) have no sensor depth to compare with
-    if cfg.visibility.pose_check and scene.store is not None:
-        checks = check_poses(scene, views, max_error=cfg.visibility.pose_max_error)
-        rejected = {c.frame_id for c in checks if c.rejected}
-        views = [v for v in views if v.frame_id not in rejected]
-    return views
 
 
 def build_context(
