@@ -287,3 +287,28 @@ def test_full_size_acceptance_on_8_scenes():
         n_opts = 2 if t in YES_NO else 4
         for letter in "ABCD"[:n_opts]:
             assert abs(answers.count(letter) / len(answers) - 1 / n_opts) <= 0.04, (t, letter)
+
+
+def test_borderline_visibility_is_never_relied_on():
+    from mosaic.tasks.context import TaskContext
+
+    scene, views = qf.scene(0), list(qf.views(0))
+    v = views[0]
+    rec = next(r for r in v.objects if r.visible and r.instance_id in
+               {o.instance_id for o in scene.objects if not o.structural})
+    h, w = v.instance_buffer.shape
+    min_px = math.ceil(qf.TEST_CONFIG.visibility.min_visible_frac * w * h)
+
+    def status_with(px: int, ratio: float, visible: bool) -> str:
+        r = dataclasses.replace(rec, visible_px=px, visible_ratio=ratio, visible=visible)
+        objs = tuple(r if o.instance_id == rec.instance_id else o for o in v.objects)
+        ctx = TaskContext(scene, [dataclasses.replace(v, objects=objs)], None, [],
+                          qf.TEST_CONFIG, 0)
+        return ctx.status(v.frame_id, rec.instance_id)
+
+    assert status_with(3 * min_px, 0.5, True) == "vis"
+    assert status_with(min_px, 0.5, True) == "border"  # just at the pixel threshold
+    assert status_with(3 * min_px, 0.055, True) == "border"  # just at the ratio threshold
+    assert status_with(min_px - 1, 0.5, False) == "border"  # just below: still undecided
+    assert status_with(min_px // 2, 0.5, False) == "inv"
+    assert status_with(0, 0.0, False) == "inv"
