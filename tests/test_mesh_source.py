@@ -118,11 +118,13 @@ def test_opengl_poses_per_frame_intrinsics_and_bad_poses(root, room, tmp_path):
         for f in doc["frames"]:
             f["cam_to_world"] = (np.asarray(f["cam_to_world"]) @ flip).tolist()
         doc["frames"][1]["cam_to_world"][0][0] = float("nan")
+        doc["frames"][3]["image"] = "images/missing.jpg"
         doc["frames"][2]["K"] = (np.diag([0.5, 0.5, 1]) @ np.asarray(doc["K"])).tolist()
         doc["frames"][2]["width"], doc["frames"][2]["height"] = 48, 36
 
     scene = load_mesh_scene(_edit_frames(root, tmp_path, "gl", edit), "s")
-    assert [s.frame_id for s in scene.skipped_frames] == [1]
+    assert [(s.frame_id, s.reason) for s in scene.skipped_frames] == [
+        (1, "non-finite pose"), (3, "colour image missing")]
     f0, f2 = scene.frame(0), scene.frame(2)
     np.testing.assert_allclose(f0.cam_to_world, room.poses[0], atol=1e-12)
     assert (f2.width, f2.height) == (48, 36) and f2.K[0, 0] == pytest.approx(

@@ -177,6 +177,7 @@ def test_objects_labels_and_annotated_boxes(release, room):
         i: lab for i, lab in room.instance_labels.items() if (room.vertex_instance == i).any()}
     assert {o.instance_id for o in scene.objects if o.structural} == {
         i for i, lab in room.instance_labels.items() if lab in ("wall", "floor", "ceiling")}
+    assert np.array_equal(scene.vertex_colors, room.vertex_colors)
     rotated = 0
     for o in scene.objects:
         pts = room.vertices[room.vertex_instance == o.instance_id].astype(np.float64)
@@ -255,6 +256,14 @@ def test_bad_inputs_give_typed_errors_naming_scene_and_file(release, tmp_path):
     with pytest.raises(CorruptDataError, match="not valid JSON") as e:
         load_scannetpp_scene(tmp_path / "d", sid)
     assert e.value.path.endswith("segments_anno.json")
+
+    folder = _broken_copy(root, sid, tmp_path / "f")  # only frames 0 and 3 extracted
+    for k in (0, 3):
+        name = f"frame_{k:06d}.jpg"
+        shutil.copy(root / "data" / sid / "iphone" / "rgb" / name, folder / "iphone/rgb" / name)
+    part = load_scannetpp_scene(tmp_path / "f", sid)
+    assert [f.frame_id for f in part.frames] == [0, 3]
+    assert {s.reason for s in part.skipped_frames} == {"colour frame not extracted and no rgb.mkv"}
 
     folder = _broken_copy(root, sid, tmp_path / "e")
     shutil.rmtree(folder / "iphone" / "rgb")

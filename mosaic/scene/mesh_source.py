@@ -282,6 +282,9 @@ def read_frames_json(scene_id: str, folder: Path) -> tuple[
         if not np.isfinite(pose).all():
             skipped.append(SkippedFrame(fid, "non-finite pose"))
             continue
+        if not (folder / image).is_file():
+            skipped.append(SkippedFrame(fid, "colour image missing"))
+            continue
         if convention == "opengl":
             pose = pose @ _GL_TO_CV
         frames.append(Frame(fid, K, pose, width, height))

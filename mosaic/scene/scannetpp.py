@@ -442,6 +442,7 @@ def _iphone_frames(scene_id: str, folder: Path, warnings: list[str], meta: dict[
         meta["iphone_distortion_ignored"] = list(dist)
     frames, skipped = [], []
     seen: set[int] = set()
+    has_video = (iphone / "rgb.mkv").is_file()
     for im in images:
         fid = frame_number(im.name)
         cam = cams.get(im.camera_id)
@@ -455,6 +456,9 @@ def _iphone_frames(scene_id: str, folder: Path, warnings: list[str], meta: dict[
         seen.add(fid)
         if not np.isfinite(im.cam_to_world).all():
             skipped.append(SkippedFrame(fid, "non-finite pose"))
+            continue
+        if not has_video and not (iphone / "rgb" / f"frame_{fid:06d}.jpg").is_file():
+            skipped.append(SkippedFrame(fid, "colour frame not extracted and no rgb.mkv"))
             continue
         frames.append(Frame(fid, cam.K(), im.cam_to_world, cam.width, cam.height))
     has_rgb = (iphone / "rgb").is_dir() or (iphone / "rgb.mkv").is_file()
