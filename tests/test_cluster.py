@@ -33,24 +33,24 @@ from mosaic.stages.status import (
 REPO = Path(__file__).resolve().parents[1]
 CPU_YAML = REPO / "pipelines" / "slurm" / "scannet-cpu.yaml"
 GPU_YAML = REPO / "pipelines" / "slurm" / "scannet-gpu.yaml"
-SPEC = SynthSpec(n_frames=24, color_size=(128, 96), depth_size=(64, 48), n_objects=10,
-                 target_faces=4000)
+SPEC = SynthSpec(n_frames=18, color_size=(128, 96), depth_size=(64, 48), n_objects=10,
+                 target_faces=3000)
 OVERRIDES = ["viewsets.frame_step=3", "visibility.max_side=64", "qa.per_type_per_scene=3"]
-CHUNK = 1
+CHUNK = 2  # two chunks: train (2 scenes) and bench (1 scene)
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
-    """Three scenes: two train chunks and one bench chunk (the test scene is skipped)."""
+    """Three scenes: two train and one bench (= ScanNet val); the test scene is skipped."""
     root = tmp_path_factory.mktemp("release")
     write_synthetic_dataset(root, n_scenes=3, seed=11, spec=SPEC)
     return root
 
 
-def _generate(release: Path, out: Path, executor, scene_ids=None, config=None):
+def _generate(release: Path, out: Path, executor, scene_ids=None, config=None, chunk=CHUNK):
     plan = resolve_scenes(release, "scannet", None, scene_ids)
     cfg = config or load_config(None, OVERRIDES)
-    return generate_dataset(plan, release, "scannet", cfg, out, executor, chunk_size=CHUNK)
+    return generate_dataset(plan, release, "scannet", cfg, out, executor, chunk_size=chunk)
 
 
 def _qa_lines(out: Path) -> list[str]:
@@ -69,7 +69,7 @@ def _submitit_local(**kw) -> SlurmExecutor:
 def reference(release, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "ds"
     summary = _generate(release, out, LocalExecutor(workers=1))
-    assert summary.ok and summary.chunks_total == 3 and summary.qa_total > 0
+    assert summary.ok and summary.chunks_total == 2 and summary.qa_total > 0
     return out
 
 
@@ -91,22 +91,22 @@ def test_submitit_local_matches_local_executor(reference, submitit_run):
     records = read_job_records(submitit_run)
     submitted = [r for r in records if r["event"] == "submitted"]
     assert sorted(r["shard"] for r in submitted) == [
-        "bench-00000-of-00001.h5", "train-00000-of-00002.h5", "train-00001-of-00002.h5"]
+        "bench-00000-of-00001.h5", "train-00000-of-00001.h5"]
     assert all(r["executor"] == "slurm" and r["cluster"] == "local" for r in submitted)
-    assert sum(r["event"] == "finished" for r in records) == 3
+    assert sum(r["event"] == "finished" for r in records) == 2
     for r in submitted:  # submitit's logs land under OUT/_logs/
         assert Path(r["stdout"]).parent == submitit_run / "_logs" / "submitit"
         assert "chunk " + r["shard"] + ": finished" in Path(r["stderr"]).read_text()
     res = CliRunner().invoke(main, ["status", str(submitit_run)])
     assert res.exit_code == 0, res.output
-    assert "3 chunks: 3 done, 0 running, 0 failed, 0 pending" in res.output
+    assert "2 chunks: 2 done, 0 running, 0 failed, 0 pending" in res.output
     assert "merged" in res.output and "not merged" not in res.output
 
 
 def test_resubmission_runs_only_the_missing_chunk(release, reference, submitit_run, tmp_path):
     out = tmp_path / "ds"
     shutil.copytree(submitit_run, out)
-    lost = "train-00001-of-00002.h5"
+    lost = "bench-00000-of-00001.h5"
     (out / lost).unlink()
     (out / "_chunks" / f"{lost}.json").unlink()
     (out / "index.json").unlink()
@@ -117,7 +117,7 @@ def test_resubmission_runs_only_the_missing_chunk(release, reference, submitit_r
                         load_config(None, OVERRIDES), out, CHUNK)
     assert "#SBATCH --array=0-0%1" in ex.dry_run(tasks)  # one array task: the lost chunk
     summary = _generate(release, out, ex)
-    assert summary.ok and summary.chunks_resumed == 2
+    assert summary.ok and summary.chunks_resumed == 1
     new = read_job_records(out)[n_before:]
     assert [r["shard"] for r in new if r["event"] == "submitted"] == [lost]
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5") if p.name in kept} == kept
@@ -135,7 +135,7 @@ def test_ray_local_instance_matches_local_executor(release, reference, tmp_path)
     assert sorted(r["shard"] for r in records if r["event"] == "finished") == sorted(
         p.name for p in out.glob("*.h5"))
     st = run_status(out)
-    assert st.counts()["done"] == 3 and {c.executor for c in st.chunks} == {"ray"}
+    assert st.counts()["done"] == 2 and {c.executor for c in st.chunks} == {"ray"}
 
 
 def test_sbatch_parameters_rendered_without_slurm(tmp_path):
@@ -183,12 +183,12 @@ def test_failed_chunk_and_failed_scene_in_status(release, tmp_path):
     blocked.mkdir()
     ids = ["scene9998_00", "scene9999_00"]
     cfg = load_config(None, [*OVERRIDES, "visibility.backend=warp"])
-    first = _generate(release, out, LocalExecutor(workers=1), scene_ids=ids, config=cfg)
+    first = _generate(release, out, LocalExecutor(workers=1), scene_ids=ids, config=cfg, chunk=1)
     assert len(first.chunk_errors) == 1 and first.chunks_total == 2
     # Resubmit chunk 0 as a GPU array task (the GPU resource file) on submitit's local
     # executor; this machine has no GPU, so the task must fall back to the CPU and say so.
     gpu = SlurmExecutor(GPU_YAML, cluster="local", poll_s=0.2)
-    summary = _generate(release, out, gpu, scene_ids=ids, config=cfg)
+    summary = _generate(release, out, gpu, scene_ids=ids, config=cfg, chunk=1)
     assert summary.chunks_resumed == 1 and len(summary.chunk_errors) == 1
     st = {c.shard: c for c in run_status(out).chunks}
     bad = st[blocked.name]
@@ -254,3 +254,21 @@ def test_gpu_placement_by_local_rank_and_cpu_fallback(caplog):
     embree = plan_chunks(ScenePlan({"train": ["s"]}), "/r",
                          "scannet", load_config(None, []), "/o", 1)[0]
     assert place_task(embree, env={}, n_devices=2) is embree  # only warp uses a GPU
+
+
+def test_checkpoint_requeues_the_same_chunk_and_a_done_chunk_is_not_redone(release, tmp_path):
+    from mosaic.executors.slurm import ChunkJob
+    from mosaic.stages.chunk import run_chunk
+
+    out = tmp_path / "ds"
+    plan = ScenePlan({"train": ["scene9999_00"]})  # fails fast inside the chunk: no scene data
+    task = plan_chunks(plan, release, "scannet", load_config(None, OVERRIDES), out, 1)[0]
+    job = ChunkJob(run_chunk, task)
+    requeued = job.checkpoint()  # what submitit pickles and requeues on SIGUSR2 / preemption
+    assert requeued.function is not job and requeued.function.task == task
+    marker, events = requeued.result()
+    assert marker["failed"][0]["scene"] == "scene9999_00" and task.is_done()
+    assert events == [{"event": "scene", "scene": "scene9999_00", "ok": False, "views": 0}]
+    stamp = task.marker_path.stat().st_mtime_ns
+    again, events = job()  # a requeued task whose chunk already finished does nothing
+    assert again == marker and events == [] and task.marker_path.stat().st_mtime_ns == stamp
