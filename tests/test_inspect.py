@@ -26,7 +26,7 @@ from mosaic.inspect import (
     write_view_figures,
 )
 from mosaic.inspect.visibility_figure import _HEADER, _MARGIN, footer_height
-from mosaic.structures import FAMILY_OF, QA_TYPES, QAItem, Scene
+from mosaic.structures import FAMILY_OF, QA_TYPES, Frame, QAItem, Scene
 from mosaic.visibility import camera_rays, compute_visibility, get_backend
 
 # ---- an in-memory scene with every visibility state in frame 0 ---------------------------
@@ -388,3 +388,23 @@ def test_dataset_card_boxes_are_compute_visibility_boxes(release, dataset, tmp_p
     assert expected and list(card.marked) == expected
     assert {cats[t] for t in item.qa.targets} == {scene.object(t).category
                                                   for t in item.qa.targets}
+
+
+def test_concepts_doc_figure_is_the_one_its_command_writes():
+    """docs/concepts.md shows the PNG its `mosaic inspect visibility` command writes (< 300 KB)."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    text = (docs / "concepts.md").read_text()
+    (cmd,) = [line for line in text.splitlines() if "mosaic inspect visibility" in line
+              and line.startswith(".venv/bin/mosaic")]
+    scene_id = cmd.split("--root ")[1].split()[1]
+    frame = int(cmd.split("--frames ")[1].split()[0])
+    out = cmd.split("--out ")[1].split()[0]
+    name = f"{scene_id}_frame{frame:06d}.png"
+    assert out == "docs/img" and f"](img/{name})" in text
+    png = docs / "img" / name
+    assert png.stat().st_size < 300_000
+    # the synthetic release's colour frames are 640x480; the command sets 480 px panels
+    assert "--panel-width 480" in cmd
+    assert read_png(png).size == figure_size(Frame(frame, np.eye(3), np.eye(4), 640, 480), 480)
