@@ -20,6 +20,7 @@ from mosaic.scene.scannetpp_writer import (
     IphoneOptions,
     dslr_intrinsics,
     dslr_poses,
+    overlap_pair,
     room_seed,
     to_nerfstudio,
     write_scannetpp_dataset,
@@ -90,6 +91,9 @@ def test_iphone_poses_reproduce_the_renders(release, room):
             ref.append(instance_buffer(room.vertices, room.faces, room.face_instance,
                                        room.color_K, room.poses[f.frame_id], SPEC.color_size))
         assert agreement(ours, ref) >= 0.999
+        # overlapping segGroups resolved by the smallest-group rule
+        assert overlap_pair(room) is not None
+        assert any("smallest group" in w for w in scene.warnings)
         assert np.array_equal(scene.face_instance, room.face_instance)
 
 
@@ -282,3 +286,27 @@ def test_dataset_writer_splits_and_same_rooms_as_the_scannet_release(tmp_path):
     scene = load_scene(tmp_path, splits["val"][0], source="scannetpp")
     room = generate_room(room_seed(4, 1), spec)
     np.testing.assert_array_equal(scene.vertices, room.vertices)
+
+
+def test_benchmark_label_map(release, room, tmp_path):
+    root, ids = release
+    dst = tmp_path / "mapped"
+    shutil.copytree(root / "data" / ids[0] / "scans", dst / "data" / ids[0] / "scans")
+    shutil.copytree(root / "data" / ids[0] / "iphone", dst / "data" / ids[0] / "iphone")
+    present = sorted({lab for i, lab in room.instance_labels.items()
+                      if (room.vertex_instance == i).any()} - {"wall", "floor", "ceiling"})
+    renamed, dropped, kept = present[:3]
+    meta = dst / "metadata" / "semantic_benchmark"
+    meta.mkdir(parents=True)
+    (meta / "map_benchmark.csv").write_text(
+        "class,count,semantic_map_to,instance_map_to\n"
+        f"{renamed},120,benchmark {renamed},\n{dropped},80,None,None\n{kept},300,,\n")
+    scene = load_scene(dst, ids[0], source="scannetpp")
+    cats = {o.label: o.category for o in scene.objects}
+    assert cats[renamed] == f"benchmark {renamed}" and cats[kept] == kept
+    assert dropped not in cats
+    gone = [i for i, lab in room.instance_labels.items() if lab == dropped]
+    assert not np.isin(scene.face_instance, gone).any()
+    assert (scene.face_instance[np.isin(room.face_instance, gone)] == 0).all()
+    raw = load_scannetpp_scene(dst, ids[0], label_map=False)
+    assert {o.label: o.category for o in raw.objects}[renamed] == renamed

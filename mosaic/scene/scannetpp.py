@@ -6,7 +6,11 @@ Files read from ``<root>/data/<scene>/`` (formats.md section 2):
   axis aligned; it is already the world frame, so ``axis_alignment`` is the identity).
 * ``scans/segments.json`` (``segIndices`` per vertex) and ``scans/segments_anno.json``
   (``segGroups``): instance id = ``objectId + 1`` (``id + 1`` when a group has no objectId);
-  per-face ids by the majority rule of ``face_instances_from_vertices``. Boxes: the annotated
+  a vertex in several groups goes to the group with the fewest vertices (the toolkit's
+  single-label rule); per-face ids by the majority rule of ``face_instances_from_vertices``.
+  Categories: the raw label, or its ``semantic_map_to`` class in the benchmark map
+  ``metadata/semantic_benchmark/map_benchmark.csv`` when present (classes mapped to ``None``
+  are dropped). Boxes: the annotated
   ``obb`` (rotation = ``normalizedAxes`` reshaped to 3x3 and transposed, the toolkit's rule;
   ``axesLengths`` are full side lengths) replaces the fitted one; the axis-aligned box comes
   from the faces.
@@ -30,6 +34,7 @@ names with ``test`` -> test).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import re
@@ -58,7 +63,8 @@ MESH_FILE = "scans/mesh_aligned_0.05.ply"
 SEGMENTS_FILE = "scans/segments.json"
 ANNO_FILE = "scans/segments_anno.json"
 DEPTH_BIN_SIZE = (256, 192)  # (width, height) of the iPhone LiDAR depth
-SPLIT_FILES = {"nvs_sem_train": "train", "nvs_sem_val": "val"}
+SPLIT_FILES = {"nvs_sem_train": "train", "nvs_sem_val": "val", "sem_test": "test"}
+LABEL_MAP = "metadata/semantic_benchmark/map_benchmark.csv"
 OBTAIN_HINT = (
     "ScanNet++ is distributed after accepting its terms of use at https://kaldir.vc.in.tum.de/"
     "scannetpp/; download it with the official download script and pass the folder holding "
@@ -545,8 +551,28 @@ def annotated_box(obb: Any) -> OrientedBox:
                        rotation=axes.T.copy())
 
 
+def read_label_map(path: Path) -> dict[str, str | None]:
+    """ScanNet++ ``map_benchmark.csv``: raw label -> benchmark class from ``semantic_map_to``
+    (an empty cell keeps the raw label, ``None`` drops the class: -> None)."""
+    out: dict[str, str | None] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "class" not in reader.fieldnames:
+            raise CorruptDataError("-", path, "no 'class' column (expected the ScanNet++ "
+                                   "map_benchmark.csv)", "pass the benchmark map or None")
+        for row in reader:
+            target = (row.get("semantic_map_to") or "").strip()
+            out[row["class"]] = None if target == "None" else (target or row["class"])
+    return out
+
+
 def _read_annotations(scene_id: str, folder: Path, n_vertices: int, warnings: list[str]
                       ) -> tuple[np.ndarray, dict[int, str], dict[int, OrientedBox]]:
+    """Per-vertex instance (0 = none), raw label and annotated box per instance.
+
+    A vertex claimed by several segGroups goes to the group covering the fewest vertices, the
+    toolkit's single-label rule (a cup annotated inside a table's group stays a cup).
+    """
     seg_path, anno_path = folder / SEGMENTS_FILE, folder / ANNO_FILE
     seg_data = read_json(scene_id, seg_path, OBTAIN_HINT)
     seg = seg_data.get("segIndices") if isinstance(seg_data, dict) else None
@@ -560,16 +586,16 @@ def _read_annotations(scene_id: str, folder: Path, n_vertices: int, warnings: li
     if not isinstance(groups, list):
         raise _corrupt(scene_id, anno_path, "no segGroups list")
     uniq, inverse = np.unique(seg_arr, return_inverse=True)
-    slot_of = {int(s): k for k, s in enumerate(uniq)}
-    slot_inst = np.zeros(len(uniq), np.int32)
+    slot_size = np.bincount(inverse, minlength=len(uniq))  # vertices per segment
     labels: dict[int, str] = {}
     boxes: dict[int, OrientedBox] = {}
-    contested = unknown = 0
+    members: list[tuple[int, np.ndarray]] = []
+    unknown = 0
     for g in groups:
         try:
             obj = int(g["objectId"] if "objectId" in g else g["id"])
             label = str(g["label"])
-            segments = [int(s) for s in g["segments"]]
+            segments = np.asarray([int(s) for s in g["segments"]], dtype=np.int64)
         except (KeyError, TypeError, ValueError):
             raise _corrupt(scene_id, anno_path, f"malformed segGroup {str(g)[:80]}") from None
         inst = obj + 1
@@ -581,19 +607,24 @@ def _read_annotations(scene_id: str, folder: Path, n_vertices: int, warnings: li
                 boxes[inst] = annotated_box(g["obb"])
             except (KeyError, TypeError, ValueError):
                 raise _corrupt(scene_id, anno_path, f"objectId {obj}: malformed obb") from None
-        for s in segments:
-            slot = slot_of.get(s)
-            if slot is None:
-                unknown += 1
-            elif slot_inst[slot] == 0:
-                slot_inst[slot] = inst
-            elif slot_inst[slot] != inst:
-                contested += 1  # the first group keeps the segment
+        pos = np.searchsorted(uniq, segments).clip(0, max(len(uniq) - 1, 0))
+        known = (uniq[pos] == segments) if len(uniq) else np.zeros(len(segments), bool)
+        unknown += int((~known).sum())
+        members.append((inst, np.unique(pos[known])))
+    slot_inst = np.zeros(len(uniq), np.int32)
+    best = np.full(len(uniq), np.iinfo(np.int64).max)
+    contested = np.zeros(len(uniq), np.int32)
+    for inst, slots in members:
+        size = int(slot_size[slots].sum())
+        contested[slots] += 1
+        take = slots[size < best[slots]]  # ties: the earlier group keeps the vertex
+        slot_inst[take], best[take] = inst, size
     if unknown:
         warnings.append(f"{anno_path}: {unknown} segment ids are not in segments.json; ignored")
-    if contested:
-        warnings.append(f"{anno_path}: {contested} segments claimed by two segGroups; the "
-                        "first keeps them")
+    n_multi = int(slot_size[contested > 1].sum())
+    if n_multi:
+        warnings.append(f"{anno_path}: {n_multi} vertices belong to several segGroups; each "
+                        "goes to the smallest group (the toolkit's single-label rule)")
     return slot_inst[inverse], labels, boxes
 
 
@@ -609,13 +640,34 @@ def scene_folder(root: str | Path, scene_id: str) -> Path:
     return folder
 
 
-def load_scannetpp_scene(root: str | Path, scene_id: str, *, frames: str = "iphone") -> Scene:
+def _resolve_label_map(root: Path, label_map: str | Path | None | bool
+                       ) -> tuple[dict[str, str | None] | None, Path | None]:
+    if label_map is False:
+        return None, None
+    if label_map is None or label_map is True:
+        path = root / LABEL_MAP
+        return (read_label_map(path), path) if path.is_file() else (None, None)
+    path = Path(label_map)
+    if not path.is_file():
+        raise MissingDataError("-", path, "label map missing",
+                               "pass the ScanNet++ metadata/semantic_benchmark/map_benchmark.csv")
+    return read_label_map(path), path
+
+
+def load_scannetpp_scene(root: str | Path, scene_id: str, *, frames: str = "iphone",
+                         label_map: str | Path | bool | None = None) -> Scene:
     """Read one ScanNet++ scene.
 
     Args:
         root: folder holding ``data/`` and ``splits/``.
         scene_id: a 10-hex id such as ``"56a0ec536c"``.
         frames: ``"iphone"`` (default; the stream SpatialMosaic used) or ``"dslr"``.
+        label_map: the benchmark map (``map_benchmark.csv``: raw ``class`` ->
+            ``semantic_map_to``); None uses ``<root>/metadata/semantic_benchmark/
+            map_benchmark.csv`` when present, False uses none. Mapped names become the question
+            category (the raw label stays in ``label``); classes mapped to ``None`` are
+            dropped (their faces become unannotated occluders). Without a map the raw label
+            is the category.
 
     Returns:
         ``Scene`` in the mesh frame (metres, +z up): vertices (V, 3) float32, faces (F, 3) int32,
@@ -636,7 +688,22 @@ def load_scannetpp_scene(root: str | Path, scene_id: str, *, frames: str = "ipho
         scene_id, folder, len(mesh.vertices), warnings)
     face_instance = face_instances_from_vertices(mesh.faces, vertex_instance)
     vertices = mesh.vertices.astype(np.float32)
-    naming = {i: ObjectLabel(label=lab, category=lab) for i, lab in raw_labels.items()}
+    lmap, lmap_path = _resolve_label_map(Path(root), label_map)
+    naming: dict[int, ObjectLabel] = {}
+    dropped: list[int] = []
+    for inst, lab in raw_labels.items():
+        cat = lmap.get(lab, lab) if lmap is not None else lab
+        if cat is None:
+            dropped.append(inst)
+        else:
+            naming[inst] = ObjectLabel(label=lab, category=cat)
+    if dropped:
+        drop = np.zeros(max(raw_labels) + 1, bool)
+        drop[dropped] = True
+        face_instance = np.where(drop[face_instance], 0, face_instance).astype(np.int32)
+        warnings.append(f"{lmap_path}: {len(dropped)} objects of classes mapped to None "
+                        "left unannotated")
+    meta["label_map"] = str(lmap_path) if lmap_path is not None else None
     objects: tuple[SceneObject, ...] = build_objects(vertices, mesh.faces, face_instance, naming)
     objects = tuple(dataclasses.replace(o, obb=boxes[o.instance_id])
                     if o.instance_id in boxes else o for o in objects)

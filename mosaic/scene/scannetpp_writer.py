@@ -8,7 +8,8 @@ frame, metres, +z up) this writes ``<root>/data/<scene>/`` as the release has it
   (numeric ``params``, ``segIndices`` = 0..V-1 as in current releases) and
   ``scans/segments_anno.json`` (``sceneId`` ``scannetpp.<id>``, segGroups with ``objectId`` =
   instance - 1, the vertex ids as segments and an ``obb`` whose ``normalizedAxes`` hold the box
-  axes as rows). Wall, floor and ceiling are annotated like any object, as in ScanNet++.
+  axes as rows; one object's group also lists the vertices of a smaller object standing on it,
+  see ``overlap_pair``). Wall, floor and ceiling are annotated like any object, as in ScanNet++.
 * iPhone: every room pose is a video frame; ``iphone/colmap/cameras.txt`` (one OPENCV camera)
   and ``images.txt`` (world-to-camera qvec/tvec, two lines per image, some with 2D points)
   list all frames except ``iphone_dropped`` (COLMAP registers a subset of the video).
@@ -177,17 +178,31 @@ def _depth_bin(depths_m: list[np.ndarray], kind: str) -> bytes:
     return bytes(out)
 
 
+def overlap_pair(room: SyntheticRoom) -> tuple[int, int] | None:
+    """(outer, inner): an object and a smaller object standing on it, or None. The writer lists
+    the inner object's vertices in the outer object's segGroup too (real annotations overlap
+    like this); the toolkit gives such vertices to the smaller group."""
+    counts = np.bincount(room.vertex_instance, minlength=max(room.instance_labels) + 1)
+    pairs = [(counts[outer] - counts[inner], outer, inner)
+             for inner, outer in room.support.items() if counts[inner] < counts[outer]]
+    return (max(pairs)[1], max(pairs)[2]) if pairs else None
+
+
 def _annotation(scene_id: str, room: SyntheticRoom) -> dict:
     groups = []
     verts = room.vertices.astype(np.float64)
+    pair = overlap_pair(room)
     for inst, label in sorted(room.instance_labels.items()):
         vid = np.flatnonzero(room.vertex_instance == inst)
         if len(vid) == 0:
             continue
         box = fit_z_box(verts[vid])
+        segments = vid.tolist()
+        if pair is not None and inst == pair[0]:
+            segments += np.flatnonzero(room.vertex_instance == pair[1]).tolist()
         groups.append({
             "id": inst - 1, "objectId": inst - 1, "label": label,
-            "segments": vid.tolist(),
+            "segments": segments,
             "obb": {"centroid": box.center.tolist(), "axesLengths": box.extent.tolist(),
                     "normalizedAxes": box.rotation.T.reshape(-1).tolist()},
         })
