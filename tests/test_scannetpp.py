@@ -310,3 +310,17 @@ def test_benchmark_label_map(release, room, tmp_path):
     assert (scene.face_instance[np.isin(room.face_instance, gone)] == 0).all()
     raw = load_scannetpp_scene(dst, ids[0], label_map=False)
     assert {o.label: o.category for o in raw.objects}[renamed] == renamed
+
+
+@pytest.mark.parametrize("k, error", [(1, MissingDataError), (3, CorruptDataError)])
+def test_truncated_depth_bin(release, tmp_path, k, error):
+    root, ids = release
+    src = root / "data" / ids[k] / "iphone" / "depth.bin"
+    dst = tmp_path / "data" / ids[k]
+    shutil.copytree(root / "data" / ids[k], dst)
+    data = src.read_bytes()
+    (dst / "iphone" / "depth.bin").write_bytes(data[: len(data) // 2])
+    scene = load_scannetpp_scene(tmp_path, ids[k])
+    with pytest.raises(error) as e:
+        scene.read_depth(7)
+    assert e.value.scene_id == ids[k] and e.value.path.endswith("depth.bin")

@@ -200,13 +200,19 @@ def frame_number(name: str) -> int | None:
 
 
 # ---- iPhone depth.bin ---------------------------------------------------------------------
-def _depth_bin_layout(data_head: bytes, size: int, n_px: int) -> str:
-    """``"stream"`` (one raw-deflate float32 stream) or ``"chunks"`` (length-prefixed)."""
-    if len(data_head) >= 4:
-        first = int.from_bytes(data_head[:4], "little")
-        if 0 < first <= size - 4 and first < n_px * 4 + 1024:
-            return "chunks"
-    return "stream"
+def _chunk_offsets(fh: Any, size: int, max_chunk: int) -> list[tuple[int, int]] | None:
+    """(start, length) of the length-prefixed chunks when they tile the file exactly, else
+    None (the file is then one raw-deflate stream, whose bytes never tile by chance)."""
+    offsets = []
+    pos = 0
+    while pos < size:
+        fh.seek(pos)
+        n = int.from_bytes(fh.read(4), "little")
+        if n <= 0 or n > max_chunk or pos + 4 + n > size:
+            return None
+        offsets.append((pos + 4, n))
+        pos += 4 + n
+    return offsets or None
 
 
 @dataclass
@@ -230,21 +236,9 @@ class DepthBin:
         size = self.path.stat().st_size
         n_px = self.width * self.height
         with open(self.path, "rb") as fh:
-            head = fh.read(4)
-            self._layout = _depth_bin_layout(head, size, n_px)
-            if self._layout == "stream":
-                return
-            offsets = []
-            pos = 0
-            while pos < size:
-                fh.seek(pos)
-                n = int.from_bytes(fh.read(4), "little")
-                if n <= 0 or pos + 4 + n > size:
-                    raise _corrupt(self.scene_id, self.path,
-                                   f"depth chunk at byte {pos} runs past the end of the file")
-                offsets.append((pos + 4, n))
-                pos += 4 + n
-        self._offsets = offsets
+            # a compressed frame is never much larger than its raw float32 pixels
+            self._offsets = _chunk_offsets(fh, size, n_px * 4 + 1024)
+        self._layout = "stream" if self._offsets is None else "chunks"
 
     def read(self, index: int) -> np.ndarray:
         """(height, width) float32 metres of the index-th depth frame (0 = invalid)."""
@@ -298,8 +292,9 @@ class DepthBin:
                     while d.unconsumed_tail and len(out) < need:
                         out += d.decompress(d.unconsumed_tail, need - len(out))
         except zlib.error as exc:
-            raise _corrupt(self.scene_id, self.path, f"depth.bin is not raw-deflate ({exc})") \
-                from None
+            raise _corrupt(self.scene_id, self.path,
+                           "depth.bin is neither one raw-deflate stream nor length-prefixed "
+                           f"frames that fill the file (truncated?) ({exc})") from None
         if len(out) < need:
             raise MissingDataError(self.scene_id, self.path,
                                    f"depth frame {index} not in depth.bin "
