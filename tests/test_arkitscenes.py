@@ -225,3 +225,26 @@ def test_bad_inputs_give_typed_errors_naming_scene_and_file(release, tmp_path):
     with pytest.raises(CorruptDataError, match="pose and intrinsics") as e:
         load_arkitscenes_scene(r, VID)
     assert e.value.scene_id == VID
+
+
+def test_dataset_writer_lowres_size_and_same_rooms(tmp_path):
+    from mosaic.scene.arkitscenes_writer import write_arkitscenes_dataset
+    from mosaic.scene.scannetpp_writer import room_seed
+
+    spec = SynthSpec(n_frames=4, color_size=(128, 96), depth_size=(64, 48), target_faces=2000)
+    splits = write_arkitscenes_dataset(tmp_path, n_scenes=2, seed=3, spec=spec)
+    entries, warnings = list_scenes(tmp_path, source="arkitscenes")
+    assert {e.scene_id: e.split for e in entries} == {splits["train"][0]: "train",
+                                                      splits["val"][0]: "val"}
+    assert not warnings
+    scene = load_scene(tmp_path, splits["val"][0], source="arkitscenes")
+    room = generate_room(room_seed(3, 1), spec)
+    f = scene.frames[0]
+    assert (f.width, f.height) == (256, 192)  # the lowres_wide size, intrinsics scaled
+    np.testing.assert_allclose(f.K, np.diag([2.0, 2.0, 1.0]) @ room.color_K, atol=1e-5)
+    # same face order in the written mesh: the room's labels apply to it
+    ours = instance_buffer(scene.vertices, scene.faces, room.face_instance, f.K,
+                           f.cam_to_world, (256, 192))
+    ref = instance_buffer(room.vertices, room.faces, room.face_instance, f.K, room.poses[0],
+                          (256, 192))
+    assert agreement([ours], [ref]) >= 0.999
