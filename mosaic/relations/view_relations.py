@@ -113,8 +113,12 @@ class ViewRelations:
     signs: dict[str, np.ndarray]
 
     def index(self, instance_id: int) -> int | None:
-        hit = np.flatnonzero(self.ids == int(instance_id))
-        return int(hit[0]) if hit.size else None
+        """Row of an instance in ``ids`` / the sign matrices, or None when not visible."""
+        cache = self.__dict__.get("_rows")
+        if cache is None:
+            cache = {int(i): k for k, i in enumerate(self.ids)}
+            object.__setattr__(self, "_rows", cache)
+        return cache.get(int(instance_id))
 
     def relation(self, a: int, b: int, axis: str) -> int:
         """Sign of the relation of instance a to instance b (0 when either is not visible)."""

@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from ..config import MosaicConfig
-from ..relations import SpatialGraph
+from ..relations import DIRECTIONS, SpatialGraph
 from ..structures import ObjectVisibility, Scene, SceneObject, ViewVisibility
 from .viewsets import ViewSet
 
@@ -294,8 +294,6 @@ class TaskContext:
 
 def direction_word(axis: str, sign: int) -> str:
     """``left``/``right``, ``above``/``below`` or ``front``/``behind`` for a relation sign."""
-    from ..relations import DIRECTIONS
-
     return DIRECTIONS[axis][0 if sign > 0 else 1]
 
 
