@@ -334,3 +334,22 @@ def test_truncated_depth_bin(release, tmp_path, k, error):
     with pytest.raises(error) as e:
         scene.read_depth(7)
     assert e.value.scene_id == ids[k] and e.value.path.endswith("depth.bin")
+
+
+def test_colmap_images_txt_variants(tmp_path, room):
+    from mosaic.scene.scannetpp import read_colmap_images
+    from mosaic.scene.scannetpp_writer import colmap_line
+
+    a, b, c = (colmap_line(i + 1, room.poses[i], 1, f"frame_{i:06d}.jpg") for i in range(3))
+    variants = {
+        "standard": f"# c\n{a}\n1.0 2.0 -1 3.5 4.5 7\n{b}\n\n{c}\n\n",
+        "no points lines": f"{a}\n{b}\n{c}\n",
+        "blank lines between": f"\n{a}\n\n\n{b}\n4 5 6\n\n{c}",
+    }
+    for name, text in variants.items():
+        p = tmp_path / f"{name}.txt"
+        p.write_text(text)
+        images = read_colmap_images("s", p)
+        assert [im.name for im in images] == [f"frame_{i:06d}.jpg" for i in range(3)], name
+        for i, im in enumerate(images):
+            np.testing.assert_allclose(im.cam_to_world, room.poses[i], atol=1e-9)

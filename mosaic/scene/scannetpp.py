@@ -158,24 +158,43 @@ class ColmapImage:
     cam_to_world: np.ndarray
 
 
+def _names_an_image(tok: list[str]) -> bool:
+    """An ``images.txt`` image line: ten or more tokens, the tenth a name, not a number."""
+    if len(tok) < 10:
+        return False
+    try:
+        float(tok[9])
+    except ValueError:
+        return True
+    return False
+
+
 def read_colmap_images(scene_id: str, path: Path) -> list[ColmapImage]:
-    """``images.txt``: two lines per image (``ID QW QX QY QZ TX TY TZ CAMERA_ID NAME`` then the
-    2D points line, possibly empty); comment lines start with ``#``."""
+    """``images.txt``: per image ``ID QW QX QY QZ TX TY TZ CAMERA_ID NAME`` then the 2D points
+    line (possibly empty or, from some writers, absent); ``#`` comment and blank lines between
+    records are skipped."""
     if not path.is_file():
         raise MissingDataError(scene_id, path, "COLMAP images.txt missing", OBTAIN_HINT)
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+    lines = path.read_text().splitlines()
     out = []
-    for k in range(0, len(lines), 2):
+    k = 0
+    while k < len(lines):
         tok = lines[k].split()
-        if not tok:
+        if not tok or tok[0].startswith("#"):
+            k += 1  # blank and comment lines only occur between records
             continue
+        k += 1
+        # the next line (possibly empty) lists the image's 2D points as numbers; some writers
+        # leave it out, and a line ending in a file name is the next image instead
+        if k < len(lines) and not _names_an_image(lines[k].split()):
+            k += 1
         try:
             q = np.array([float(t) for t in tok[1:5]])
             t = np.array([float(t) for t in tok[5:8]])
             image_id, camera_id, name = int(tok[0]), int(tok[8]), " ".join(tok[9:])
         except (IndexError, ValueError):
-            raise _corrupt(scene_id, path, f"line {lines[k][:60]!r} is not a COLMAP image "
-                           "line (two lines per image are expected)") from None
+            raise _corrupt(scene_id, path, f"{' '.join(tok)[:60]!r} is not a COLMAP image "
+                           "line (IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME)") from None
         if not name or not np.isfinite(q).all() or not np.linalg.norm(q) > 0:
             raise _corrupt(scene_id, path, f"image {image_id} has no name or a bad quaternion")
         w2c = np.eye(4)
