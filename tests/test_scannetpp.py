@@ -353,3 +353,20 @@ def test_colmap_images_txt_variants(tmp_path, room):
         assert [im.name for im in images] == [f"frame_{i:06d}.jpg" for i in range(3)], name
         for i, im in enumerate(images):
             np.testing.assert_allclose(im.cam_to_world, room.poses[i], atol=1e-9)
+
+
+def test_depth_bin_stream_random_access_with_checkpoints(release, room):
+    from mosaic.scene.scannetpp import DepthBin
+
+    root, ids = release
+    path = root / "data" / ids[1] / "iphone" / "depth.bin"
+    renderer = RoomRenderer(room.vertices, room.faces, room.vertex_colors)
+    K = np.diag([256 / SPEC.color_size[0], 192 / SPEC.color_size[1], 1.0]) @ room.color_K
+    truth = [renderer.depth_mm(K, room.poses[i], (256, 192)).astype(np.float32) / 1000
+             for i in range(SPEC.n_frames)]
+    reader = DepthBin(ids[1], path, checkpoint_every=3)
+    for i in (5, 1, 7, 6, 0, 3, 7):
+        assert np.abs(reader.read(i) - truth[i]).max() <= 0.0006
+    assert sorted(reader._checkpoints) == [0, 3, 6]
+    with pytest.raises(MissingDataError, match="frame 8 not in depth.bin"):
+        reader.read(8)

@@ -238,18 +238,21 @@ def _chunk_offsets(fh: Any, size: int, max_chunk: int) -> list[tuple[int, int]] 
 class DepthBin:
     """Random access to the frames of ``iphone/depth.bin`` (metres, (192, 256) float32).
 
-    Only the path is pickled; the chunk index is built on first use per process.
+    Only the path is pickled; the chunk index (or, for the single-stream layout, the
+    decompressor checkpoints) is built on first use per process.
     """
 
     scene_id: str
     path: Path
     width: int = DEPTH_BIN_SIZE[0]
     height: int = DEPTH_BIN_SIZE[1]
+    checkpoint_every: int = 32
     _offsets: list[tuple[int, int]] | None = field(default=None, repr=False)
     _layout: str | None = field(default=None, repr=False)
+    _checkpoints: dict[int, tuple[Any, int, bytes]] | None = field(default=None, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_offsets": None, "_layout": None}
+        return {**self.__dict__, "_offsets": None, "_layout": None, "_checkpoints": None}
 
     def _index(self) -> None:
         size = self.path.stat().st_size
@@ -298,28 +301,41 @@ class DepthBin:
         return np.frombuffer(raw, "<f4").reshape(self.height, self.width).copy()
 
     def _read_stream(self, index: int, n_px: int) -> np.ndarray:
-        need = (index + 1) * n_px * 4
-        d = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
-        out = bytearray()
+        """Frame ``index`` of the single raw-deflate stream. Deflate has no random access, so
+        the decompressor state is checkpointed every ``checkpoint_every`` frames (a copy holds
+        only zlib's 32 KiB window): a read decodes at most that many frames, and memory stays
+        at one frame whatever the index."""
+        frame_bytes = n_px * 4
+        if self._checkpoints is None:
+            self._checkpoints = {0: (zlib.decompressobj(wbits=-zlib.MAX_WBITS), 0, b"")}
+        start = max(k for k in self._checkpoints if k <= index)
+        d0, offset, tail = self._checkpoints[start]
+        d = d0.copy()
+        buf = b""
         try:
             with open(self.path, "rb") as fh:
-                while len(out) < need:
-                    chunk = fh.read(1 << 20)
-                    if not chunk:
-                        break
-                    out += d.decompress(chunk, need - len(out))
-                    while d.unconsumed_tail and len(out) < need:
-                        out += d.decompress(d.unconsumed_tail, need - len(out))
+                for k in range(start, index + 1):
+                    out = bytearray()
+                    while len(out) < frame_bytes:
+                        if not tail:
+                            fh.seek(offset)
+                            tail = fh.read(1 << 20)
+                            offset += len(tail)
+                        got = d.decompress(tail, frame_bytes - len(out))
+                        tail = d.unconsumed_tail
+                        if not got and not tail:
+                            raise MissingDataError(
+                                self.scene_id, self.path,
+                                f"depth frame {index} not in depth.bin ({k} frames)")
+                        out += got
+                    buf = bytes(out)
+                    if (k + 1) % self.checkpoint_every == 0 and k + 1 not in self._checkpoints:
+                        self._checkpoints[k + 1] = (d.copy(), offset, tail)
         except zlib.error as exc:
             raise _corrupt(self.scene_id, self.path,
                            "depth.bin is neither one raw-deflate stream nor length-prefixed "
                            f"frames that fill the file (truncated?) ({exc})") from None
-        if len(out) < need:
-            raise MissingDataError(self.scene_id, self.path,
-                                   f"depth frame {index} not in depth.bin "
-                                   f"({len(out) // (n_px * 4)} frames)")
-        return np.frombuffer(bytes(out[need - n_px * 4:need]), "<f4").reshape(
-            self.height, self.width).copy()
+        return np.frombuffer(buf, "<f4").reshape(self.height, self.width).copy()
 
 
 # ---- frame stores -------------------------------------------------------------------------
