@@ -344,9 +344,12 @@ class VideoFrames:
     """Random access to the frames of ``iphone/rgb.mkv`` as JPEG bytes (PyAV).
 
     Frame k is the k-th frame in presentation order, the numbering of the toolkit's
-    ``ffmpeg ... -start_number 0 frame_%06d.jpg`` extraction. The presentation timestamps of
-    all frames are read once by demuxing (no decoding); a frame is then decoded by seeking to
-    the key frame before it and decoding forward. Only the path is pickled.
+    ``ffmpeg ... -start_number 0 frame_%06d.jpg`` extraction for a constant-frame-rate video
+    (the iPhone stream is recorded at a fixed rate; a variable-rate video could be numbered
+    differently by ffmpeg, which may drop or repeat frames to keep the rate). The
+    presentation timestamps of all frames are read once by demuxing (no decoding); a frame is
+    then decoded by seeking to the key frame before it and decoding forward. Only the path is
+    pickled.
     """
 
     scene_id: str
