@@ -3,8 +3,9 @@
 Without an address, ``ray.init()`` starts a local Ray instance on this machine (what the tests
 use); with ``address`` (``--ray-address``, e.g. ``ray://head:10001`` or ``auto``) the tasks go to
 an existing cluster, whose nodes need mosaic installed and the dataset root and output
-directory on a shared file system. Ray is an optional extra, imported only when this executor
-runs; a missing install raises ``BackendUnavailableError`` with the install command.
+directory on a shared file system (relative paths are made absolute before sending). Ray is
+an optional extra, imported only when this executor runs; a missing install raises
+``BackendUnavailableError`` with the install command.
 
 Each task runs the same ``ChunkJob`` as a SLURM array task: chunks with a marker are skipped,
 progress events come back with the result, a worker that dies is retried ``retries`` times by
@@ -14,7 +15,9 @@ logs stay in Ray's session folder (``/tmp/ray/session_latest/logs`` on each node
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -36,6 +39,20 @@ def _require_ray() -> Any:
             "pip install 'mosaic[ray]'"
         ) from None
     return ray
+
+
+def _absolute(task: Any) -> Any:
+    """The task with absolute ``root`` / ``out_dir``: workers of a remote cluster do not share
+    the driver's working directory."""
+    if not dataclasses.is_dataclass(task):
+        return task
+    changes = {
+        name: os.path.abspath(getattr(task, name))
+        for name in ("root", "out_dir")
+        if isinstance(getattr(task, name, None), str)
+        and not os.path.isabs(getattr(task, name))
+    }
+    return dataclasses.replace(task, **changes) if changes else task
 
 
 def _run_job(job: ChunkJob) -> tuple[Any, list[Event]]:
@@ -128,7 +145,8 @@ class RayExecutor:
             place_gpu = self.gpus_per_task > 0
             refs: dict[Any, Any] = {}
             for task in todo:
-                ref = remote.remote(ChunkJob(fn, task, place_gpu))
+                sent = task if self.address is None else _absolute(task)
+                ref = remote.remote(ChunkJob(fn, sent, place_gpu))
                 refs[ref] = task
                 out_dir = getattr(task, "out_dir", None)
                 if out_dir is not None:

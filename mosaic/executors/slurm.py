@@ -188,13 +188,15 @@ class ChunkJob:
     """
 
     def __init__(self, fn: Callable[[Any, Callable[[Event], None]], Any], task: Any,
-                 place_gpu: bool = False):
+                 place_gpu: bool = False, own_process: bool = True):
         self.fn = fn
         self.task = task
         self.place_gpu = place_gpu
+        self.own_process = own_process
 
     def __call__(self) -> tuple[Any, list[Event]]:
-        _configure_task_logging()
+        if self.own_process:  # never add handlers to a caller's process (debug cluster)
+            _configure_task_logging()
         task = place_task(self.task) if self.place_gpu else self.task
         if task_is_done(task):
             # A requeued task whose chunk was finished before the signal arrived.
@@ -210,7 +212,8 @@ class ChunkJob:
         """Requeue the same chunk (its output is atomic, so it restarts from scratch)."""
         from submitit.helpers import DelayedSubmission
 
-        return DelayedSubmission(ChunkJob(self.fn, self.task, self.place_gpu), *args, **kwargs)
+        job = ChunkJob(self.fn, self.task, self.place_gpu, self.own_process)
+        return DelayedSubmission(job, *args, **kwargs)
 
 
 class SlurmExecutor:
@@ -336,7 +339,10 @@ class SlurmExecutor:
         attached = self._reattach(todo, folder)
         fresh = [t for i, t in enumerate(todo) if i not in attached]
         place_gpu = self.resources.gpus_per_node > 0
-        new_jobs = ex.submit_array([ChunkJob(fn, t, place_gpu) for t in fresh]) if fresh else []
+        own = self.cluster != "debug"
+        new_jobs = (
+            ex.submit_array([ChunkJob(fn, t, place_gpu, own) for t in fresh]) if fresh else []
+        )
         jobs: list[tuple[Any, Any]] = list(zip(fresh, new_jobs, strict=True))
         jobs += [(todo[i], job) for i, job in attached.items()]
         out_dir = getattr(todo[0], "out_dir", None)
