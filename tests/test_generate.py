@@ -147,7 +147,7 @@ def test_broken_scenes_are_reported_and_others_finish(release, reference, tmp_pa
     shutil.copytree(release, root)
     broken = _break_scenes(root)
     out = tmp_path / "ds"
-    res = _generate(root, out, "--workers", "2", "--chunk-size", "2")
+    res = _generate(root, out, "--workers", "1", "--chunk-size", "2")
     assert res.exit_code == 3, res.output
     failed = json.loads((out / "failures.json").read_text())["failed"]
     assert {f["scene"] for f in failed} == set(broken)
@@ -235,13 +235,13 @@ def test_dataset_command_reuses_a_complete_cache(tmp_path):
     import mosaic.cli.dataset as cli_dataset
 
     cache = tmp_path / "cache"
-    write_synthetic_dataset(cache, n_scenes=2, seed=0, spec=SPEC)
-    stamp = {"n_scenes": 2, "seed": 0, "n_frames": cli_dataset.SYNTHETIC_FRAMES}
+    write_synthetic_dataset(cache, n_scenes=1, seed=0, spec=SPEC)
+    stamp = {"n_scenes": 1, "seed": 0, "n_frames": cli_dataset.SYNTHETIC_FRAMES}
     (cache / ".mosaic-synthetic.json").write_text(json.dumps(stamp))
     mtime = (cache / "scans/scene0000_00/scene0000_00.sens").stat().st_mtime_ns
     res = CliRunner().invoke(main, ["dataset", "--scenes", "synthetic", "--out",
                                     str(tmp_path / "ds"), "--cache", str(cache),
-                                    "--n-scenes", "2", "--no-progress"])
+                                    "--n-scenes", "1", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "validate: ok" in res.output
     assert (cache / "scans/scene0000_00/scene0000_00.sens").stat().st_mtime_ns == mtime
