@@ -9,7 +9,7 @@ OUT ?= out/$(SCENES)
 WORKERS ?= 2
 SEED ?= 0
 # Extras installed into the development environment; torch is pinned to its CPU build.
-EXTRAS ?= dev,warp,open3d,torch
+EXTRAS ?= dev,warp,open3d,torch,slurm,ray,scannetpp
 
 .PHONY: env dataset test lint clean
 
