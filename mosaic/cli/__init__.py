@@ -40,8 +40,8 @@ def main() -> None:
 
 
 # Command modules register themselves on `main` when imported.
-from . import scenes as _scenes  # noqa: E402,F401
-from . import visibility as _visibility  # noqa: E402,F401
+from . import cluster as _cluster  # noqa: E402,F401
 from . import dataset as _dataset  # noqa: E402,F401
 from . import inspect as _inspect  # noqa: E402,F401
-from . import cluster as _cluster  # noqa: E402,F401
+from . import scenes as _scenes  # noqa: E402,F401
+from . import visibility as _visibility  # noqa: E402,F401

@@ -3,7 +3,7 @@
 N is the number of distinct instances of the category visible across the set (as in Object
 Count); the best frame is the one with the most visible instances, ties broken by total visible
 pixels. A set is used only when the best frame is unique: a strictly larger count, or on a tie
-a pixel total at least ``PX_TIE_RATIO`` times the runner-up's.
+a pixel total at least ``qa.bestview_px_tie_ratio`` times the runner-up's.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import numpy as np
 from .context import Draft, TaskContext
 from .count import count_class, counted_instances
 from .viewsets import ViewSet
-
-PX_TIE_RATIO = 1.2
 
 
 def best_frame(ctx: TaskContext, vs: ViewSet, category: str) -> int | None:
@@ -29,7 +27,7 @@ def best_frame(ctx: TaskContext, vs: ViewSet, category: str) -> int | None:
     (n1, p1, f1), (n2, p2, _) = scores[0], scores[1]
     if n1 == 0:
         return None
-    if n1 > n2 or p1 >= PX_TIE_RATIO * max(p2, 1):
+    if n1 > n2 or p1 >= ctx.qa.bestview_px_tie_ratio * max(p2, 1):
         return f1
     return None
 

@@ -5,7 +5,7 @@ the sampled view sets, templates and the robust visibility predicates every fami
 
 Robustness: an answer must not hinge on a label that sits on a threshold. Every
 (object, view) is classified ``vis`` (clearly visible), ``inv`` (clearly not visible) or
-``border`` (within ``BORDER_LOW``..``BORDER_HIGH`` times a visibility threshold); questions
+``border`` (within ``qa.ambiguity_band`` times a visibility threshold); questions
 whose answer depends on a ``border`` label are skipped.
 """
 
@@ -26,15 +26,6 @@ from ..relations import DIRECTIONS, SpatialGraph
 from ..structures import ObjectVisibility, Scene, SceneObject, ViewVisibility
 from .viewsets import ViewSet
 
-# Robust visibility band: below BORDER_LOW x threshold is clearly invisible, at or above
-# BORDER_HIGH x threshold clearly visible (on both the pixel count and the visible ratio).
-BORDER_LOW = 0.7
-BORDER_HIGH = 1.4
-# "Occluded or truncated" for the frames-are-needed rule: above the full-state threshold by
-# this much, so the state is not a rounding artefact.
-NEED_MARGIN = 0.03
-# Extra margin for lr/ab relations, in labelling pixels (absorbs centre rounding).
-RELATION_SLACK_PX = 2.0
 # Candidate pool per type: stop scanning view sets after this many times the per-type cap.
 POOL_FACTOR = 6
 # Candidates kept from one view set per type (spreads items over many sets).
@@ -152,10 +143,11 @@ class TaskContext:
             return "inv"
         min_px = self._min_px[frame_id]
         min_ratio = self.cfg.visibility.min_visible_ratio
-        if r.visible_px < BORDER_LOW * min_px or r.visible_ratio < BORDER_LOW * min_ratio:
+        low, high = self.cfg.qa.ambiguity_band  # robust band on pixel count and ratio
+        if r.visible_px < low * min_px or r.visible_ratio < low * min_ratio:
             return "inv" if not r.visible else "border"
-        if r.visible and r.visible_px >= BORDER_HIGH * min_px and (
-            r.visible_ratio >= BORDER_HIGH * min_ratio
+        if r.visible and r.visible_px >= high * min_px and (
+            r.visible_ratio >= high * min_ratio
         ):
             return "vis"
         return "border"
@@ -184,7 +176,7 @@ class TaskContext:
         r = self.rec(frame_id, iid)
         if r is None or not r.visible:
             return False
-        t = self.cfg.visibility.full_threshold + NEED_MARGIN
+        t = self.cfg.visibility.full_threshold + self.cfg.qa.need_margin
         return r.occlusion > t or r.truncation > t
 
     def partial_in_set(self, vs: ViewSet, iid: int) -> bool:

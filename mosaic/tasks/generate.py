@@ -19,7 +19,7 @@ from ..errors import UnknownNameError
 from ..relations import build_spatial_graph
 from ..structures import FAMILY_OF, QA_TYPES, QAItem, Scene, ViewVisibility
 from . import attribute, bestview, count, existence, localization, numeric, relation
-from .context import PER_SET, POOL_FACTOR, RELATION_SLACK_PX, Draft, TaskContext, stable_int
+from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int
 from .options import place_options, select_drafts
 from .viewsets import sample_view_sets, subsample_frames
 
@@ -93,7 +93,7 @@ def build_context(
     views = sorted(views, key=lambda v: v.frame_id)
     overlap = overlap_matrix(scene, views) if len(views) > 1 else np.zeros((len(views),) * 2)
     viewsets = sample_view_sets(overlap, [v.frame_id for v in views], rng, cfg.viewsets)
-    graph = build_spatial_graph(scene, views, cfg.qa, slack_px=RELATION_SLACK_PX)
+    graph = build_spatial_graph(scene, views, cfg.qa, slack_px=cfg.qa.relation_slack_px)
     return TaskContext(scene, views, graph, viewsets, cfg, scene_seed)
 
 
