@@ -78,8 +78,9 @@ class RoomRenderer:
     """Colour and depth images of a triangle mesh by casting one ray per pixel.
 
     Shading is flat per face: base colour (mean of the face's vertex colours) times
-    ``ambient + diffuse * |n . l| + head * |n . v|`` with a point light under the ceiling
-    centre (l) and a head light along the viewing ray (v), clipped to 1. No shadows.
+    ``ambient + diffuse * |n . l| + head * |n . v|`` with l the direction from the face centroid
+    to a point light under the ceiling centre and v the direction from the camera to the
+    centroid, clipped to 1. No shadows.
 
     Picklable: the Embree scene is rebuilt lazily after unpickling.
     """
@@ -100,7 +101,13 @@ class RoomRenderer:
                             / 255.0).astype(np.float32)
         lo, hi = self.vertices.min(axis=0), self.vertices.max(axis=0)
         self.light = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2] - 0.3], np.float32)
+        self.face_centroids = tri.mean(axis=1).astype(np.float32)
+        to_light = self.light - self.face_centroids
+        to_light /= np.maximum(np.linalg.norm(to_light, axis=1, keepdims=True), 1e-6)
+        # Ambient plus diffuse from the light, per face (constant over the frames).
+        self._lit = self.AMBIENT + self.DIFFUSE * np.abs((self.face_normals * to_light).sum(1))
         self._caster = None
+        self._dirs: dict[tuple, np.ndarray] = {}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -118,31 +125,31 @@ class RoomRenderer:
         """First hits of all pixels in one call: face (h, w) int32 (-1 miss), camera depth
         (h, w) float32 metres (inf miss), ray origins and directions (N, 3) float32 world."""
         w, h = size
-        origins, dirs, _ = camera_rays(K, cam_to_world, w, h)
+        key = (np.asarray(K, np.float64).tobytes(), w, h)
+        d_cam = self._dirs.get(key)
+        if d_cam is None:  # camera-frame rays depend on K and size only: made once
+            d_cam = camera_rays(K, np.eye(4), w, h)[2]
+            if len(self._dirs) > 8:
+                self._dirs.clear()
+            self._dirs[key] = d_cam
+        R = np.asarray(cam_to_world[:3, :3], np.float32)
+        dirs = np.einsum("ij,kj->ik", d_cam, R)
+        origins = np.broadcast_to(np.asarray(cam_to_world[:3, 3], np.float32), dirs.shape)
         face, t = self.caster.cast(origins, dirs)
         return face.reshape(h, w), t.reshape(h, w), origins, dirs
 
     def color(self, K: np.ndarray, cam_to_world: np.ndarray, size: tuple[int, int]
               ) -> np.ndarray:
         """(h, w, 3) uint8 RGB image; misses are black."""
-        face, t, origins, dirs = self.cast(K, cam_to_world, size)
-        f, tt = face.ravel(), t.ravel()
-        hit = f >= 0
-        out = np.zeros((f.size, 3), np.float32)
-        if hit.any():
-            fh = f[hit]
-            d = dirs[hit]
-            p = origins[hit] + d * tt[hit, None]
-            n = self.face_normals[fh]
-            to_light = self.light - p
-            to_light /= np.maximum(np.linalg.norm(to_light, axis=1, keepdims=True), 1e-6)
-            view = d / np.linalg.norm(d, axis=1, keepdims=True)
-            diffuse = np.abs(np.einsum("ij,ij->i", n, to_light))
-            head = np.abs(np.einsum("ij,ij->i", n, view))
-            shade = np.minimum(self.AMBIENT + self.DIFFUSE * diffuse + self.HEAD * head, 1.0)
-            out[hit] = self.face_colors[fh] * shade[:, None]
-        w, h = size
-        return (out.reshape(h, w, 3) * 255.0 + 0.5).astype(np.uint8)
+        face, _, _, _ = self.cast(K, cam_to_world, size)
+        # Flat shading: one colour per face and frame, looked up per pixel.
+        view = self.face_centroids - cam_to_world[:3, 3].astype(np.float32)
+        view /= np.maximum(np.linalg.norm(view, axis=1, keepdims=True), 1e-6)
+        head = np.abs((self.face_normals * view).sum(axis=1))
+        shade = np.minimum(self._lit + self.HEAD * head, 1.0)
+        rgb = (self.face_colors * shade[:, None] * 255.0 + 0.5).astype(np.uint8)
+        rgb = np.vstack([rgb, np.zeros((1, 3), np.uint8)])  # index -1 (miss) -> black
+        return rgb[face]
 
     def color_jpeg(self, K: np.ndarray, cam_to_world: np.ndarray, size: tuple[int, int],
                    quality: int = 90) -> bytes:
