@@ -97,7 +97,8 @@ def run(root: Path, out: Path, workers: int, config_path: Path) -> tuple[Any, fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--scenes", type=int, default=4, help="synthetic train/val scenes")
-    ap.add_argument("--frames", type=int, default=SynthSpec().n_frames)
+    ap.add_argument("--frames", type=int, default=100,
+                    help="frames per walk-through (100, as `make dataset` writes them)")
     ap.add_argument("--size", default="640x480", help="colour size WxH")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--config", type=Path, default=REPO / "pipelines" / "synthetic.yaml")
