@@ -515,7 +515,9 @@ class Layout:
     against wall-mounted objects, and per-surface rectangles for stacked objects."""
 
     def __init__(self, rng: np.random.Generator, W: float, D: float, H: float,
-                 corridor: np.ndarray):
+                 path: np.ndarray):
+        """``path``: (N, 2) dense xy samples of the camera path; the cells within
+        ``CORRIDOR_RADIUS`` of it only take objects lower than ``TALL_LIMIT``."""
         self.rng, self.W, self.D, self.H = rng, W, D, H
         self.walls = Walls(W, D)
         self.nx, self.ny = int(math.ceil(W / GRID)), int(math.ceil(D / GRID))
@@ -523,7 +525,8 @@ class Layout:
         ys = -D / 2 + (np.arange(self.ny) + 0.5) * GRID
         self.cx, self.cy = np.meshgrid(xs, ys, indexing="ij")
         self.occ = np.zeros((self.nx, self.ny), bool)
-        self.corridor = corridor  # (nx, ny) bool: cells under the camera path
+        d2 = (self.cx[..., None] - path[:, 0]) ** 2 + (self.cy[..., None] - path[:, 1]) ** 2
+        self.corridor = d2.min(axis=-1) < CORRIDOR_RADIUS ** 2  # (nx, ny) bool
         self.placed: list[Placed] = []
         self.surface_rects: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
 
@@ -640,14 +643,12 @@ class Layout:
 
     # -- stacked
     def place_on(self, label: str, shape: Shape, support: int, surface: int = 0,
-                 x: float | None = None, y: float | None = None, rel_yaw: float = 0.0,
-                 tries: int = 20) -> int | None:
+                 x: float | None = None, y: float | None = None, tries: int = 20
+                 ) -> int | None:
         """Stand ``shape`` on a surface of ``placed[support]`` (axis-aligned with it)."""
         sup = self.placed[support]
         surf = sup.shape.surfaces[surface]
         lo, hi = shape.bounds
-        if rel_yaw % math.pi:  # a quarter turn swaps the footprint axes
-            lo, hi = np.array([lo[1], lo[0], lo[2]]), np.array([hi[1], hi[0], hi[2]])
         if hi[2] > surf.clearance:
             return None
         sx0 = surf.center[0] - surf.size[0] / 2 - lo[0]
@@ -667,7 +668,7 @@ class Layout:
                     return None
                 continue
             wx, wy, wz = sup.to_world(np.array([[px, py, surf.z]]))[0]
-            obj = Placed(label, shape, (float(wx), float(wy), float(wz), sup.pose[3] + rel_yaw),
+            obj = Placed(label, shape, (float(wx), float(wy), float(wz), sup.pose[3]),
                          self._color(label), "on", support)
             if not self._clear_of_wall_items(obj) or not self._inside_room(obj):
                 continue
@@ -935,8 +936,7 @@ def _group_boxes(L: Layout, budget: int) -> int:
                 if p.label in ("table", "coffee table", "dresser", "cabinet") and p.shape.surfaces]
     if supports and want:
         i = supports[int(rng.integers(0, len(supports)))]
-        if L.place_on("box", shape_simple(rng, "box"), i, rel_yaw=float(rng.normal(0, 0))) \
-                is not None:
+        if L.place_on("box", shape_simple(rng, "box"), i) is not None:
             n += 1
     for _ in range(want * 3):
         if n >= want:
@@ -1235,10 +1235,7 @@ def generate_room(seed: int, spec: SynthSpec = DEFAULT_SPEC) -> SyntheticRoom:
     W, D, H = _u(rng, 4.0, 8.0), _u(rng, 3.5, 7.0), _u(rng, 2.6, 3.0)
     path = _make_path(rng, W, D)
 
-    layout = Layout(rng, W, D, H, np.zeros(1, bool))
-    dense = path.position(np.linspace(0, 1, 600, endpoint=False))
-    d2 = ((layout.cx[..., None] - dense[:, 0]) ** 2 + (layout.cy[..., None] - dense[:, 1]) ** 2)
-    layout.corridor = d2.min(axis=-1) < CORRIDOR_RADIUS ** 2
+    layout = Layout(rng, W, D, H, path.position(np.linspace(0, 1, 600, endpoint=False)))
 
     target = spec.n_objects if spec.n_objects is not None else int(rng.integers(15, 41))
     _fill_room(layout, target)
