@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mosaic.scene import load_scene
 from mosaic.scene.base import fit_z_box
-from mosaic.scene.scannet import load_scannet_scene
 from mosaic.scene.synthetic import (
     RoomRenderer,
     SynthSpec,
@@ -282,7 +282,7 @@ def test_release_layout_and_summary(release):
 def test_release_round_trip(release, sid):
     spec = replace(SMALL, quirks=frozenset(set(release.quirks[sid]) & {"inf_pose", "zero_depth"}))
     room = generate_room(release.seeds[sid], spec)
-    scene = load_scannet_scene(release.root, sid)
+    scene = load_scene(release.root, sid, source="scannet")
     assert scene.split == ("val" if sid == "scene0003_00" else "train")
     assert np.abs(scene.vertices - room.vertices).max() < 1e-4
     assert np.array_equal(scene.faces, room.faces)
@@ -308,12 +308,23 @@ def test_release_round_trip(release, sid):
         assert np.median(np.abs(stored.depth[ok] - t[ok])) < 0.01
         img = Image.open(io.BytesIO(scene.read_color(f.frame_id)))
         assert img.size == SMALL.color_size
+    if "frames_off_by_one" in release.quirks[sid]:
+        assert any("numColorFrames" in w for w in scene.warnings)
+    if {"export_python", "export_cxx"} & set(release.quirks[sid]):
+        # The exported frame folders hold the same frames as the .sens.
+        exported = load_scene(release.root, sid, source="scannet", frames="exported")
+        assert [f.frame_id for f in exported.frames] == [f.frame_id for f in scene.frames]
+        for f in scene.frames[::10]:
+            g = exported.frame(f.frame_id)
+            assert np.abs(g.cam_to_world - f.cam_to_world).max() < 1e-4
+            assert np.array_equal(exported.read_depth(f.frame_id).depth,
+                                  scene.read_depth(f.frame_id).depth)
 
 
 def test_test_scene_has_raw_unaligned_geometry(release):
     sid = "scene0707_00"
     room = generate_room(release.seeds[sid], SMALL)
-    scene = load_scannet_scene(release.root, sid)
+    scene = load_scene(release.root, sid, source="scannet")
     assert scene.split == "test" and scene.objects == ()
     M = raw_transform(room.seed, room.vertices)
     raw = room.vertices.astype(np.float64) @ M[:3, :3].T + M[:3, 3]
