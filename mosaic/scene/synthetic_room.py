@@ -75,7 +75,8 @@ class SynthSpec:
         n_frames: camera frames along the walk-through.
         color_size: (width, height) of the colour images.
         depth_size: (width, height) of the depth images (own intrinsics, same pose).
-        n_objects: annotated non-structural objects; None draws 15-40 from the seed.
+        n_objects: annotated non-structural objects; None draws 15-40 from the seed. Best
+            effort: a room too small for the request gets as many as fit.
         target_faces: approximate total triangle count (subdivision is chosen to match it).
         quirks: frame-level defects ``inf_pose`` (one all -inf pose) and ``zero_depth`` (one
             all-zero depth image), plus names of ``scannet_writer.QUIRKS`` passed to the writer.
@@ -1207,6 +1208,11 @@ class SyntheticRoom:
     def face_instance(self) -> np.ndarray:
         """(F,) int32 instance id per face (instances own their vertices)."""
         return self.vertex_instance[self.faces[:, 0]].astype(np.int32)
+
+    @property
+    def colors(self) -> np.ndarray:
+        """(V, 3) uint8 RGB per vertex (same array as ``vertex_colors``)."""
+        return self.vertex_colors
 
     def object_ids(self) -> list[int]:
         """Instance ids of the annotated non-structural objects."""
