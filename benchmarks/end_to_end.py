@@ -85,12 +85,13 @@ def instrument() -> None:
     gen.sample_view_sets = _timed(gen.sample_view_sets, "sample")
 
 
-def run(root: Path, out: Path, workers: int, config_path: Path) -> tuple[Any, float]:
+def run(root: Path, out: Path, workers: int, config_path: Path, chunk_size: int
+        ) -> tuple[Any, float]:
     config = load_config(config_path)
     plan = resolve_scenes(root, "scannet", None)
     start = time.perf_counter()
     summary = generate_dataset(plan, root, "scannet", config, out,
-                               get_executor("local", workers=workers), chunk_size=1)
+                               get_executor("local", workers=workers), chunk_size=chunk_size)
     return summary, time.perf_counter() - start
 
 
@@ -101,6 +102,7 @@ def main() -> None:
                     help="frames per walk-through (100, as `make dataset` writes them)")
     ap.add_argument("--size", default="640x480", help="colour size WxH")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--chunk-size", type=int, default=4, help="scenes per shard (CLI default)")
     ap.add_argument("--config", type=Path, default=REPO / "pipelines" / "synthetic.yaml")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args()
@@ -115,7 +117,8 @@ def main() -> None:
         synth_s = time.perf_counter() - t0
 
         instrument()
-        summary, wall = run(root, Path(tmp) / "instrumented", 1, args.config)
+        summary, wall = run(root, Path(tmp) / "instrumented", 1, args.config,
+                           args.chunk_size)
         st = summary.stage_seconds
         vis_cast_free = st.get("visibility", 0.0) + st.get("pose", 0.0) - CLOCK["cast"]
         stages = {
@@ -143,7 +146,8 @@ def main() -> None:
             "stage_share": {k: round(v / total, 3) for k, v in stages.items()},
         }
         if args.workers > 1:
-            summary_n, wall_n = run(root, Path(tmp) / "parallel", args.workers, args.config)
+            summary_n, wall_n = run(root, Path(tmp) / "parallel", args.workers, args.config,
+                                   args.chunk_size)
             result[f"{args.workers}_workers"] = {
                 "wall_s": round(wall_n, 2),
                 "scenes_per_hour": round(3600 * summary_n.scenes_done / wall_n, 1),
