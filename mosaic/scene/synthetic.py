@@ -61,8 +61,6 @@ __all__ = [
     "DATASET_QUIRKS",
 ]
 
-SCENE_TYPES = ("Living room / Lounge", "Bedroom / Hotel", "Office", "Apartment",
-               "Study / Library", "Conference Room")
 # Defects spread over the scenes of a synthetic release (formats.md 1.11 checklist): each
 # bundle goes to one train/val scene (bundles share scenes when there are fewer than four).
 DATASET_QUIRKS: tuple[frozenset[str], ...] = (
@@ -242,7 +240,7 @@ def make_scene(seed: int = 0, spec: SynthSpec = DEFAULT_SPEC, scene_id: str = "s
         axis_alignment=np.eye(4),
         store=SyntheticFrameStore(room),
         meta={
-            "sceneType": _scene_type(seed),
+            "sceneType": _scene_type(room),
             "synthetic_seed": seed,
             "room_size": room.size.tolist(),
             "support": dict(room.support),
@@ -252,8 +250,18 @@ def make_scene(seed: int = 0, spec: SynthSpec = DEFAULT_SPEC, scene_id: str = "s
     )
 
 
-def _scene_type(seed: int) -> str:
-    return SCENE_TYPES[int(np.random.default_rng([seed, 7]).integers(0, len(SCENE_TYPES)))]
+def _scene_type(room: SyntheticRoom) -> str:
+    """A ScanNet ``sceneType`` that fits the furniture (bed -> bedroom, couch -> lounge...)."""
+    labels = set(room.instance_labels.values())
+    if "bed" in labels:
+        return "Bedroom / Hotel"
+    if labels & {"couch", "tv"}:
+        return "Living room / Lounge"
+    if "whiteboard" in labels:
+        return "Conference Room"
+    if "bookshelf" in labels:
+        return "Study / Library"
+    return "Office" if "refrigerator" not in labels else "Apartment"
 
 
 def raw_transform(seed: int, vertices: np.ndarray) -> np.ndarray:
@@ -304,7 +312,7 @@ def release_scene(room: SyntheticRoom, scene_id: str, *, aligned: bool = True,
         depth_K=room.depth_K,
         depth_size=spec.depth_size,
         frames=frames,
-        scene_type=_scene_type(room.seed),
+        scene_type=_scene_type(room),
     )
 
 
