@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -272,3 +275,47 @@ def test_checkpoint_requeues_the_same_chunk_and_a_done_chunk_is_not_redone(relea
     stamp = task.marker_path.stat().st_mtime_ns
     again, events = job()  # a requeued task whose chunk already finished does nothing
     assert again == marker and events == [] and task.marker_path.stat().st_mtime_ns == stamp
+
+
+def _chunk_after_go_file(task, emit):
+    """run_chunk once ``<out>/go`` exists: holds the job so the test can pre-empt it."""
+    import time
+
+    from mosaic.stages.chunk import run_chunk
+
+    go = Path(task.out_dir) / "go"
+    while not go.exists():
+        time.sleep(0.05)
+    return run_chunk(task, emit)
+
+
+def test_preempted_array_task_is_requeued_and_finishes(release, tmp_path):
+    import time
+
+    import cloudpickle
+
+    from mosaic.executors.slurm import ChunkJob
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs cannot import tests/
+    out = tmp_path / "ds"
+    plan = ScenePlan({"train": ["scene9999_00"]})
+    task = plan_chunks(plan, release, "scannet", load_config(None, OVERRIDES), out, 1)[0]
+    ex = _submitit_local().make_executor(out / "_logs" / "submitit")
+    (job,) = ex.submit_array([ChunkJob(_chunk_after_go_file, task)])
+    err, log = Path(str(job.paths.stderr)), Path(str(job.paths.stdout))
+    deadline = time.monotonic() + 60
+    started = re.compile(r"chunk " + re.escape(task.shard_name) + r": start \(pid (\d+)")
+    while not (m := started.search(err.read_text() if err.exists() else "")):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.1)
+    try:
+        os.kill(int(m.group(1)), signal.SIGUSR2)  # what SLURM sends before pre-empting a task
+        while "Requeued job" not in log.read_text() + err.read_text():
+            assert time.monotonic() < deadline, "the job was not requeued"
+            time.sleep(0.1)
+    finally:
+        (out / "go").touch()  # never leave the job waiting
+    marker, _events = job.result()
+    assert "this job is preempted" in log.read_text() + err.read_text()
+    assert len(started.findall(err.read_text())) == 2  # the same chunk ran again
+    assert marker["failed"][0]["scene"] == "scene9999_00" and task.is_done()

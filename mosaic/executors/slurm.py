@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -203,7 +205,8 @@ class ChunkJob:
             log.info("chunk %s already done; nothing to do", getattr(task, "shard_name", task))
             return read_marker(task.marker_path), []
         events: list[Event] = []
-        log.info("chunk %s: start", getattr(task, "shard_name", task))
+        log.info("chunk %s: start (pid %d on %s)", getattr(task, "shard_name", task), os.getpid(),
+                 socket.gethostname())
         result = self.fn(task, events.append)
         log.info("chunk %s: finished", getattr(task, "shard_name", task))
         return result, events
