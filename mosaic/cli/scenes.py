@@ -18,8 +18,10 @@ from . import friendly_errors, main
               help="frames per scene (default: the synthetic spec's)")
 @click.option("--size", default=None, help="colour size WxH, e.g. 640x480")
 @click.option("--no-quirks", is_flag=True, help="write clean scenes without the real-data quirks")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="processes writing scenes (output is identical for any count)")
 @friendly_errors
-def synth(out, n_scenes, seed, n_frames, size, no_quirks):
+def synth(out, n_scenes, seed, n_frames, size, no_quirks, workers):
     """Write built-in synthetic scenes in the exact ScanNet v2 release layout."""
     import dataclasses
     import time
@@ -37,7 +39,7 @@ def synth(out, n_scenes, seed, n_frames, size, no_quirks):
         spec = dataclasses.replace(spec, color_size=(w, h), depth_size=(w // 2, h // 2))
     t0 = time.perf_counter()
     summary = write_synthetic_dataset(Path(out), n_scenes=n_scenes, seed=seed, spec=spec,
-                                      quirks=not no_quirks)
+                                      quirks=not no_quirks, workers=workers)
     click.echo(f"wrote {n_scenes} synthetic scenes to {out} in {time.perf_counter() - t0:.1f} s")
     click.echo(str(summary))
 
