@@ -319,3 +319,66 @@ def test_preempted_array_task_is_requeued_and_finishes(release, tmp_path):
     assert "this job is preempted" in log.read_text() + err.read_text()
     assert len(started.findall(err.read_text())) == 2  # the same chunk ran again
     assert marker["failed"][0]["scene"] == "scene9999_00" and task.is_done()
+
+
+def test_killed_task_shows_as_failed_and_resubmission_runs_only_it(release, tmp_path):
+    import threading
+    import time
+
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs cannot import tests/
+    out = tmp_path / "ds"
+    ids = ["scene9998_00", "scene9999_00"]  # no data: each chunk records its scene as failed
+    tasks = plan_chunks(ScenePlan({"train": ids}), release, "scannet",
+                        load_config(None, OVERRIDES), out, 1)
+    results: dict[str, object] = {}
+
+    def drive() -> None:
+        for task, result in _submitit_local().run(_chunk_after_go_file, tasks):
+            results[task.shard_name] = result
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    victim = tasks[1].shard_name
+    started = re.compile(r"chunk " + re.escape(victim) + r": start \(pid (\d+)")
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            recs = {r["shard"]: r for r in read_job_records(out) if r["event"] == "submitted"}
+            err = Path(recs[victim]["stderr"]) if victim in recs else None
+            if err is not None and err.exists() and (m := started.search(err.read_text())):
+                break
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.1)
+        os.kill(int(m.group(1)), signal.SIGKILL)  # the node dies under the task
+    finally:
+        (out / "go").touch()
+        driver.join(60)
+    assert tasks[0].is_done() and not tasks[1].is_done()
+    assert isinstance(results[victim], Exception)
+    st = {c.shard: c for c in run_status(out).chunks}
+    assert st[victim].state == "failed" and "has not produced any output" in st[victim].cause
+    assert st[tasks[0].shard_name].state == "done"
+    # resubmitting through the driver runs the killed chunk only
+    n_before = len(read_job_records(out))
+    summary = _generate(release, out, _submitit_local(), scene_ids=ids, chunk=1)
+    assert summary.chunks_resumed == 1 and not summary.chunk_errors
+    new = [r for r in read_job_records(out)[n_before:] if r["event"] == "submitted"]
+    assert [r["shard"] for r in new] == [victim]
+    assert {c.state for c in run_status(out).chunks} == {"done"}
+
+
+def test_short_causes_of_failed_jobs():
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    from mosaic.executors.slurm import _short_cause
+
+    oom = UncompletedJobError("Job 12_3 (task: 0) with path /o/12_3_0_result.pkl\n"
+                              "has not produced any output (state: OUT_OF_MEMORY)\n"
+                              "Error stream produced:\n" + "-" * 40 + "\noom-kill event")
+    assert _short_cause(oom).endswith("has not produced any output (state: OUT_OF_MEMORY)")
+    trace = "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad mesh"
+    failed = FailedJobError(f"Job (task=0) failed during processing with trace:\n{'-' * 22}\n"
+                            f"{trace}\n{'-' * 22}\nYou can check full logs at paths:\n  - /a.err")
+    assert _short_cause(failed) == "ValueError: bad mesh"

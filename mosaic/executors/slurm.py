@@ -346,6 +346,11 @@ class SlurmExecutor:
         new_jobs = (
             ex.submit_array([ChunkJob(fn, t, place_gpu, own) for t in fresh]) if fresh else []
         )
+        if self.cluster != "slurm":
+            # submitit waits this long for a missing result on slow shared file systems;
+            # a local job's files are on this machine
+            for job in new_jobs:
+                job._results_timeout_s = 1
         jobs: list[tuple[Any, Any]] = list(zip(fresh, new_jobs, strict=True))
         jobs += [(todo[i], job) for i, job in attached.items()]
         out_dir = getattr(todo[0], "out_dir", None)
@@ -399,9 +404,13 @@ def _short_cause(exc: BaseException) -> str:
     """One line saying why a job failed: the last line of the remote traceback.
 
     submitit's ``FailedJobError`` holds the traceback between two dashed rules, followed by
-    where the logs are; Ray's ``RayTaskError`` ends with the remote exception line.
+    where the logs are; its ``UncompletedJobError`` (killed, out of memory, no result) names
+    the SLURM state in its first two lines; Ray's ``RayTaskError`` ends with the remote exception.
     """
     text = str(exc)
+    if type(exc).__name__ == "UncompletedJobError":  # no result: its first lines say why
+        head = [ln.strip() for ln in text.splitlines()[:2] if ln.strip()]
+        return " ".join(head) or type(exc).__name__
     parts = re.split(r"\n-{10,}\n", text)
     if len(parts) >= 3:  # submitit: header, traceback, log paths
         text = parts[1]
