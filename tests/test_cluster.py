@@ -382,3 +382,32 @@ def test_short_causes_of_failed_jobs():
     failed = FailedJobError(f"Job (task=0) failed during processing with trace:\n{'-' * 22}\n"
                             f"{trace}\n{'-' * 22}\nYou can check full logs at paths:\n  - /a.err")
     assert _short_cause(failed) == "ValueError: bad mesh"
+
+
+def test_ray_executor_on_an_existing_cluster_address(release, reference, tmp_path):
+    """A Ray instance started here stands in for a cluster; a separate driver process
+    connects to it by address (``--ray-address``) and must give the reference content."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'mosaic[ray]'")
+    out = tmp_path / "ds"
+    ctx = ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        address = ctx.address_info["gcs_address"]
+        driver = (
+            "from mosaic.config import load_config\n"
+            "from mosaic.executors import get_executor\n"
+            "from mosaic.stages.generate import generate_dataset, resolve_scenes\n"
+            f"plan = resolve_scenes({str(release)!r}, 'scannet', None)\n"
+            f"cfg = load_config(None, {OVERRIDES!r})\n"
+            f"ex = get_executor('ray', address={address!r})\n"
+            f"s = generate_dataset(plan, {str(release)!r}, 'scannet', cfg, {str(out)!r}, ex,"
+            f" chunk_size={CHUNK})\n"
+            "assert s.ok, s.chunk_errors\n"
+        )
+        done = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        ray.shutdown()
+    assert _qa_lines(out) == _qa_lines(reference)
+    records = [r for r in read_job_records(out) if r["event"] == "submitted"]
+    assert {r["address"] for r in records} == {address} and len(records) == 2
