@@ -188,6 +188,8 @@ def test_failed_chunk_and_failed_scene_in_status(release, tmp_path):
     cfg = load_config(None, [*OVERRIDES, "visibility.backend=warp"])
     first = _generate(release, out, LocalExecutor(workers=1), scene_ids=ids, config=cfg, chunk=1)
     assert len(first.chunk_errors) == 1 and first.chunks_total == 2
+    local = run_status(out).chunks[0]  # the local pool's crash, from failures.json
+    assert local.state == "failed" and "failures.json" in local.cause and local.scenes == 1
     # Resubmit chunk 0 as a GPU array task (the GPU resource file) on submitit's local
     # executor; this machine has no GPU, so the task must fall back to the CPU and say so.
     gpu = SlurmExecutor(GPU_YAML, cluster="local", poll_s=0.2)

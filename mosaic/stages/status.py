@@ -10,8 +10,9 @@ Three sources, all on disk under the dataset directory ``OUT``:
 - submitit job folders (``_logs/submitit/``): a job's result pickle says whether it failed and
   how, even when the process that submitted it is gone.
 
-A chunk with neither a marker nor a live job is ``pending``; rerunning ``mosaic generate``
-with the same arguments runs exactly those chunks (and the failed ones).
+The run's ``plan.json`` lists every chunk, so chunks never submitted show as ``pending``, and
+``failures.json`` names chunks whose task crashed in the local pool. Rerunning
+``mosaic generate`` with the same arguments runs exactly the pending and failed chunks.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from ..io.reader import INDEX_NAME
 from .chunk import MARKER_DIR, read_marker
 from .failures import read_failures
+from .generate import PLAN_NAME
 
 LOG_DIR = "_logs"
 JOB_LOG = "jobs.jsonl"
@@ -136,6 +138,23 @@ class RunStatus:
             "skipped_scenes": self.skipped_scenes,
             "chunks": [asdict(c) for c in self.chunks],
         }
+
+
+def _planned_chunks(out_dir: Path) -> dict[str, list[str]]:
+    """shard name -> its scenes, from the run's ``plan.json`` (empty when there is none)."""
+    try:
+        plan = json.loads((out_dir / PLAN_NAME).read_text())
+        size = int(plan["chunk_size"])
+        splits = plan["splits"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    chunks = {}
+    for split, ids in splits.items():
+        ids = sorted(ids)
+        n = -(-len(ids) // size)
+        for i in range(n):
+            chunks[f"{split}-{i:05d}-of-{n:05d}.h5"] = ids[i * size : (i + 1) * size]
+    return chunks
 
 
 def _expected_shards(names: set[str]) -> set[str]:
@@ -257,7 +276,10 @@ def run_status(out_dir: str | Path) -> RunStatus:
             outcome[shard] = None
         elif rec.get("event") in ("finished", "failed"):
             outcome[shard] = rec
-    names = _expected_shards(set(markers) | set(submitted))
+    planned = _planned_chunks(out)
+    names = _expected_shards(set(markers) | set(submitted) | set(planned))
+    # scenes of chunks whose task crashed under the local pool (recorded by the driver)
+    crashed = {r.get("scene"): r for r in read_failures(out).get("failed", [])}
     chunks = []
     for name in sorted(names):
         rec = submitted.get(name)
@@ -286,6 +308,12 @@ def run_status(out_dir: str | Path) -> RunStatus:
                 )
         elif marker is not None:
             st.cause = "marker present but the shard is missing or has another size"
+        elif any(sid in crashed for sid in planned.get(name, ())):
+            rec = next(crashed[sid] for sid in planned[name] if sid in crashed)
+            st.state = "failed"
+            st.cause = f"{rec.get('type', 'error')}: {rec.get('cause')} (failures.json)"
+        if st.scenes is None and name in planned:
+            st.scenes = len(planned[name])
         chunks.append(st)
     skipped = len(read_failures(out).get("skipped", [])) if out.is_dir() else 0
     return RunStatus(str(out), chunks, (out / INDEX_NAME).is_file(), skipped)
