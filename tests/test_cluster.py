@@ -1,6 +1,7 @@
-"""Cluster executors on one machine: submitit's local executor standing in for SLURM and a
-local Ray instance give the same QA as the local pool; resubmission runs only missing chunks;
-sbatch parameters are rendered without SLURM; ``mosaic status``; GPU placement."""
+"""Cluster executors on one machine: submitit's local executor standing in for SLURM, a local
+Ray instance and an existing Ray cluster give the same QA as the local pool; resubmission runs
+only missing chunks (deleted, killed); a pre-empted array task is requeued; sbatch parameters
+are rendered without SLURM; ``mosaic status``; GPU placement and CPU fallback."""
 
 from __future__ import annotations
 
