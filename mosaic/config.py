@@ -87,8 +87,16 @@ class MosaicConfig:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def hash(self) -> str:
-        """sha256 of the canonical JSON, first 16 hex digits."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        """sha256 of the canonical JSON without execution-only fields, first 16 hex digits.
+
+        ``visibility.device`` says where rays were cast (a cluster task may fall back from a GPU
+        to the CPU); it does not change what the dataset means, so shards of one run that
+        landed on different devices keep one hash.
+        """
+        data = self.to_dict()
+        data["visibility"].pop("device", None)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 _SECTIONS = {"visibility": VisibilityConfig, "viewsets": ViewSetConfig, "qa": QAConfig}

@@ -1,0 +1,53 @@
+"""Typed config: YAML + overrides, clear errors, hashing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mosaic.config import MosaicConfig, load_config
+from mosaic.errors import ConfigError
+
+
+def test_overrides_are_typed(tmp_path):
+    cfg = load_config(None, ["visibility.max_side=480", "seed=3", "qa.types=obj_count_occ",
+                             "visibility.pose_check=false", "viewsets.set_sizes=[2,3]"])
+    assert cfg.visibility.max_side == 480 and cfg.seed == 3
+    assert cfg.qa.types == ("obj_count_occ",)
+    assert cfg.visibility.pose_check is False
+    assert cfg.viewsets.set_sizes == (2, 3)
+
+
+def test_yaml_file_and_unknown_keys(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\nvisibility:\n  max_side: 200\n")
+    assert load_config(p).visibility.max_side == 200
+    p.write_text("visibility:\n  max_sidez: 200\n")
+    with pytest.raises(ConfigError, match="max_side"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="section"):
+        load_config(None, ["nosuch.key=1"])
+    with pytest.raises(ConfigError):
+        load_config(None, ["visibility.max_side=big"])
+
+
+def test_every_shipped_pipeline_loads():
+    from pathlib import Path
+
+    pipelines = Path(__file__).resolve().parents[1] / "pipelines"
+    files = sorted(pipelines.glob("*.yaml"))
+    assert files
+    for f in files:
+        load_config(f)
+
+
+def test_hash_ignores_device_only():
+    a = MosaicConfig()
+    gpu = dataclasses.replace(a, visibility=dataclasses.replace(a.visibility, device="cuda:0"))
+    assert a.hash() == gpu.hash()
+    assert a.hash() != dataclasses.replace(a, seed=1).hash()
+    bigger = dataclasses.replace(a, visibility=dataclasses.replace(a.visibility, max_side=640))
+    assert a.hash() != bigger.hash()
