@@ -283,4 +283,9 @@ def test_split_file_selects_scenes_and_skips_test_split(release, reference, tmp_
 
 def test_unknown_executor_lists_valid_names(release, tmp_path):
     res = _generate(release, tmp_path / "x", "--executor", "nope")
-    assert res.exit_code == 1 and "local" in res.output
+    assert res.exit_code == 2 and "local" in res.output  # a usage error
+    from mosaic.errors import UnknownNameError
+    from mosaic.executors import get_executor
+
+    with pytest.raises(UnknownNameError, match="ray"):
+        get_executor("nope")

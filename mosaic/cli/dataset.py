@@ -112,6 +112,7 @@ def run_generate(
     embed_images: bool,
     executor_name: str = "local",
     progress: bool = True,
+    executor_options: dict[str, Any] | None = None,
 ) -> int:
     """Shared body of ``generate`` and ``dataset``; returns the exit code."""
     from ..config import load_config
@@ -125,7 +126,8 @@ def run_generate(
     bar = _Progress(progress)
     try:
         summary = generate_dataset(
-            plan, root, source, config, out, get_executor(executor_name, workers=workers),
+            plan, root, source, config, out,
+            get_executor(executor_name, workers=workers, **(executor_options or {})),
             chunk_size=chunk_size, embed_images=embed_images, on_event=bar,
         )
     finally:
@@ -161,16 +163,30 @@ def _common_generate_options(fn: Any) -> Any:
               help="pipeline YAML, e.g. pipelines/scannet.yaml")
 @click.option("--set", "overrides", multiple=True, help="override, e.g. viewsets.frame_step=5")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output directory")
-@click.option("--executor", "executor_name", default="local", show_default=True)
+@click.option("--executor", "executor_name", type=click.Choice(["local", "slurm", "ray"]),
+              default="local", show_default=True,
+              help="local process pool, SLURM job array (submitit) or Ray tasks")
+@click.option("--resources", type=click.Path(dir_okay=False), default=None,
+              help="SLURM resources YAML, e.g. pipelines/slurm/scannet-cpu.yaml")
+@click.option("--ray-address", default=None, help="existing Ray cluster address (default: local)")
 @_common_generate_options
 @friendly_errors
 def generate(source, root, split, scene_list, config_path, overrides, out, executor_name,
-             workers, seed, chunk_size, embed_images, no_progress):
+             resources, ray_address, workers, seed, chunk_size, embed_images, no_progress):
     """Generate (or resume) a sharded QA dataset from a scene source."""
     overrides = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
     ids = [s.strip() for s in scene_list.split(",") if s.strip()] if scene_list else None
+    options: dict[str, Any] = {}
+    if executor_name == "slurm":
+        options["resources"] = resources
+    elif resources:
+        raise click.BadParameter("--resources applies to --executor slurm only")
+    if executor_name == "ray":
+        options["address"] = ray_address
+    elif ray_address:
+        raise click.BadParameter("--ray-address applies to --executor ray only")
     code = run_generate(source, root, split, ids, config_path, overrides, out, workers,
-                        chunk_size, embed_images, executor_name, not no_progress)
+                        chunk_size, embed_images, executor_name, not no_progress, options)
     sys.exit(code)
 
 
@@ -202,10 +218,31 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
     return cache
 
 
+def _obtain_hint(kind: str) -> str:
+    """How to get a source's data, shown when `make dataset SCENES=<kind>` has no ROOT."""
+    if kind == "scannet":
+        return SCANNET_HELP
+    from ..scene import arkitscenes, mesh_source, scannetpp
+
+    hint = {
+        "scannetpp": scannetpp.OBTAIN_HINT,
+        "arkitscenes": arkitscenes.OBTAIN_HINT,
+        "mesh": mesh_source.SCHEMA_HINT,
+    }[kind]
+    return f"{kind} needs ROOT=<dataset root>.\n{hint}"
+
+
+def _source_config(kind: str) -> Path:
+    """pipelines/<kind>.yaml when shipped, else the ScanNet settings."""
+    own = _pipelines_dir() / f"{kind}.yaml"
+    return own if own.is_file() else _pipelines_dir() / "scannet.yaml"
+
+
 @main.command()
-@click.option("--scenes", "kind", type=click.Choice(["synthetic", "scannet"]),
+@click.option("--scenes", "kind",
+              type=click.Choice(["synthetic", "scannet", "scannetpp", "arkitscenes", "mesh"]),
               default="synthetic", show_default=True)
-@click.option("--root", default="", help="ScanNet root (for --scenes scannet)")
+@click.option("--root", default="", help="dataset root (for every kind but synthetic)")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--n-scenes", type=click.IntRange(min=1), default=8, show_default=True,
               help="built-in scenes to write (synthetic)")
@@ -220,21 +257,21 @@ def dataset(kind, root, out, n_scenes, cache, split, workers, seed, chunk_size, 
     """Build a dataset end to end (what `make dataset` runs)."""
     seed = 0 if seed is None else seed
     overrides = [f"seed={seed}"]
-    if kind == "scannet":
+    if kind != "synthetic":
         if not root:
-            click.echo(SCANNET_HELP, err=True)
+            click.echo(_obtain_hint(kind), err=True)
             sys.exit(EXIT_USAGE)
-        config = _pipelines_dir() / "scannet.yaml"
-        code = run_generate("scannet", root, split, None, str(config), overrides, out, workers,
-                            chunk_size, embed_images, progress=not no_progress)
-        sys.exit(code)
-    cache_dir = Path(cache) if cache else Path(out).resolve().parent / "cache" / "synthetic"
-    t0 = time.perf_counter()
-    ensure_synthetic_cache(cache_dir, n_scenes, seed, workers)
-    click.echo(f"synthetic scenes in {cache_dir} ({time.perf_counter() - t0:.1f} s)", err=True)
-    config = _pipelines_dir() / "synthetic.yaml"
-    code = run_generate("scannet", str(cache_dir), None, None, str(config), overrides, out,
-                        workers, chunk_size, embed_images, progress=not no_progress)
+        code = run_generate(kind, root, split, None, str(_source_config(kind)), overrides, out,
+                            workers, chunk_size, embed_images, progress=not no_progress)
+    else:
+        cache_dir = Path(cache) if cache else Path(out).resolve().parent / "cache" / "synthetic"
+        t0 = time.perf_counter()
+        ensure_synthetic_cache(cache_dir, n_scenes, seed, workers)
+        click.echo(f"synthetic scenes in {cache_dir} ({time.perf_counter() - t0:.1f} s)",
+                   err=True)
+        config = _pipelines_dir() / "synthetic.yaml"
+        code = run_generate("scannet", str(cache_dir), None, None, str(config), overrides, out,
+                            workers, chunk_size, embed_images, progress=not no_progress)
     if code in (0, EXIT_PARTIAL):
         from ..io.validate import validate_dataset
 
