@@ -39,7 +39,7 @@ from .base import (
     scaled_intrinsics,
 )
 
-_OUTSIDE_RAYS = 2048  # out-of-image rays per object for the pruned method (sub-grid above it)
+_OUTSIDE_RAYS = 1024  # out-of-image rays per object for the pruned method (sub-grid above it)
 
 
 def structural_ids(scene: Scene, config: VisibilityConfig) -> set[int]:
@@ -303,6 +303,10 @@ class ViewLabeller:
             else:
                 cand = np.ones_like(vis)
             rr, cc = np.nonzero(cand)
+            if cfg.amodal_method == "pruned" and len(rr) and (verts_cam[:, 2] > cfg.near).all():
+                # the projection lies inside the convex hull of the projected hull points
+                keep = _inside_projected_hull(g.K, verts_cam, cc + ic0 + 0.5, rr + ir0 + 0.5)
+                rr, cc = rr[keep], cc[keep]
             amodal = vis.copy()
             if len(rr):
                 flat = (rr + ir0) * g.w + (cc + ic0)
@@ -391,6 +395,27 @@ class ViewLabeller:
                                                       [0, 0, 0, 1]]))
         f, _ = self.casters.object(iid).cast(np.broadcast_to(origin, dirs.shape), dirs)
         return float(np.concatenate(weights)[f >= 0].sum())
+
+
+def _inside_projected_hull(
+    K: np.ndarray, verts_cam: np.ndarray, xs: np.ndarray, ys: np.ndarray
+) -> np.ndarray:
+    """Which pixel centres (xs, ys) lie in the 2D convex hull of the projected points.
+
+    Every point of the object projects inside that hull (all points are in front of the
+    camera), so pixels outside it cannot be amodal and need no ray. A one-pixel slack keeps
+    pixels whose centre grazes the hull edge.
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    uv = np.stack([K[0, 0] * verts_cam[:, 0] / verts_cam[:, 2] + K[0, 2],
+                   K[1, 1] * verts_cam[:, 1] / verts_cam[:, 2] + K[1, 2]], axis=1)
+    try:
+        eq = ConvexHull(uv).equations  # rows (nx, ny, c): inside when nx*x + ny*y + c <= 0
+    except (QhullError, ValueError):
+        return np.ones(len(xs), bool)
+    dist = np.einsum("kj,nj->nk", eq[:, :2], np.stack([xs, ys], axis=1)) + eq[:, 2]
+    return (dist <= 1.0).all(axis=1)
 
 
 def _outside_strips(
