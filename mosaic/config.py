@@ -20,6 +20,16 @@ from .errors import ConfigError
 
 
 @dataclass(frozen=True)
+class SourceConfig:
+    """Reader options, passed to the source's loader when the source takes them."""
+
+    frames: str = ""  # frame layout: scannet auto|sens|exported, scannetpp iphone|dslr ("" default)
+    label_table: str = ""  # scannet: path of scannetv2-labels.combined.tsv ("" = <root>/...)
+    label_map: str = ""  # scannetpp: benchmark label map CSV ("" = none / the release's)
+    box_margin: float = 0.01  # arkitscenes: box growth (m) when assigning faces to boxes
+
+
+@dataclass(frozen=True)
 class VisibilityConfig:
     """Ray casting and visibility labels (product.md section 2)."""
 
@@ -75,6 +85,7 @@ class MosaicConfig:
     """The whole resolved configuration of a run."""
 
     seed: int = 0  # global seed; per-scene RNGs derive from (seed, scene id)
+    source: SourceConfig = field(default_factory=SourceConfig)
     visibility: VisibilityConfig = field(default_factory=VisibilityConfig)
     viewsets: ViewSetConfig = field(default_factory=ViewSetConfig)
     qa: QAConfig = field(default_factory=QAConfig)
@@ -99,7 +110,12 @@ class MosaicConfig:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-_SECTIONS = {"visibility": VisibilityConfig, "viewsets": ViewSetConfig, "qa": QAConfig}
+_SECTIONS = {
+    "source": SourceConfig,
+    "visibility": VisibilityConfig,
+    "viewsets": ViewSetConfig,
+    "qa": QAConfig,
+}
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:

@@ -51,3 +51,15 @@ def test_hash_ignores_device_only():
     assert a.hash() != dataclasses.replace(a, seed=1).hash()
     bigger = dataclasses.replace(a, visibility=dataclasses.replace(a.visibility, max_side=640))
     assert a.hash() != bigger.hash()
+
+
+def test_source_options_reach_only_the_loaders_that_take_them():
+    from mosaic.config import SourceConfig
+    from mosaic.scene import SOURCE_OPTIONS, SOURCES, source_options
+
+    assert set(SOURCE_OPTIONS) == set(SOURCES)
+    cfg = load_config(None, ["source.frames=exported"]).source
+    assert source_options("scannet", cfg) == {"frames": "exported"}
+    assert source_options("arkitscenes", cfg) == {"box_margin": 0.01}
+    assert source_options("mesh", cfg) == {}
+    assert source_options("scannet", SourceConfig()) == {}

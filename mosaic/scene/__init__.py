@@ -38,11 +38,19 @@ LISTERS: dict[str, Callable[[Path, str | None], tuple[list[SceneEntry], list[str
     "arkitscenes": list_arkitscenes_scenes,
     "mesh": list_mesh_scenes,
 }
+# Which SourceConfig fields each loader takes (empty values mean "the loader's default").
+SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "scannet": ("frames", "label_table"),
+    "scannetpp": ("frames", "label_map"),
+    "arkitscenes": ("box_margin",),
+    "mesh": (),
+}
 MANIFEST_VERSION = 1
 _CHUNK = 1 << 20
 
 __all__ = [
-    "LISTERS", "SOURCES", "SceneEntry", "list_scenes", "load_scene", "write_manifest",
+    "LISTERS", "SOURCES", "SOURCE_OPTIONS", "SceneEntry", "list_scenes", "load_scene",
+    "source_options", "write_manifest",
 ]
 
 
@@ -57,6 +65,13 @@ def load_scene(root: str | Path, scene_id: str, source: str = "scannet", **kw: A
     """Load one scene with the named source's reader (keyword options go to the reader,
     e.g. ``frames="exported"`` for ScanNet)."""
     return _lookup(SOURCES, source)(root, scene_id, **kw)
+
+
+def source_options(source: str, config: Any) -> dict[str, Any]:
+    """Keyword options for ``load_scene`` from a ``SourceConfig`` (only what the source takes)."""
+    names = SOURCE_OPTIONS.get(source, ())
+    out = {n: getattr(config, n) for n in names}
+    return {k: v for k, v in out.items() if v != ""}
 
 
 def list_scenes(

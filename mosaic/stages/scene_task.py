@@ -126,12 +126,13 @@ def process_scene(
     embed_images: bool = False,
 ) -> tuple[SceneRecord, SceneStats]:
     """Run the whole per-scene pipeline; raises on a broken scene (the chunk records it)."""
-    from .. import load_scene
+    from ..scene import load_scene, source_options
     from ..tasks import generate_qa
 
     timer = StageTimer()
     with timer.stage("read"):
-        scene = load_scene(root, scene_id, source=source)
+        scene = load_scene(root, scene_id, source=source,
+                           **source_options(source, config.source))
     sampled, views, rejected, pose_errors = label_scene(scene, config, timer)
     with timer.stage("qa"):
         qa = generate_qa(scene, visibility=views, seed=config.seed, config=config) if views else []
