@@ -370,3 +370,18 @@ def test_depth_bin_stream_random_access_with_checkpoints(release, room):
     assert sorted(reader._checkpoints) == [0, 3, 6]
     with pytest.raises(MissingDataError, match="frame 8 not in depth.bin"):
         reader.read(8)
+
+
+def test_manifest_lists_nested_files_and_summarises_frame_folders(release, tmp_path):
+    import json
+
+    from mosaic.scene import write_manifest
+
+    root, ids = release
+    doc = json.loads(write_manifest(root, tmp_path / "m.json", source="scannetpp").read_text())
+    files = doc["scenes"][0]["files"]
+    assert "scans/mesh_aligned_0.05.ply" in files
+    assert len(files["scans/mesh_aligned_0.05.ply"]["sha256"]) == 64
+    assert any(k.startswith("iphone/colmap/") for k in files)
+    bulk = [v for k, v in files.items() if k.endswith("/")]
+    assert all(v["n_files"] >= 0 and "sha256" not in v for v in bulk)

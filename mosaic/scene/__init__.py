@@ -91,6 +91,32 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+# Folders holding one file per frame (exported or extracted images, depth, poses): a manifest
+# records their file count and total size, not thousands of entries.
+BULK_FRAME_DIRS = frozenset({
+    "color", "depth", "pose", "sens_export", "rgb", "rgb_mask", "images", "original_images",
+    "original_anon_masks", "resized_images", "resized_anon_masks", "resized_undistorted_images",
+    "resized_undistorted_masks", "lowres_wide", "lowres_depth", "lowres_wide_intrinsics",
+    "confidence", "anon_mask", "azim", "elev",
+})
+
+
+def _manifest_files(top: Path, folder: Path, out: dict[str, Any], checksums: bool) -> None:
+    for p in sorted(folder.iterdir()):
+        rel = p.relative_to(top).as_posix()
+        if p.is_dir():
+            if p.name in BULK_FRAME_DIRS:
+                sizes = [q.stat().st_size for q in p.rglob("*") if q.is_file()]
+                out[rel + "/"] = {"n_files": len(sizes), "size": int(sum(sizes))}
+            else:
+                _manifest_files(top, p, out, checksums)
+        elif p.is_file():
+            rec: dict[str, Any] = {"size": p.stat().st_size}
+            if checksums:
+                rec["sha256"] = file_sha256(p)
+            out[rel] = rec
+
+
 def write_manifest(
     root: str | Path,
     out_path: str | Path,
@@ -100,21 +126,18 @@ def write_manifest(
     checksums: bool = True,
 ) -> Path:
     """Write a JSON manifest of the scenes of ``root``: sorted ids, split, completeness, and
-    for every regular file at the top of each scene folder its size and sha256 (skipped when
-    ``checksums`` is False). The manifest holds no absolute paths, so it can be committed.
-    Written to a temporary name and renamed, so a partial manifest never exists."""
+    for every file of each scene folder (recursively) its size and sha256 (skipped when
+    ``checksums`` is False); folders of per-frame files (``BULK_FRAME_DIRS``) are summarised
+    by file count and total size instead of one entry per frame. The manifest holds no
+    absolute paths, so it can be committed. Written to a temporary name and renamed, so a
+    partial manifest never exists."""
     root = Path(root)
     entries, warnings = list_scenes(root, source=source, split=split)
     scenes = []
     for e in entries:
-        files = {}
+        files: dict[str, Any] = {}
         if e.folder.is_dir():
-            for p in sorted(e.folder.iterdir()):
-                if p.is_file():
-                    rec: dict[str, Any] = {"size": p.stat().st_size}
-                    if checksums:
-                        rec["sha256"] = file_sha256(p)
-                    files[p.name] = rec
+            _manifest_files(e.folder, e.folder, files, checksums)
         scenes.append({
             "scene_id": e.scene_id,
             "split": e.split,
