@@ -32,15 +32,11 @@ def visibility_cmd(source, root, scene_id, frames, out, backend, max_side, panel
     from ..inspect import objects_to_draw, write_view_figures
     from ..scene import load_scene
     from ..visibility import compute_visibility
-    from .visibility import parse_frames
+    from .visibility import check_usable_frames, parse_frames
 
     scene = load_scene(root, scene_id, source=source)
     ids = parse_frames(frames) or []
-    missing = [f for f in ids if f not in {fr.frame_id for fr in scene.frames}]
-    if missing:
-        skipped = {s.frame_id: s.reason for s in scene.skipped_frames}
-        why = ", ".join(f"{f} ({skipped.get(f, 'not in the scene')})" for f in missing)
-        raise click.BadParameter(f"frames without a usable pose: {why}", param_hint="--frames")
+    check_usable_frames(scene, ids)
     views = compute_visibility(scene, ids, backend=backend, max_side=max_side)
     figures = write_view_figures(scene, views, out, panel_width=panel_width)
     for view, fig in zip(views, figures, strict=True):

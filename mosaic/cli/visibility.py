@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from . import friendly_errors, main
@@ -14,16 +16,38 @@ def parse_frames(text: str | None) -> list[int] | None:
     out: list[int] = []
     for part in text.split(","):
         part = part.strip()
-        if ":" in part:
-            bits = [int(b) if b else None for b in part.split(":")]
-            start, stop = bits[0] or 0, bits[1]
-            step = bits[2] if len(bits) > 2 and bits[2] else 1
-            if stop is None:
-                raise click.BadParameter(f"range {part!r} needs an end, e.g. 0:300:10")
-            out.extend(range(start, stop, step))
-        elif part:
-            out.append(int(part))
+        try:
+            if ":" in part:
+                bits = [int(b) if b else None for b in part.split(":")]
+                if len(bits) > 3:
+                    raise ValueError(part)
+                start, stop = bits[0] or 0, bits[1]
+                step = bits[2] if len(bits) > 2 and bits[2] is not None else 1
+                if stop is None:
+                    raise click.BadParameter(f"range {part!r} needs an end, e.g. 0:300:10",
+                                             param_hint="--frames")
+                if step < 1:
+                    raise click.BadParameter(f"range {part!r}: the step must be >= 1",
+                                             param_hint="--frames")
+                out.extend(range(start, stop, step))
+            elif part:
+                out.append(int(part))
+        except ValueError:
+            raise click.BadParameter(
+                f"{part!r} is not a frame id or a range; use '0,10,20' or '0:300:10'",
+                param_hint="--frames",
+            ) from None
     return out
+
+
+def check_usable_frames(scene: Any, ids: list[int]) -> None:
+    """Refuse frame ids without a usable pose, naming why each one is missing."""
+    usable = {fr.frame_id for fr in scene.frames}
+    missing = [f for f in ids if f not in usable]
+    if missing:
+        skipped = {s.frame_id: s.reason for s in scene.skipped_frames}
+        why = ", ".join(f"{f} ({skipped.get(f, 'not in the scene')})" for f in missing)
+        raise click.BadParameter(f"frames without a usable pose: {why}", param_hint="--frames")
 
 
 @main.command()
@@ -40,7 +64,8 @@ def backends() -> None:
 @click.option("--root", required=True, type=click.Path(file_okay=False), help="dataset root")
 @click.argument("scene_id")
 @click.option("--frames", help="frame ids: '0,10,20' or '0:300:10' (default: every usable frame)")
-@click.option("--step", type=int, default=None, help="keep every n-th usable frame")
+@click.option("--step", type=click.IntRange(min=1), default=None,
+              help="keep every n-th usable frame")
 @click.option("--backend", default="embree", show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="warp device: cpu or cuda:N")
 @click.option("--max-side", type=int, default=320, show_default=True)
@@ -64,6 +89,8 @@ def visibility(source, root, scene_id, frames, step, backend, device, max_side, 
         ids = [f.frame_id for f in scene.frames]
         if step:
             ids = ids[::step]
+    else:
+        check_usable_frames(scene, ids)
     cfg = dataclasses.replace(
         VisibilityConfig(), backend=backend, device=device, max_side=max_side,
         amodal_method=amodal,

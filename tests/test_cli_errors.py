@@ -1,0 +1,49 @@
+"""CLI input errors: bad --frames values and unusable frames give a usage error (exit 2) that
+names the problem, never a Python traceback."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from mosaic.cli import main
+from mosaic.scene import load_scene
+from mosaic.scene.synthetic import SynthSpec, write_synthetic_dataset
+
+SPEC = SynthSpec(n_frames=12, color_size=(160, 120), depth_size=(80, 60), target_faces=4000)
+SCENE = "scene0000_00"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release")
+    write_synthetic_dataset(out, n_scenes=1, seed=5, spec=SPEC, workers=1)
+    return out
+
+
+@pytest.mark.parametrize("command", [["visibility"], ["inspect", "visibility"]])
+@pytest.mark.parametrize("frames", ["abc", "0,x", "0:6:0", "1:2:3:4"])
+def test_malformed_frames_are_usage_errors(root, tmp_path, command, frames):
+    args = [*command, "--root", str(root), SCENE, "--frames", frames, "--max-side", "40"]
+    if command[0] == "inspect":
+        args += ["--out", str(tmp_path)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2, res.output
+    assert "--frames" in res.output and "Traceback" not in res.output
+
+
+def test_visibility_names_frames_without_a_usable_pose(root):
+    scene = load_scene(root, SCENE)
+    assert scene.skipped_frames, "fixture scene should carry a non-finite pose quirk"
+    bad = scene.skipped_frames[0].frame_id
+    for frames in ("0,999", f"0,{bad}"):
+        res = CliRunner().invoke(main, ["visibility", "--root", str(root), SCENE,
+                                        "--frames", frames, "--max-side", "40"])
+        assert res.exit_code == 2, res.output
+        assert frames.split(",")[1] in res.output and "usable pose" in res.output
+
+
+def test_visibility_step_must_be_positive(root):
+    res = CliRunner().invoke(main, ["visibility", "--root", str(root), SCENE, "--step", "-2",
+                                    "--max-side", "40"])
+    assert res.exit_code == 2, res.output
