@@ -248,3 +248,13 @@ def test_dataset_writer_lowres_size_and_same_rooms(tmp_path):
     ref = instance_buffer(room.vertices, room.faces, room.face_instance, f.K, room.poses[0],
                           (256, 192))
     assert agreement([ours], [ref]) >= 0.999
+
+
+def test_frames_sorted_by_frame_id_across_a_digit_boundary(tmp_path):
+    """Timestamps 999.9 s -> 1000.0 s: file-name order is not time order (Scene contract)."""
+    small = generate_room(5, SynthSpec(n_frames=3, color_size=(64, 48), depth_size=(64, 48),
+                                       target_faces=2000))
+    write_arkitscenes_scene(tmp_path, small, VID, t0=999.9, frame_without_pose=-1)
+    scene = load_arkitscenes_scene(tmp_path, VID)
+    ids = [f.frame_id for f in scene.frames]
+    assert ids == [999900, 1000000, 1000100]

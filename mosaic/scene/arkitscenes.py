@@ -260,6 +260,9 @@ def _read_frames(scene_id: str, frames_dir: Path, warnings: list[str]
             continue
         color_K[fid], sizes[fid] = K, (w, h)
         frames.append(Frame(fid, K, pose, w, h))
+    # file names sort as text: 999.9 s would come after 1000.0 s; Scene wants frame-id order
+    frames.sort(key=lambda f: f.frame_id)
+    skipped.sort(key=lambda s: s.frame_id)
     if frames:
         f0 = frames[0]
         actual = image_size(scene_id, wide / f"{scene_id}_{f0.frame_id / 1000:.3f}.png")
