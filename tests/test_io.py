@@ -175,6 +175,32 @@ def test_reader_pickles_without_handles(tmp_path):
     assert clone[0].qa == first and len(clone) == len(ds)
 
 
+_FORKED = None
+
+
+def _ragged_in_child(row):
+    # the first read in the child is a ragged column: its handle and caches must be its own
+    shard = _FORKED.shards[0]
+    frame_ids = shard.ragged("qa", "frame_ids", row).tolist()
+    return frame_ids, shard.ragged("qa", "targets", row).tolist()
+
+
+def test_ragged_read_first_after_fork(tmp_path):
+    import multiprocessing as mp
+
+    global _FORKED
+    write_dataset(tmp_path, n_scenes=1)
+    ds = open_dataset(tmp_path)
+    want = [(list(ds[i].qa.frame_ids), list(ds[i].qa.targets)) for i in range(2)]  # parent caches
+    _FORKED = ds
+    try:
+        with mp.get_context("fork").Pool(1) as pool:
+            got = pool.map(_ragged_in_child, [0, 1])
+    finally:
+        _FORKED = None
+    assert [tuple(g) for g in got] == [tuple(w) for w in want]
+
+
 def test_embedded_images(tmp_path):
     write_dataset(tmp_path, n_scenes=1, embed=True)
     ds = open_dataset(tmp_path)

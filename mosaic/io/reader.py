@@ -165,10 +165,10 @@ class ShardReader:
 
     def ragged(self, table: str, name: str, row: int) -> np.ndarray:
         key = (table, name, "values")
+        # column() first: in a forked child it re-opens the file and drops the parent's cache
+        data, off = self.column(table, name)
         if key not in self._cache:
-            data, _ = self.column(table, name)
             self._cache[key] = data[()]  # ragged ints are small: load once
-        _, off = self.column(table, name)
         return self._cache[key][off[row] : off[row + 1]]
 
     def qa_item(self, row: int) -> QAItem:
