@@ -322,6 +322,22 @@ def test_benchmark_label_map(release, room, tmp_path):
     assert {o.label: o.category for o in raw.objects}[renamed] == renamed
 
 
+def test_iphone_without_any_depth_is_not_comparable_not_a_failure(release, tmp_path):
+    """No depth/ and no depth.bin: the reader warns "no sensor depth", so the pose check must
+    report the frames as not comparable instead of failing the scene on a missing PNG."""
+    root, ids = release
+    dst = tmp_path / "data" / ids[2]
+    shutil.copytree(root / "data" / ids[2], dst)
+    (dst / "iphone" / "depth.bin").unlink()
+    scene = load_scannetpp_scene(tmp_path, ids[2])
+    assert any("no sensor depth" in w for w in scene.warnings)
+    d = scene.read_depth(6)
+    assert (d.depth == 0).all()
+    checks = check_poses(scene, [0, 6])
+    assert [c.reason for c in checks] == ["no valid sensor depth"] * 2
+    assert not any(c.rejected for c in checks)
+
+
 @pytest.mark.parametrize("k, error", [(1, MissingDataError), (3, CorruptDataError)])
 def test_truncated_depth_bin(release, tmp_path, k, error):
     root, ids = release

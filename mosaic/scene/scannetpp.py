@@ -19,7 +19,8 @@ Files read from ``<root>/data/<scene>/`` (formats.md section 2):
   ``iphone/rgb/frame_%06d.jpg`` when extracted, else decoded on demand from ``iphone/rgb.mkv``
   (PyAV). Depth from ``iphone/depth/frame_%06d.png`` (uint16 mm) or ``iphone/depth.bin``
   (256x192; one raw-deflate float32 stream, or per-frame length-prefixed lz4 uint16 mm /
-  raw-deflate float32 chunks). The COLMAP OPENCV distortion of the iPhone is small and is
+  raw-deflate float32 chunks); with neither there is no sensor depth (frames are reported as
+  not comparable by the pose check). The COLMAP OPENCV distortion of the iPhone is small and is
   ignored (pinhole), as the toolkit's own renders do; it is recorded in ``meta``.
 * ``frames="dslr"``: ``dslr/resized_undistorted_images/`` with the undistorted pinhole
   intrinsics of ``dslr/nerfstudio/transforms_undistorted.json``; poses from
@@ -436,6 +437,9 @@ class IphoneFrameStore:
 
     def read_depth(self, frame_id: int) -> DepthImage:
         png = self.folder / "depth" / f"frame_{int(frame_id):06d}.png"
+        if self.depth_bin is None and not png.parent.is_dir():
+            # neither depth/ nor depth.bin (the reader warned): not comparable, not an error
+            return no_sensor_depth(self.size[0], self.size[1], self.color_K)
         if png.is_file() or self.depth_bin is None:
             depth = read_depth_png(self.scene_id, png, 1000.0)
         else:
