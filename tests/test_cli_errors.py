@@ -1,5 +1,5 @@
 """CLI input errors: bad --frames values and unusable frames give a usage error (exit 2) that
-names the problem, never a Python traceback."""
+names the problem, never a Python traceback; a scene list that contradicts --split is refused."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ SCENE = "scene0000_00"
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     out = tmp_path_factory.mktemp("release")
-    write_synthetic_dataset(out, n_scenes=1, seed=5, spec=SPEC, workers=1)
+    write_synthetic_dataset(out, n_scenes=2, seed=5, spec=SPEC, workers=1)  # 0001 is val
     return out
 
 
@@ -47,3 +47,22 @@ def test_visibility_step_must_be_positive(root):
     res = CliRunner().invoke(main, ["visibility", "--root", str(root), SCENE, "--step", "-2",
                                     "--max-side", "40"])
     assert res.exit_code == 2, res.output
+
+
+@pytest.mark.parametrize("split,scene", [("train", "scene0001_00"), ("train", "scene0707_00"),
+                                         ("bench", "scene0000_00")])
+def test_scenes_of_another_split_are_refused_not_relabelled(root, tmp_path, split, scene):
+    # scene0001_00 is val (-> bench), scene0707_00 test: neither may land in train shards
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(main, ["generate", "--root", str(root), "--split", split,
+                                    "--scenes", scene, "--out", str(out), "--no-progress"])
+    assert res.exit_code == 1, res.output
+    assert scene in res.output and "outside split" in res.output
+    assert not list(out.glob("*.h5"))
+
+
+def test_unknown_scene_with_split_is_still_attempted_and_reported(root):
+    from mosaic.stages.generate import resolve_scenes
+
+    plan = resolve_scenes(root, "scannet", "train", ["scene0000_00", "scene0999_00"])
+    assert plan.splits == {"train": ["scene0000_00", "scene0999_00"]}

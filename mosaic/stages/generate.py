@@ -71,6 +71,17 @@ def resolve_scenes(
         if scene_ids:
             wanted = [s for s in wanted if s in set(scene_ids)]
             unknown = sorted(set(scene_ids) - set(split_of))
+            if official is not None and unknown:
+                # a scene of another split must not land in this split's shards
+                all_entries, _ = list_scenes(root, source=source, split=None)
+                other = {e.scene_id: e.split for e in all_entries if e.scene_id in unknown}
+                if other:
+                    named = ", ".join(f"{s} ({sp or 'no split'})" for s, sp in sorted(
+                        other.items()))
+                    raise DatasetRootError(
+                        f"--scenes names scenes outside split {split}: {named}; drop --split "
+                        "(each scene then goes to its own split) or pick scenes of that split"
+                    )
             # unknown ids are still attempted so their failure names the missing folder
             wanted += [s for s in unknown if s not in wanted]
         selected = sorted(set(wanted))
