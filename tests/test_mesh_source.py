@@ -125,6 +125,11 @@ def test_opengl_poses_per_frame_intrinsics_and_bad_poses(root, room, tmp_path):
     scene = load_mesh_scene(_edit_frames(root, tmp_path, "gl", edit), "s")
     assert [(s.frame_id, s.reason) for s in scene.skipped_frames] == [
         (1, "non-finite pose"), (3, "colour image missing")]
+    depth = scene.store.depths[0][0]
+    (tmp_path / "gl" / "s" / depth).unlink()
+    with pytest.raises(MissingDataError) as e:  # names the file and says what to do
+        scene.read_depth(0)
+    assert e.value.path.endswith(depth) and "frames.json" in e.value.hint
     f0, f2 = scene.frame(0), scene.frame(2)
     np.testing.assert_allclose(f0.cam_to_world, room.poses[0], atol=1e-12)
     assert (f2.width, f2.height) == (48, 36) and f2.K[0, 0] == pytest.approx(
@@ -137,6 +142,8 @@ def test_opengl_poses_per_frame_intrinsics_and_bad_poses(root, room, tmp_path):
     (lambda d: d["frames"][0].pop("image"), "lacks 'image'"),
     (lambda d: d.update(camera="blender"), "camera 'blender'"),
     (lambda d: d.pop("frames"), "no 'frames' list"),
+    (lambda d: d["frames"][0].update(width=0), "has size 0x"),
+    (lambda d: d["frames"][0].update(depth="depth/x.png", depth_scale=0), "depth_scale"),
 ])
 def test_bad_frames_json_gives_typed_errors(root, tmp_path, edit, cause):
     dst = _edit_frames(root, tmp_path, "bad", edit)
@@ -157,6 +164,7 @@ def test_bad_mesh_labels_and_ids_give_typed_errors(root, tmp_path):
     with pytest.raises(CorruptDataError) as e:
         load_mesh_scene(dst, "s")
     assert e.value.path.endswith("face_instance.npy") and "expected" in e.value.cause
+    assert "adding_a_source" in e.value.hint
 
     dst = tmp_path / "b"
     shutil.copytree(root / "face_npy", dst / "s")

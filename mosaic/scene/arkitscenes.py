@@ -148,7 +148,7 @@ class ArkitFrameStore:
     def read_depth(self, frame_id: int) -> DepthImage:
         fid = int(frame_id)
         depth = read_depth_png(self.scene_id, self.frames / "lowres_depth" / self._name(fid),
-                               1000.0)
+                               1000.0, OBTAIN_HINT)
         h, w = depth.shape
         cw, ch = self.sizes[fid]
         return DepthImage(depth=depth, K=np.diag([w / cw, h / ch, 1.0]) @ self.color_K[fid])
@@ -265,7 +265,8 @@ def _read_frames(scene_id: str, frames_dir: Path, warnings: list[str]
     skipped.sort(key=lambda s: s.frame_id)
     if frames:
         f0 = frames[0]
-        actual = image_size(scene_id, wide / f"{scene_id}_{f0.frame_id / 1000:.3f}.png")
+        actual = image_size(scene_id, wide / f"{scene_id}_{f0.frame_id / 1000:.3f}.png",
+                            OBTAIN_HINT)
         if actual != (f0.width, f0.height):
             warnings.append(f"{wide}: images are {actual[0]}x{actual[1]} but the .pincam says "
                             f"{f0.width}x{f0.height}")

@@ -40,6 +40,7 @@ LABELS_FILE = "labels.json"
 SPLIT_NAMES = ("train", "val", "test")
 CAMERA_CONVENTIONS = ("opencv", "opengl")
 SCHEMA_HINT = "see docs/adding_a_source.md for the frames.json / labels.json schema"
+FILE_HINT = "restore the file from the dataset download (it is missing or damaged)"
 # OpenGL (x right, y up, z backward) -> OpenCV (x right, y down, z forward): flip y and z.
 _GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 
@@ -117,33 +118,36 @@ def read_json(scene_id: str, path: Path, hint: str) -> Any:
         raise CorruptDataError(scene_id, path, f"not valid JSON ({exc})", hint) from None
 
 
-def read_depth_png(scene_id: str, path: Path, scale: float) -> np.ndarray:
-    """(h, w) float32 metres from a 16-bit PNG holding ``scale`` units per metre (0 = invalid)."""
+def read_depth_png(scene_id: str, path: Path, scale: float, hint: str = FILE_HINT
+                   ) -> np.ndarray:
+    """(h, w) float32 metres from a 16-bit PNG holding ``scale`` units per metre (0 = invalid);
+    errors carry ``hint`` (how to get the file back)."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
-        raise MissingDataError(scene_id, path, "depth image missing")
+        raise MissingDataError(scene_id, path, "depth image missing", hint)
     try:
         with Image.open(path) as im:
             raw = np.asarray(im)
     except (UnidentifiedImageError, OSError) as exc:
-        raise CorruptDataError(scene_id, path, f"unreadable depth image ({exc})") from None
+        raise CorruptDataError(scene_id, path, f"unreadable depth image ({exc})", hint) from None
     if raw.ndim != 2:
-        raise CorruptDataError(scene_id, path, f"depth image has shape {raw.shape}, not (h, w)")
+        raise CorruptDataError(scene_id, path, f"depth image has shape {raw.shape}, not (h, w)",
+                               hint)
     return raw.astype(np.float32) / np.float32(scale)
 
 
-def image_size(scene_id: str, path: Path) -> tuple[int, int]:
-    """(width, height) of an image file, read from its header."""
+def image_size(scene_id: str, path: Path, hint: str = FILE_HINT) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header; errors carry ``hint``."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
-        raise MissingDataError(scene_id, path, "image missing")
+        raise MissingDataError(scene_id, path, "image missing", hint)
     try:
         with Image.open(path) as im:
             return int(im.size[0]), int(im.size[1])
     except (UnidentifiedImageError, OSError) as exc:
-        raise CorruptDataError(scene_id, path, f"unreadable image ({exc})") from None
+        raise CorruptDataError(scene_id, path, f"unreadable image ({exc})", hint) from None
 
 
 def no_sensor_depth(width: int, height: int, K: np.ndarray) -> DepthImage:
@@ -213,7 +217,8 @@ class MeshFrameStore:
     def read_color(self, frame_id: int) -> bytes:
         path = self.folder / self.images[int(frame_id)]
         if not path.is_file():
-            raise MissingDataError(self.scene_id, path, f"colour image of frame {frame_id} missing")
+            raise MissingDataError(self.scene_id, path, f"colour image of frame {frame_id} missing",
+                                   f"restore it or fix its path in {FRAMES_FILE}")
         return path.read_bytes()
 
     def read_depth(self, frame_id: int) -> DepthImage:
@@ -224,12 +229,13 @@ class MeshFrameStore:
             return no_sensor_depth(w, h, self.color_K[fid])
         rel, K, scale = entry
         path = self.folder / rel
+        hint = f"restore it or fix its path in {FRAMES_FILE}"
         if rel.endswith(".npy"):
             if not path.is_file():
-                raise MissingDataError(self.scene_id, path, "depth file missing")
+                raise MissingDataError(self.scene_id, path, "depth file missing", hint)
             depth = np.load(path).astype(np.float32) / np.float32(scale)
         else:
-            depth = read_depth_png(self.scene_id, path, scale)
+            depth = read_depth_png(self.scene_id, path, scale, hint)
         return DepthImage(depth=depth, K=K)
 
 
@@ -271,13 +277,15 @@ def read_frames_json(scene_id: str, folder: Path) -> tuple[
         if fid in images:
             raise CorruptDataError(scene_id, path, f"frame id {fid} appears twice", SCHEMA_HINT)
         if width <= 0 or height <= 0:
-            raise CorruptDataError(scene_id, path, f"frames[{k}] has size {width}x{height}")
+            raise CorruptDataError(scene_id, path, f"frames[{k}] has size {width}x{height}",
+                                   SCHEMA_HINT)
         images[fid], sizes[fid], color_K[fid] = image, (width, height), K
         if merged.get("depth"):
             dK = _matrix(scene_id, path, merged.get("depth_K", K), (3, 3), f"frames[{k}].depth_K")
             scale = float(merged.get("depth_scale", 1000.0))
             if not scale > 0:
-                raise CorruptDataError(scene_id, path, f"frames[{k}].depth_scale must be > 0")
+                raise CorruptDataError(scene_id, path, f"frames[{k}].depth_scale must be > 0",
+                                       SCHEMA_HINT)
             depths[fid] = (str(merged["depth"]), dK, scale)
         if not np.isfinite(pose).all():
             skipped.append(SkippedFrame(fid, "non-finite pose"))
@@ -312,11 +320,12 @@ def _face_instance(scene_id: str, folder: Path, mesh_path: Path, mesh: MeshData
             try:
                 arr = np.load(p, allow_pickle=False)
             except (ValueError, OSError) as exc:
-                raise CorruptDataError(scene_id, p, f"unreadable .npy ({exc})") from None
+                raise CorruptDataError(scene_id, p, f"unreadable .npy ({exc})",
+                                       SCHEMA_HINT) from None
             if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
                 raise CorruptDataError(
                     scene_id, p, f"expected ({n},) integers for {mesh_path.name}, found "
-                    f"{arr.shape} {arr.dtype}")
+                    f"{arr.shape} {arr.dtype}", SCHEMA_HINT)
             if per_vertex:
                 return face_instances_from_vertices(mesh.faces, arr.astype(np.int64)), fname
             return arr.astype(np.int32), fname
@@ -383,7 +392,8 @@ def load_mesh_scene(root: str | Path, scene_id: str) -> Scene:
     mesh = read_mesh(scene_id, mesh_path, SCHEMA_HINT)
     face_instance, inst_from = _face_instance(scene_id, folder, mesh_path, mesh)
     if face_instance.min() < 0:
-        raise CorruptDataError(scene_id, mesh_path, "negative instance ids (0 = unannotated)")
+        raise CorruptDataError(scene_id, mesh_path, "negative instance ids (0 = unannotated)",
+                               SCHEMA_HINT)
     labels, structural = read_labels_json(scene_id, folder / LABELS_FILE)
     missing = sorted(set(np.unique(face_instance[face_instance > 0]).tolist()) - set(labels))
     if missing:

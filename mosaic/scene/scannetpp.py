@@ -274,7 +274,7 @@ class DepthBin:
         if not 0 <= index < len(self._offsets):
             raise MissingDataError(self.scene_id, self.path,
                                    f"depth frame {index} not in depth.bin "
-                                   f"({len(self._offsets)} frames)")
+                                   f"({len(self._offsets)} frames)", OBTAIN_HINT)
         start, n = self._offsets[index]
         with open(self.path, "rb") as fh:
             fh.seek(start)
@@ -327,7 +327,8 @@ class DepthBin:
                         if not got and not tail:
                             raise MissingDataError(
                                 self.scene_id, self.path,
-                                f"depth frame {index} not in depth.bin ({k} frames)")
+                                f"depth frame {index} not in depth.bin ({k} frames)",
+                                OBTAIN_HINT)
                         out += got
                     buf = bytes(out)
                     if (k + 1) % self.checkpoint_every == 0 and k + 1 not in self._checkpoints:
@@ -389,7 +390,7 @@ class VideoFrames:
                 if not 0 <= index < len(self._pts):
                     raise MissingDataError(self.scene_id, self.path,
                                            f"video has no frame {index} ({len(self._pts)} "
-                                           "frames)")
+                                           "frames)", OBTAIN_HINT)
                 target = self._pts[index]
                 container.seek(target, stream=stream, backward=True)
                 for frame in container.decode(stream):
@@ -441,7 +442,7 @@ class IphoneFrameStore:
             # neither depth/ nor depth.bin (the reader warned): not comparable, not an error
             return no_sensor_depth(self.size[0], self.size[1], self.color_K)
         if png.is_file() or self.depth_bin is None:
-            depth = read_depth_png(self.scene_id, png, 1000.0)
+            depth = read_depth_png(self.scene_id, png, 1000.0, OBTAIN_HINT)
         else:
             depth = self.depth_bin.read(int(frame_id))
         h, w = depth.shape
