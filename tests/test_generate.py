@@ -122,6 +122,22 @@ def test_sigkill_then_resume_matches_uninterrupted_run(release, reference, tmp_p
     assert _jsonl(out) == _jsonl(reference)
 
 
+def test_a_redone_chunk_that_crashes_is_not_indexed_from_its_stale_marker(release, reference,
+                                                                          tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    lost = sorted(out.glob("*.h5"))[0]
+    lost.unlink()
+    lost.mkdir()  # the rerun of this chunk cannot rename its shard into place: the task crashes
+    res = _generate(release, out, "--workers", "1", "--chunk-size", "1")
+    assert res.exit_code == 3 and "CHUNK FAILED" in res.output, res.output
+    index = json.loads((out / "index.json").read_text())
+    assert lost.name not in [e["name"] for e in index["shards"]]
+    assert index["missing_shards"] == [lost.name]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenes_done"] == 3 and summary["scenes_failed"] == 1
+
+
 def _break_scenes(root: Path) -> dict[str, str]:
     """Truncated PLY, missing aggregation, every pose -inf: one scene each."""
     ply = root / "scans/scene0001_00/scene0001_00_vh_clean_2.ply"

@@ -241,7 +241,9 @@ def generate_dataset(
         if isinstance(result, BaseException):
             chunk_errors.append(f"{task.shard_name}: {type(result).__name__}: {result}")
             crashed += [failure_record(s, result) for s in task.scene_ids]
-    markers = {t.shard_name: read_marker(t.marker_path) for t in tasks}
+    # only chunks whose shard is present with the recorded size count: a stale marker of a
+    # chunk that was redone and crashed this time must not put a missing shard in the index
+    markers = {t.shard_name: read_marker(t.marker_path) if t.is_done() else None for t in tasks}
     failures: list[dict[str, Any]] = list(crashed)
     stats: list[dict[str, Any]] = []
     views_this_run = 0
