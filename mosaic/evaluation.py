@@ -188,6 +188,9 @@ def evaluate(items: Iterable[QAItem], predictions: Mapping[str, str]) -> Evaluat
 
 
 PREDICTION_KEYS = ("prediction", "pred", "response", "output", "answer")
+_PRED_FORMAT = (
+    'expected UTF-8 JSON lines, one {"id": <QA item id>, "prediction": <model output>} per line'
+)
 
 
 def load_predictions(path: str | Path) -> dict[str, str]:
@@ -198,22 +201,32 @@ def load_predictions(path: str | Path) -> dict[str, str]:
     """
     path = Path(path)
     if not path.is_file():
-        raise PredictionFileError(f"predictions file {path} does not exist")
+        raise PredictionFileError(f"predictions file {path} does not exist; {_PRED_FORMAT}")
     preds: dict[str, str] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PredictionFileError(f"{path}:{lineno}: not JSON ({exc})") from None
-            if not isinstance(obj, dict) or "id" not in obj:
-                raise PredictionFileError(f"{path}:{lineno}: expected an object with an 'id'")
-            key = next((k for k in PREDICTION_KEYS if k in obj), None)
-            if key is None:
-                raise PredictionFileError(
-                    f"{path}:{lineno}: no prediction field (one of {', '.join(PREDICTION_KEYS)})"
-                )
-            preds[str(obj["id"])] = "" if obj[key] is None else str(obj[key])
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise PredictionFileError(
+                        f"{path}:{lineno}: not JSON ({exc}); {_PRED_FORMAT}"
+                    ) from None
+                if not isinstance(obj, dict) or "id" not in obj:
+                    raise PredictionFileError(
+                        f"{path}:{lineno}: expected an object with an 'id'; {_PRED_FORMAT}"
+                    )
+                key = next((k for k in PREDICTION_KEYS if k in obj), None)
+                if key is None:
+                    raise PredictionFileError(
+                        f"{path}:{lineno}: no prediction field (one of "
+                        f"{', '.join(PREDICTION_KEYS)}); {_PRED_FORMAT}"
+                    )
+                preds[str(obj["id"])] = "" if obj[key] is None else str(obj[key])
+    except UnicodeDecodeError as exc:
+        raise PredictionFileError(
+            f"{path}: not UTF-8 text ({exc}); {_PRED_FORMAT}"
+        ) from None
     return preds

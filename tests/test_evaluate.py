@@ -128,4 +128,11 @@ def test_load_predictions(tmp_path):
         load_predictions(p)
     with pytest.raises(PredictionFileError, match="does not exist"):
         load_predictions(tmp_path / "missing.jsonl")
+    # a JSON list instead of JSON lines, and a binary file: typed errors that say what is expected
+    p.write_text('[{"id": "a", "prediction": "B"}]\n')
+    with pytest.raises(PredictionFileError, match=r":1: expected an object.*JSON lines"):
+        load_predictions(p)
+    p.write_bytes(b'{"id": "a", "prediction": "B"}\n\xff\xfe\x00garbage\n')
+    with pytest.raises(PredictionFileError, match="not UTF-8"):
+        load_predictions(p)
 
