@@ -136,6 +136,9 @@ def test_a_redone_chunk_that_crashes_is_not_indexed_from_its_stale_marker(releas
     assert index["missing_shards"] == [lost.name]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenes_done"] == 3 and summary["scenes_failed"] == 1
+    res = CliRunner().invoke(main, ["status", str(out)])  # failed with the cause, not pending
+    assert res.exit_code == 3, res.output
+    assert f"failed   {lost.name}" in res.output and "IsADirectoryError" in res.output
 
 
 def _break_scenes(root: Path) -> dict[str, str]:

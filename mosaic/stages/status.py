@@ -306,12 +306,13 @@ def run_status(out_dir: str | Path) -> RunStatus:
                 st.cause = (st.cause + "; " if st.cause else "") + (
                     "marker present but the shard is missing or has another size"
                 )
-        elif marker is not None:
-            st.cause = "marker present but the shard is missing or has another size"
         elif any(sid in crashed for sid in planned.get(name, ())):
+            # also with a stale marker: the chunk was redone and its task crashed
             rec = next(crashed[sid] for sid in planned[name] if sid in crashed)
             st.state = "failed"
             st.cause = f"{rec.get('type', 'error')}: {rec.get('cause')} (failures.json)"
+        elif marker is not None:
+            st.cause = "marker present but the shard is missing or has another size"
         if st.scenes is None and name in planned:
             st.scenes = len(planned[name])
         chunks.append(st)
