@@ -139,6 +139,10 @@ def test_spatial_graph_nodes_distances_and_view_relations():
     assert g.relation(5, 1, 2, "lr") == 0  # structural objects are not related
     assert (2, 3, 1) in g.edges(5, "fb") and (3, 2, -1) in g.edges(5, "fb")
     assert g.by_category() == {"chair": [2], "table": [3]}
-    # slack is given in labelling pixels: 2 px at scale 0.1 = 20 original px
-    g2 = build_spatial_graph(scene, [view], QA, slack_px=26.0)
-    assert g2.relation(5, 2, 3, "lr") == 1  # 500 px apart
+    # slack is given in labelling pixels and converted at the view's scale (0.1): the pair is
+    # 500 original px apart against a 50 px margin, so 44 labelling px (440 original) keep
+    # the relation and 46 (460) drop it; unconverted, 46 px would still keep it
+    g2 = build_spatial_graph(scene, [view], QA, slack_px=44.0)
+    assert g2.relation(5, 2, 3, "lr") == 1
+    g3 = build_spatial_graph(scene, [view], QA, slack_px=46.0)
+    assert g3.relation(5, 2, 3, "lr") == 0 and g3.relation(5, 2, 3, "fb") == 1
