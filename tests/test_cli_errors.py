@@ -66,3 +66,10 @@ def test_unknown_scene_with_split_is_still_attempted_and_reported(root):
 
     plan = resolve_scenes(root, "scannet", "train", ["scene0000_00", "scene0999_00"])
     assert plan.splits == {"train": ["scene0000_00", "scene0999_00"]}
+
+
+def test_inspect_qa_needs_a_positive_card_count(tmp_path):
+    # --n 0 used to draw one card anyway (the count was checked after the first append)
+    res = CliRunner().invoke(main, ["inspect", "qa", str(tmp_path), "--type", "obj_count_occ",
+                                    "--n", "0", "--out", str(tmp_path / "cards")])
+    assert res.exit_code == 2 and "--n" in res.output, res.output

@@ -52,7 +52,7 @@ def visibility_cmd(source, root, scene_id, frames, out, backend, max_side, panel
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 @click.option("--id", "item_id", help="the id of one QA item")
 @click.option("--type", "qtype", type=click.Choice(QA_TYPES), help="question type")
-@click.option("--n", type=int, default=8, show_default=True,
+@click.option("--n", type=click.IntRange(min=1), default=8, show_default=True,
               help="cards of --type to draw (the first n items of that type)")
 @click.option("--split", default=None, help="only this split's shards (train, bench)")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
