@@ -262,3 +262,20 @@ def test_pose_check_rejects_bad_pose_and_reports_unusable_depth():
     assert not checks[0].rejected and checks[0].error_m < 0.01
     assert checks[1].rejected and checks[1].error_m > 0.10 and "depth error" in checks[1].reason
     assert not checks[3].rejected and checks[3].reason == "no valid sensor depth"
+
+
+def test_pose_check_rejects_a_pose_whose_render_is_empty_where_the_sensor_sees_surfaces():
+    """The stored pose looks up into empty space while the sensor saw the boxes: nothing is
+    valid in both, but that is a bad pose, not 'no valid sensor depth'."""
+    scene = _random_boxes_scene(4)
+    good = scene.frames[2].cam_to_world.copy()
+    eye = good[:3, 3]
+    up = look_at(eye, eye + np.array([0.0, 0.3, 5.0]))  # sky: no ceiling in this scene
+    frames = list(scene.frames)
+    frames[2] = dataclasses.replace(frames[2], cam_to_world=up)
+    scene = dataclasses.replace(scene, frames=tuple(frames))
+    scene = dataclasses.replace(scene, store=_RenderedDepthStore(scene, {2: good}))
+    checks = {c.frame_id: c for c in check_poses(scene, max_error=0.10)}
+    assert checks[2].rejected and checks[2].valid_px == 0
+    assert "no valid sensor depth" not in checks[2].reason and "sensor" in checks[2].reason
+    assert not checks[0].rejected and checks[3].reason == "no valid sensor depth"

@@ -2,7 +2,9 @@
 
 A frame whose median |rendered - sensor| depth over pixels valid in both exceeds ``max_error``
 metres is rejected as a bad pose. Frames without any valid sensor depth cannot be checked: they
-are kept and reported with reason "no valid sensor depth".
+are kept and reported with reason "no valid sensor depth". A frame whose sensor sees surfaces
+but whose render shares no valid pixel with it (the pose looks where the mesh is not) is
+rejected with ``error_m`` = inf.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ class PoseCheck:
 
     Attributes:
         frame_id: source frame number.
-        error_m: median absolute depth difference in metres (NaN when not comparable).
+        error_m: median absolute depth difference in metres (NaN when the sensor has no
+            valid depth; inf when it has some but the render shares no valid pixel with it).
         valid_px: number of pixels valid in both depths.
         rejected: True when ``error_m`` > max_error.
         reason: "" when kept and checked; otherwise why (rejected, or not comparable).
@@ -70,10 +73,19 @@ def check_poses(
         origins = np.broadcast_to(frame.cam_to_world[:3, 3].astype(np.float32), dirs.shape)
         f, t = caster.cast(origins, dirs)
         rendered = np.where(f >= 0, t, 0.0).reshape(h, w)
-        both = (sensor > 0) & (rendered > 0)
+        sensed = sensor > 0
+        both = sensed & (rendered > 0)
         n = int(both.sum())
         if n == 0:
-            out.append(PoseCheck(fid, float("nan"), 0, False, "no valid sensor depth"))
+            n_sensed = int(sensed.sum())
+            if n_sensed == 0:
+                out.append(PoseCheck(fid, float("nan"), 0, False, "no valid sensor depth"))
+            else:  # the sensor sees surfaces where the posed mesh shows none: a bad pose
+                out.append(PoseCheck(
+                    fid, float("inf"), 0, True,
+                    f"rendered depth shares no valid pixel with the sensor's {n_sensed} "
+                    "(the pose looks where the mesh is not)",
+                ))
             continue
         err = float(np.median(np.abs(rendered[both] - sensor[both])))
         rejected = err > max_error
