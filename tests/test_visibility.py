@@ -279,3 +279,12 @@ def test_pose_check_rejects_a_pose_whose_render_is_empty_where_the_sensor_sees_s
     assert checks[2].rejected and checks[2].valid_px == 0
     assert "no valid sensor depth" not in checks[2].reason and "sensor" in checks[2].reason
     assert not checks[0].rejected and checks[3].reason == "no valid sensor depth"
+
+
+def test_warp_on_a_missing_gpu_is_a_clear_error_and_prints_nothing(capfd):
+    if not _usable("warp"):
+        pytest.skip("warp not installed here")
+    with pytest.raises(BackendUnavailableError, match="cuda:99.*visibility.device"):
+        get_backend("warp", device="cuda:99")
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""

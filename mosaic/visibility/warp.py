@@ -97,9 +97,20 @@ class WarpBackend:
     def __init__(self, device: str = "cpu") -> None:
         import warp as wp
 
+        from ..errors import BackendUnavailableError
+
         wp.config.log_level = wp.LOG_ERROR  # the library never prints; Warp would announce itself
-        with _native_stderr_silenced(enabled=not device.startswith("cuda")):
-            wp.init()  # on CPU-only machines the native layer warns that no CUDA driver exists
+        with _native_stderr_silenced(enabled=True):
+            wp.init()  # without a CUDA driver the native layer warns on stderr
+        try:
+            wp.get_device(device)
+        except (ValueError, RuntimeError) as exc:
+            # otherwise the first cast fails with a bare "Invalid device identifier"
+            raise BackendUnavailableError(
+                f"warp device {device!r} is not usable here ({exc}; "
+                f"{wp.get_cuda_device_count()} CUDA devices visible); set visibility.device "
+                "to 'cpu' or an existing 'cuda:N', or use visibility.backend=embree"
+            ) from None
         self.device = device
 
     def build(self, vertices: np.ndarray, faces: np.ndarray) -> WarpCaster:
