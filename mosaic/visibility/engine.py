@@ -14,7 +14,7 @@ casts of each object alone:
 Outside the image both methods cast the object alone over its projected box on an enlarged
 image plane (``enlarge`` image sizes beyond each border), split into strips that lie wholly
 outside the image. ``exact`` casts every pixel there. ``pruned`` casts a regular sub-grid when the
-strips hold more than ``outside_rays`` pixels, weighting each hit by its cell's area; the
+strips hold more than ``_OUTSIDE_RAYS`` (1024) pixels, weighting each hit by its cell's area; the
 benchmark reports the resulting error against ``exact`` (it must stay within the accuracy bar of
 product.md: mean <= 0.01, p99 <= 0.05 on occlusion and truncation).
 """
