@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing as mp
+import os
 import pickle
 import struct
 import zlib
@@ -144,17 +145,36 @@ def _read_in_child(args):
     return reader.color_bytes(i), reader.depth(i).sum()
 
 
+_INHERITED: SensReader | None = None
+
+
+def _read_inherited(i):
+    # the reader (and its open handle) came through fork, not through pickle
+    return _INHERITED.color_bytes(i), _INHERITED.depth(i).sum()
+
+
 def test_reader_pickles_and_survives_fork(sens_file):
+    global _INHERITED
     path, frames = sens_file
     r = SensReader(path, "scene0001_00")
     r.color_bytes(0)  # open the handle in the parent first
     clone = pickle.loads(pickle.dumps(r))
     assert clone.color_bytes(1) == frames[1][1]
-    with mp.get_context("fork").Pool(2) as pool:
+    with mp.get_context("fork").Pool(2) as pool:  # arguments are pickled: the pickle path
         out = pool.map(_read_in_child, [(r, i) for i in range(5)])
+    _INHERITED = r
+    fd = r._handle().fileno()
+    offset = os.lseek(fd, 0, os.SEEK_CUR)  # forked children share it if they reuse the fd
+    try:
+        with mp.get_context("fork").Pool(2) as pool:  # a global is inherited: the fork path
+            out_forked = pool.map(_read_inherited, [4, 0, 3, 1, 2])
+    finally:
+        _INHERITED = None
+    assert os.lseek(fd, 0, os.SEEK_CUR) == offset  # children opened their own handles
     for i, (color, dsum) in enumerate(out):
         assert color == frames[i][1]
         assert dsum == pytest.approx(float((frames[i][2] / 1000.0).astype(np.float32).sum()))
+    assert [c for c, _ in out_forked] == [frames[i][1] for i in (4, 0, 3, 1, 2)]
     assert r.color_bytes(4) == frames[4][1]  # parent handle unaffected
 
 
