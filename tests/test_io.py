@@ -167,6 +167,15 @@ def test_round_trip_every_field(tmp_path):
         assert info["skipped_frames"][0]["reason"] == "non-finite pose"
 
 
+def test_unknown_split_is_an_error_not_an_empty_dataset(tmp_path):
+    from mosaic.errors import UnknownNameError
+
+    write_dataset(tmp_path, n_scenes=1)
+    assert len(open_dataset(tmp_path, split="train")) == 3
+    with pytest.raises(UnknownNameError, match="'val'.*train"):
+        open_dataset(tmp_path, split="val")
+
+
 def test_reader_pickles_without_handles(tmp_path):
     write_dataset(tmp_path, n_scenes=1)
     ds = open_dataset(tmp_path)

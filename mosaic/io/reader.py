@@ -19,7 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..errors import ShardError
+from ..errors import ShardError, UnknownNameError
 from ..structures import ObjectVisibility, QAItem
 from .schema import SCHEMA, Column
 
@@ -276,11 +276,19 @@ def read_index(root: str | Path) -> dict[str, Any]:
 
 
 class MosaicDataset:
-    """All QA items of a dataset directory, in shard order then row order."""
+    """All QA items of a dataset directory, in shard order then row order.
+
+    ``split`` keeps one output split (``train``, ``bench``); a split no shard has raises
+    ``UnknownNameError`` listing the splits present.
+    """
 
     def __init__(self, root: str | Path, split: str | None = None):
         self.root = Path(root)
         self.index = read_index(self.root)
+        present = sorted({str(s["split"]) for s in self.index["shards"]})
+        if split is not None and split not in present:
+            # an empty dataset would score or export nothing without saying why
+            raise UnknownNameError(f"split of {self.root}", split, present)
         entries = [s for s in self.index["shards"] if split is None or s["split"] == split]
         self.shard_names = [s["name"] for s in entries]
         self.shards = [ShardReader(self.root / name) for name in self.shard_names]
