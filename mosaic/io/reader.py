@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ShardError, UnknownNameError
 from ..structures import ObjectVisibility, QAItem
-from .schema import SCHEMA, Column
+from .schema import column as schema_column
 
 INDEX_NAME = "index.json"
 BLOB_CACHE_BYTES = 64 << 20  # text blobs up to this size are read once per process
@@ -135,7 +135,7 @@ class ShardReader:
         if key in self._cache and self._pid == os.getpid():
             return self._cache[key]
         group = self.file[table]
-        col = _col(table, name)
+        col = schema_column(table, name)
         if col.kind == "array":
             value: Any = group[name][()]
         elif col.kind == "str":
@@ -252,13 +252,6 @@ class ShardReader:
         if not self.has("views", "image"):
             return None
         return self.blob("views", "image", view_row)
-
-
-def _col(table: str, name: str) -> Column:
-    for col in SCHEMA[table]:
-        if col.name == name:
-            return col
-    raise KeyError(f"unknown column {table}/{name}")
 
 
 def read_index(root: str | Path) -> dict[str, Any]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 SCHEMA_VERSION = "1.0"
 COMPRESSION = "gzip"
 COMPRESSION_OPTS = 4
@@ -160,15 +158,3 @@ def column(table: str, name: str) -> Column:
         if col.name == name:
             return col
     raise KeyError(f"{table}/{name}")
-
-
-def dataset_names(col: Column) -> tuple[str, ...]:
-    """HDF5 dataset names that store one column."""
-    if col.kind in ("text", "ragged"):
-        return (col.name, f"{col.name}_offsets")
-    return (col.name,)
-
-
-def empty_value(col: Column) -> np.ndarray:
-    """A zero-row array with the column's dtype and per-row shape."""
-    return np.zeros((0, *col.shape), dtype=col.dtype or "uint8")
