@@ -320,6 +320,14 @@ def test_benchmark_label_map(release, room, tmp_path):
     assert (scene.face_instance[np.isin(room.face_instance, gone)] == 0).all()
     raw = load_scannetpp_scene(dst, ids[0], label_map=False)
     assert {o.label: o.category for o in raw.objects}[renamed] == renamed
+    # a bad or missing map fails naming the scene being read (failure reports are per scene)
+    (meta / "map_benchmark.csv").write_text("label,target\nchair,seat\n")
+    with pytest.raises(CorruptDataError) as e:
+        load_scene(dst, ids[0], source="scannetpp")
+    assert e.value.scene_id == ids[0] and "'class'" in e.value.cause
+    with pytest.raises(MissingDataError) as e:
+        load_scannetpp_scene(dst, ids[0], label_map=tmp_path / "nope.csv")
+    assert e.value.scene_id == ids[0] and e.value.path.endswith("nope.csv")
 
 
 def test_iphone_without_any_depth_is_not_comparable_not_a_failure(release, tmp_path):

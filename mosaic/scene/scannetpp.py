@@ -589,14 +589,15 @@ def annotated_box(obb: Any) -> OrientedBox:
                        rotation=axes.T.copy())
 
 
-def read_label_map(path: Path) -> dict[str, str | None]:
+def read_label_map(path: Path, scene_id: str = "-") -> dict[str, str | None]:
     """ScanNet++ ``map_benchmark.csv``: raw label -> benchmark class from ``semantic_map_to``
-    (an empty cell keeps the raw label, ``None`` drops the class: -> None)."""
+    (an empty cell keeps the raw label, ``None`` drops the class: -> None). ``scene_id`` is
+    the scene being read, for errors."""
     out: dict[str, str | None] = {}
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or "class" not in reader.fieldnames:
-            raise CorruptDataError("-", path, "no 'class' column (expected the ScanNet++ "
+            raise CorruptDataError(scene_id, path, "no 'class' column (expected the ScanNet++ "
                                    "map_benchmark.csv)", "pass the benchmark map or None")
         for row in reader:
             target = (row.get("semantic_map_to") or "").strip()
@@ -678,18 +679,18 @@ def scene_folder(root: str | Path, scene_id: str) -> Path:
     return folder
 
 
-def _resolve_label_map(root: Path, label_map: str | Path | None | bool
+def _resolve_label_map(root: Path, label_map: str | Path | None | bool, scene_id: str
                        ) -> tuple[dict[str, str | None] | None, Path | None]:
     if label_map is False:
         return None, None
     if label_map is None or label_map is True:
         path = root / LABEL_MAP
-        return (read_label_map(path), path) if path.is_file() else (None, None)
+        return (read_label_map(path, scene_id), path) if path.is_file() else (None, None)
     path = Path(label_map)
     if not path.is_file():
-        raise MissingDataError("-", path, "label map missing",
+        raise MissingDataError(scene_id, path, "label map missing",
                                "pass the ScanNet++ metadata/semantic_benchmark/map_benchmark.csv")
-    return read_label_map(path), path
+    return read_label_map(path, scene_id), path
 
 
 def load_scannetpp_scene(root: str | Path, scene_id: str, *, frames: str = "iphone",
@@ -726,7 +727,7 @@ def load_scannetpp_scene(root: str | Path, scene_id: str, *, frames: str = "ipho
         scene_id, folder, len(mesh.vertices), warnings)
     face_instance = face_instances_from_vertices(mesh.faces, vertex_instance)
     vertices = mesh.vertices.astype(np.float32)
-    lmap, lmap_path = _resolve_label_map(Path(root), label_map)
+    lmap, lmap_path = _resolve_label_map(Path(root), label_map, scene_id)
     naming: dict[int, ObjectLabel] = {}
     dropped: list[int] = []
     for inst, lab in raw_labels.items():
