@@ -271,6 +271,16 @@ def test_bad_inputs_give_typed_errors_naming_scene_and_file(release, tmp_path):
         load_scannetpp_scene(tmp_path / "d", sid)
     assert e.value.path.endswith("segments_anno.json")
 
+    # another scene's annotation with the same vertex count would otherwise be read silently
+    folder = _broken_copy(root, sid, tmp_path / "g")
+    anno = folder / "scans" / "segments_anno.json"
+    doc = json.loads(anno.read_text())
+    doc["sceneId"] = f"scannetpp.{ids[1]}"
+    anno.write_text(json.dumps(doc))
+    with pytest.raises(CorruptDataError, match=f"belongs to scene 'scannetpp.{ids[1]}'") as e:
+        load_scannetpp_scene(tmp_path / "g", sid)
+    assert e.value.scene_id == sid and e.value.path.endswith("segments_anno.json")
+
     folder = _broken_copy(root, sid, tmp_path / "f")  # only frames 0 and 3 extracted
     for k in (0, 3):
         name = f"frame_{k:06d}.jpg"

@@ -624,6 +624,11 @@ def _read_annotations(scene_id: str, folder: Path, n_vertices: int, warnings: li
     groups = anno.get("segGroups") if isinstance(anno, dict) else None
     if not isinstance(groups, list):
         raise _corrupt(scene_id, anno_path, "no segGroups list")
+    # segment ids are vertex ids here, so another scene's file would still mostly "fit"
+    for path, doc in ((seg_path, seg_data), (anno_path, anno)):
+        owner = str(doc.get("sceneId", scene_id)).removeprefix("scannetpp.")
+        if owner != scene_id:
+            raise _corrupt(scene_id, path, f"belongs to scene {doc['sceneId']!r}")
     uniq, inverse = np.unique(seg_arr, return_inverse=True)
     slot_size = np.bincount(inverse, minlength=len(uniq))  # vertices per segment
     labels: dict[int, str] = {}
