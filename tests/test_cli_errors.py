@@ -73,3 +73,10 @@ def test_inspect_qa_needs_a_positive_card_count(tmp_path):
     res = CliRunner().invoke(main, ["inspect", "qa", str(tmp_path), "--type", "obj_count_occ",
                                     "--n", "0", "--out", str(tmp_path / "cards")])
     assert res.exit_code == 2 and "--n" in res.output, res.output
+
+
+def test_visibility_rejects_an_unknown_output_type_before_casting(root, tmp_path):
+    res = CliRunner().invoke(main, ["visibility", "--root", str(root), SCENE, "--max-side", "40",
+                                    "--out", str(tmp_path / "labels.txt")])
+    assert res.exit_code == 2 and "--out" in res.output, res.output
+    assert "views" not in res.output  # nothing was labelled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -81,8 +82,11 @@ def visibility(source, root, scene_id, frames, step, backend, device, max_side, 
 
     from ..config import VisibilityConfig
     from ..scene import load_scene
+    from ..stages.labels_file import SUFFIXES
     from ..visibility import compute_visibility
 
+    if out and Path(out).suffix.lower() not in SUFFIXES:  # before the casting, not after
+        raise click.BadParameter(f"{out}: use a .json or .h5 file name", param_hint="--out")
     scene = load_scene(root, scene_id, source=source)
     ids = parse_frames(frames)
     if ids is None:

@@ -21,6 +21,7 @@ from ..config import VisibilityConfig
 from ..errors import MosaicError
 from ..structures import ObjectVisibility, ViewVisibility
 
+SUFFIXES = (".json", ".h5", ".hdf5")  # file types write_labels can write
 _SCALAR_FIELDS = (
     "instance_id", "visible_px", "amodal_px_in", "amodal_px_total", "truncation", "occlusion",
     "visible_ratio", "depth_median", "visible",
@@ -42,7 +43,7 @@ def write_labels(
     """Write labels to ``path`` (.json or .h5), atomically (temporary name, then rename)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".json", ".h5", ".hdf5"):
+    if suffix not in SUFFIXES:
         raise MosaicError(f"--out {path}: use a .json or .h5 file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
