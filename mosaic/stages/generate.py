@@ -48,7 +48,9 @@ def resolve_scenes(
 
     ``split`` is ``train``, ``bench`` (= ScanNet val), ``val``, ``test``, a path to a text
     file with one scene id per line, or None (all scenes of the root). ``scene_ids`` narrows
-    the selection. Scenes of the test split are skipped with a recorded reason.
+    the selection; with an official split, ids of another split are refused
+    (``DatasetRootError``) and ids found nowhere are kept so their failure names the missing
+    folder. Scenes of the test split are skipped with a recorded reason.
     """
     from ..scene import list_scenes
 
