@@ -2,8 +2,11 @@
 
 * Multiple choice: the prediction's first whitespace-separated token, one trailing period
   dropped, compared case-insensitively with the correct letter.
-* Numeric (counts, distances, sizes): mean relative accuracy over the 11 thresholds
-  ``np.linspace(0.5, 0.95, 11)``; threshold t passes when ``|pred - gt| / gt <= 1 - t``.
+* Numeric (counts, distances, sizes): the prediction's first whitespace-separated token, one
+  trailing period dropped, read as a number (VSI-Bench's ``to_float(fuzzy_matching(...))``:
+  ``"3.5"`` and ``"3.5."`` parse, ``"about 3.5 m"`` and ``"3.5m"`` do not); mean relative
+  accuracy over the 11 thresholds ``np.linspace(0.5, 0.95, 11)``; threshold t passes when
+  ``|pred - gt| / gt <= 1 - t``.
 * Points (``obj_localization_occ_na``): the share of t in 0.5, 0.6, ..., 1.4 with pixel
   distance ``<= t * bbox_2d_diag``.
 * An unparseable prediction scores 0.
@@ -44,14 +47,20 @@ class PredictionFileError(MosaicError):
     """A predictions file cannot be read."""
 
 
-def score_multiple_choice(pred: str, letter: str) -> float:
-    """1.0 when the first token (trailing period dropped) equals the letter, else 0.0."""
+def first_token(pred: str) -> str:
+    """The prediction's first whitespace-separated token with one trailing period dropped."""
     tokens = str(pred).strip().split()
     if not tokens:
-        return 0.0
+        return ""
     token = tokens[0]
-    if token.endswith("."):
-        token = token[:-1]
+    return token[:-1] if token.endswith(".") else token
+
+
+def score_multiple_choice(pred: str, letter: str) -> float:
+    """1.0 when the first token (trailing period dropped) equals the letter, else 0.0."""
+    token = first_token(pred)
+    if not token:
+        return 0.0
     return float(token.lower() == str(letter).strip().lower())
 
 
@@ -73,9 +82,17 @@ def mean_relative_accuracy(pred: float, gt: float) -> float:
 
 
 def score_numeric(pred: str, gt: str) -> float:
-    """MRA of the first number in the prediction against the ground truth (0 if none)."""
-    p, g = parse_number(pred), parse_number(gt)
-    if p is None or g is None:
+    """MRA of the prediction's first token read as a number (0 if it is not one).
+
+    Only the first token counts, as in VSI-Bench / SpatialMosaic: scanning the whole answer for
+    a number would score verbose answers that the public evaluation scores 0.
+    """
+    try:
+        p = float(first_token(pred))
+    except ValueError:
+        return 0.0
+    g = parse_number(gt)
+    if not math.isfinite(p) or g is None:
         return 0.0
     return mean_relative_accuracy(p, g)
 

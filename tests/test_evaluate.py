@@ -55,11 +55,16 @@ def test_mean_relative_accuracy_by_hand():
     # 0.5 passes only t = 0.5
     assert mean_relative_accuracy(15, 10) == pytest.approx(1 / 11)
     assert mean_relative_accuracy(16, 10) == 0.0
-    assert score_numeric("about 9.5 m", "10") == 1.0  # 0.05 passes every t up to 0.95
+    assert score_numeric("9.5 m", "10") == 1.0  # 0.05 passes every t up to 0.95
+    assert score_numeric("9.5.", "10") == 1.0  # one trailing period dropped
+    # only the first token is read, as VSI-Bench / SpatialMosaic do
+    assert score_numeric("about 9.5 m", "10") == 0.0
+    assert score_numeric("9.5m", "10") == 0.0
     # 0.25 <= 1 - t for t in 0.500 .. 0.725 (6 of 11)
     assert score_numeric("3", "4") == pytest.approx(6 / 11)
     assert score_numeric("many", "4") == 0.0
     assert score_numeric("", "4") == 0.0
+    assert score_numeric("nan", "4") == 0.0 and score_numeric("inf", "4") == 0.0
 
 
 def test_points_by_hand():
