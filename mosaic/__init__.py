@@ -56,11 +56,15 @@ def load_scene(root: Any, scene_id: str, source: str = "scannet", **kwargs: Any)
 def compute_visibility(
     scene: Scene,
     frame_ids: Any = None,
-    backend: str = "embree",
-    max_side: int = 320,
+    backend: str | None = None,
+    max_side: int | None = None,
     **kwargs: Any,
 ) -> list[ViewVisibility]:
-    """Per-view visibility labels (see ``mosaic.visibility.compute_visibility``)."""
+    """Per-view visibility labels (see ``mosaic.visibility.compute_visibility``).
+
+    ``backend`` and ``max_side`` override ``config`` only when given (defaults: the config's,
+    i.e. embree and 320 px).
+    """
     from .visibility import compute_visibility as _cv
 
     return _cv(scene, frame_ids=frame_ids, backend=backend, max_side=max_side, **kwargs)
@@ -78,8 +82,9 @@ def generate_qa(
     return _gq(scene, visibility=visibility, seed=seed, config=config)
 
 
-def open_dataset(path: Any) -> Any:
-    """Open a generated dataset directory for reading (see ``mosaic.io.reader``)."""
+def open_dataset(path: Any, split: str | None = None) -> Any:
+    """Open a generated dataset directory for reading, optionally one output split (``train``,
+    ``bench``); see ``mosaic.io.reader``."""
     from .io.reader import open_dataset as _od
 
-    return _od(path)
+    return _od(path, split=split)

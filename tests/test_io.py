@@ -279,3 +279,11 @@ def test_docs_list_every_column():
         assert f"`{table}/`" in doc
         for col in cols:
             assert f"`{col.name}`" in doc, f"{table}/{col.name} undocumented"
+
+
+def test_package_open_dataset_takes_a_split(tmp_path):
+    import mosaic
+
+    write_dataset(tmp_path, n_scenes=1)
+    with mosaic.open_dataset(tmp_path, split="train") as ds:  # as docs/data_format.md shows
+        assert len(ds) == 3

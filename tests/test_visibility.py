@@ -288,3 +288,15 @@ def test_warp_on_a_missing_gpu_is_a_clear_error_and_prints_nothing(capfd):
         get_backend("warp", device="cuda:99")
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_package_wrapper_keeps_the_config_settings():
+    """mosaic.compute_visibility must not override config.max_side / backend with defaults."""
+    import mosaic
+
+    scene = vs.half_hidden_scene()
+    cfg = dataclasses.replace(VisibilityConfig(), max_side=80)
+    (view,) = mosaic.compute_visibility(scene, config=cfg)
+    assert view.instance_buffer.shape == (60, 80)
+    (view,) = mosaic.compute_visibility(scene, config=cfg, max_side=40)
+    assert view.instance_buffer.shape == (30, 40)
