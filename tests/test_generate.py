@@ -266,6 +266,23 @@ def test_dataset_command_reuses_a_complete_cache(tmp_path):
     assert (cache / "scans/scene0000_00/scene0000_00.sens").stat().st_mtime_ns == mtime
 
 
+def test_dataset_command_ignores_scenes_left_by_a_larger_cache(tmp_path):
+    """A cache rewritten with fewer scenes keeps the old scene folders; they are not used."""
+    import mosaic.cli.dataset as cli_dataset
+
+    cache = tmp_path / "cache"
+    write_synthetic_dataset(cache, n_scenes=3, seed=0, spec=SPEC)
+    write_synthetic_dataset(cache, n_scenes=1, seed=0, spec=SPEC)  # what a smaller run leaves
+    stamp = {"n_scenes": 1, "seed": 0, "n_frames": cli_dataset.SYNTHETIC_FRAMES}
+    (cache / ".mosaic-synthetic.json").write_text(json.dumps(stamp))
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(main, ["dataset", "--scenes", "synthetic", "--out", str(out),
+                                    "--cache", str(cache), "--n-scenes", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    with open_dataset(out) as ds:
+        assert {q.scene_id for q in ds.iter_qa()} == {"scene0000_00"}
+
+
 def test_torch_dataset_with_dataloader_workers(reference):
     torch = pytest.importorskip("torch")
     from mosaic.io.torch_dataset import MosaicTorchDataset, collate_items

@@ -269,8 +269,13 @@ def dataset(kind, root, out, n_scenes, cache, split, workers, seed, chunk_size, 
         ensure_synthetic_cache(cache_dir, n_scenes, seed, workers)
         click.echo(f"synthetic scenes in {cache_dir} ({time.perf_counter() - t0:.1f} s)",
                    err=True)
+        from ..scene import list_scenes
+
+        # scenes of an earlier, larger cache stay on disk but are in no split list now
+        entries, _ = list_scenes(cache_dir, source="scannet")
+        ids = [e.scene_id for e in entries if e.split is not None]
         config = _pipelines_dir() / "synthetic.yaml"
-        code = run_generate("scannet", str(cache_dir), None, None, str(config), overrides, out,
+        code = run_generate("scannet", str(cache_dir), None, ids, str(config), overrides, out,
                             workers, chunk_size, embed_images, progress=not no_progress)
     if code in (0, EXIT_PARTIAL):
         from ..io.validate import validate_dataset
