@@ -30,9 +30,9 @@ class SceneStats:
     Attributes:
         scene_id: the scene.
         n_frames: usable frames (finite pose).
-        n_skipped: frames dropped while reading, by reason (``skipped``).
+        skipped: frames dropped while reading: reason -> count.
         n_sampled: frames kept by subsampling.
-        rejected: pose-check rejections by reason.
+        rejected: pose-check rejections: reason (measured number left out) -> count.
         n_views: views labelled (sampled minus rejected).
         n_views_stored: views used by at least one question.
         qa_per_type: question type -> count.

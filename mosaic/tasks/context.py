@@ -61,7 +61,7 @@ class Draft:
         category: the category used for the per-category cap.
         coverage_categories: categories whose full coverage decides ``coverage``.
         answer_class: balancing class ("yes"/"no" for yes/no, "present"/"absent" for
-            localization), or "".
+            localization, "cross"/"multi"/"single" for counting and best view), or "".
         named_frame: the frame id the question names, if any.
         bbox_2d: visible box (original pixels) for localization, else None.
         query: machine-readable content of the question (stored in the evidence).
