@@ -186,3 +186,23 @@ def test_bad_mesh_labels_and_ids_give_typed_errors(root, tmp_path):
         write_mesh_scene(tmp_path, "x", np.zeros((3, 3)), np.zeros((1, 3), int),
                          np.zeros((3, 3), np.uint8), np.zeros(3), {}, [],
                          instance_storage="colour")
+
+
+def test_obj_with_per_face_texture_coordinates_keeps_vertex_order(tmp_path):
+    """An OBJ vertex used with two different ``vt`` (a UV seam) must not be split: per-vertex
+    ids are given in the file's vertex order."""
+    folder = tmp_path / "uv"
+    folder.mkdir()
+    (folder / "mesh.obj").write_text(
+        "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nvt 0 0\nvt 1 0\nvt 0 1\nvt 1 1\n"
+        "f 4/4 2/2 3/3\nf 1/1 2/4 3/3\n")
+    np.save(folder / "vertex_instance.npy", np.array([1, 1, 1, 2], np.int32))
+    (folder / "labels.json").write_text(json.dumps({"1": "chair", "2": "table"}))
+    (folder / "images").mkdir()
+    (folder / "images" / "0.jpg").write_bytes(b"\xff\xd8")
+    (folder / "frames.json").write_text(json.dumps({
+        "K": [[50, 0, 32], [0, 50, 24], [0, 0, 1]], "width": 64, "height": 48,
+        "frames": [{"id": 0, "image": "images/0.jpg", "cam_to_world": np.eye(4).tolist()}]}))
+    scene = load_mesh_scene(tmp_path, "uv")
+    assert len(scene.vertices) == 4
+    assert scene.face_instance.tolist() == [1, 1]  # face (3,1,2): ids (2,1,1) -> 1

@@ -75,8 +75,10 @@ def read_mesh(scene_id: str, path: Path, hint: str) -> MeshData:
 
     if not path.is_file():
         raise MissingDataError(scene_id, path, "mesh file missing", hint)
+    # maintain_order: the OBJ loader otherwise splits a vertex used with two texture coordinates
+    options = {"maintain_order": True} if path.suffix.lower() == ".obj" else {}
     try:
-        mesh = trimesh.load(path, process=False, force="mesh")
+        mesh = trimesh.load(path, process=False, force="mesh", **options)
     except Exception as exc:  # trimesh raises assorted plain errors on bad files
         raise CorruptDataError(scene_id, path, f"unreadable mesh ({type(exc).__name__}: {exc})",
                                hint) from None
