@@ -80,3 +80,12 @@ def test_visibility_rejects_an_unknown_output_type_before_casting(root, tmp_path
                                     "--out", str(tmp_path / "labels.txt")])
     assert res.exit_code == 2 and "--out" in res.output, res.output
     assert "views" not in res.output  # nothing was labelled
+
+
+def test_a_selection_of_only_test_scenes_is_an_error_not_an_empty_dataset(root, tmp_path):
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(main, ["generate", "--root", str(root), "--split", "test",
+                                    "--out", str(out), "--no-progress"])
+    assert res.exit_code == 1, res.output
+    assert "scene0707_00" in res.output and "test split" in res.output
+    assert not (out / "index.json").exists()

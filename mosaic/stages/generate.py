@@ -50,7 +50,8 @@ def resolve_scenes(
     file with one scene id per line, or None (all scenes of the root). ``scene_ids`` narrows
     the selection; with an official split, ids of another split are refused
     (``DatasetRootError``) and ids found nowhere are kept so their failure names the missing
-    folder. Scenes of the test split are skipped with a recorded reason.
+    folder. Scenes of the test split are skipped with a recorded reason; a selection with
+    nothing else raises ``DatasetRootError`` (no empty dataset reported as a success).
     """
     from ..scene import list_scenes
 
@@ -103,6 +104,12 @@ def resolve_scenes(
             continue
         out = OUTPUT_SPLIT.get(sp, "train")
         splits.setdefault(out, []).append(sid)
+    if not splits:
+        raise DatasetRootError(
+            f"nothing to generate under {root}: every selected scene is in the test split, "
+            f"which has no annotations ({', '.join(s['scene'] for s in skipped[:5])}"
+            f"{' ...' if len(skipped) > 5 else ''}); use --split train or bench"
+        )
     return ScenePlan(splits, skipped)
 
 
