@@ -38,7 +38,7 @@ class VisibilityConfig:
     max_side: int = 320  # labelling resolution: long image side in pixels
     amodal_method: str = "pruned"  # pruned (exact, casts only undecided pixels) | exact
     enlarge: float = 2.0  # unbounded-plane stand-in: image extended by this many sizes per side
-    near: float = 0.05  # near plane (m): geometry closer than this is ignored for amodal
+    near: float = 0.05  # objects reaching closer than this (m) get an unbounded projected box
     min_visible_frac: float = 0.001  # min visible pixels as a share of the labelling image
     min_visible_ratio: float = 0.05  # min V / A_tot to count as visible
     full_threshold: float = 0.05  # occlusion and truncation at or below this -> state "full"

@@ -275,8 +275,8 @@ class ViewVisibility:
         objects: one record per non-structural instance with an amodal footprint inside the
             image (amodal_px_in > 0), sorted by instance id. An object projecting entirely
             outside the image, or lying behind the camera, has no record.
-        visible_faces: sorted int64 ids of non-structural faces hit by at least one ray
-            (used for view overlap).
+        visible_faces: sorted int64 ids of faces of non-structural annotated objects
+            (instance >= 1) hit by at least one ray (used for view overlap).
     """
 
     frame_id: int
