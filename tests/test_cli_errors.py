@@ -89,3 +89,14 @@ def test_a_selection_of_only_test_scenes_is_an_error_not_an_empty_dataset(root, 
     assert res.exit_code == 1, res.output
     assert "scene0707_00" in res.output and "test split" in res.output
     assert not (out / "index.json").exists()
+
+
+def test_dataset_never_writes_synthetic_scenes_into_a_foreign_folder(root, tmp_path):
+    # e.g. a real ScanNet root given as --cache: its scene0000_00 must not be overwritten
+    sens = root / "scans" / SCENE / f"{SCENE}.sens"
+    before = sens.stat().st_mtime_ns
+    res = CliRunner().invoke(main, ["dataset", "--scenes", "synthetic", "--cache", str(root),
+                                    "--out", str(tmp_path / "ds"), "--n-scenes", "1",
+                                    "--no-progress"])
+    assert res.exit_code == 1 and "--cache" in res.output, res.output
+    assert sens.stat().st_mtime_ns == before

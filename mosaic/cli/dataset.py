@@ -197,9 +197,14 @@ SYNTHETIC_FRAMES = 100
 
 
 def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int = 1) -> Path:
-    """Write the built-in scenes once; reuse them when the completion stamp matches."""
+    """Write the built-in scenes once; reuse them when the completion stamp matches.
+
+    A non-empty folder without the stamp was not written here (e.g. a real ScanNet root given
+    as ``--cache`` by mistake) and is never written into: ``ConfigError``.
+    """
     import dataclasses
 
+    from ..errors import ConfigError
     from ..io.shard_writer import write_bytes_atomic
     from ..scene.synthetic import SynthSpec, write_synthetic_dataset
 
@@ -211,7 +216,15 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
                 return cache
         except json.JSONDecodeError:
             pass
+    elif cache.is_dir() and any(cache.iterdir()):
+        raise ConfigError(
+            f"--cache {cache} is not empty and holds no {stamp.name}, so it was not written by "
+            "`mosaic dataset`; writing synthetic scenes there would overwrite its files. "
+            "Choose an empty or new folder"
+        )
     cache.mkdir(parents=True, exist_ok=True)
+    # stamp first (an interrupted write leaves a mismatching stamp, so it is redone, not refused)
+    write_bytes_atomic(stamp, json.dumps({"writing": want}).encode())
     spec = dataclasses.replace(SynthSpec(), n_frames=SYNTHETIC_FRAMES)
     write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed, spec=spec, workers=workers)
     write_bytes_atomic(stamp, json.dumps(want).encode())
