@@ -91,6 +91,15 @@ def test_a_selection_of_only_test_scenes_is_an_error_not_an_empty_dataset(root, 
     assert not (out / "index.json").exists()
 
 
+def test_a_misspelt_question_type_fails_before_any_scene_is_processed(root, tmp_path):
+    out = tmp_path / "ds"
+    res = CliRunner().invoke(main, ["generate", "--root", str(root), "--out", str(out),
+                                    "--no-progress", "--set", "qa.types=obj_count_occ,obj_cont"])
+    assert res.exit_code == 1, res.output
+    assert "obj_cont" in res.output and "obj_count_occ_na" in res.output  # lists valid names
+    assert not out.exists()  # no plan.json pinning the bad config, no failed scenes
+
+
 def test_dataset_never_writes_synthetic_scenes_into_a_foreign_folder(root, tmp_path):
     # e.g. a real ScanNet root given as --cache: its scene0000_00 must not be overwritten
     sens = root / "scans" / SCENE / f"{SCENE}.sens"

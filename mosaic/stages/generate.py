@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import MosaicConfig
-from ..errors import ConfigError, DatasetRootError
+from ..errors import ConfigError, DatasetRootError, UnknownNameError
 from ..io.shard_writer import write_bytes_atomic
+from ..structures import FAMILY_OF, QA_TYPES
 from .chunk import ChunkTask, read_marker, run_chunk, write_index
 from .failures import failure_record, write_failures
 
@@ -223,6 +224,11 @@ def generate_dataset(
     then ``{"event": "scene", "scene": id, "ok": bool, "views": n}`` per processed scene.
     """
     t0 = time.perf_counter()
+    # a misspelt question type would otherwise fail every scene after its ray casting, and
+    # pin the bad config in plan.json
+    for qtype in config.qa.types:
+        if qtype not in FAMILY_OF:
+            raise UnknownNameError("question type (qa.types)", qtype, QA_TYPES)
     out = Path(out_dir)
     tasks = plan_chunks(plan, root, source, config, out, chunk_size, embed_images)
     _check_plan(
