@@ -91,12 +91,14 @@ def test_a_selection_of_only_test_scenes_is_an_error_not_an_empty_dataset(root, 
     assert not (out / "index.json").exists()
 
 
-def test_a_misspelt_question_type_fails_before_any_scene_is_processed(root, tmp_path):
+@pytest.mark.parametrize("setting,valid", [("qa.types=obj_count_occ,obj_cont", "obj_count_occ_na"),
+                                           ("visibility.backend=embre", "embree")])
+def test_a_misspelt_name_fails_before_any_scene_is_processed(root, tmp_path, setting, valid):
     out = tmp_path / "ds"
     res = CliRunner().invoke(main, ["generate", "--root", str(root), "--out", str(out),
-                                    "--no-progress", "--set", "qa.types=obj_count_occ,obj_cont"])
+                                    "--no-progress", "--set", setting])
     assert res.exit_code == 1, res.output
-    assert "obj_cont" in res.output and "obj_count_occ_na" in res.output  # lists valid names
+    assert setting.split(",")[-1].split("=")[-1] in res.output and valid in res.output
     assert not out.exists()  # no plan.json pinning the bad config, no failed scenes
 
 

@@ -224,11 +224,16 @@ def generate_dataset(
     then ``{"event": "scene", "scene": id, "ok": bool, "views": n}`` per processed scene.
     """
     t0 = time.perf_counter()
-    # a misspelt question type would otherwise fail every scene after its ray casting, and
-    # pin the bad config in plan.json
+    # a misspelt question type or backend would otherwise fail every scene (after its ray
+    # casting, for a type) and pin the bad config in plan.json
     for qtype in config.qa.types:
         if qtype not in FAMILY_OF:
             raise UnknownNameError("question type (qa.types)", qtype, QA_TYPES)
+    from ..visibility.base import BACKENDS  # the name only: nodes may have what the driver lacks
+
+    if config.visibility.backend not in BACKENDS:
+        raise UnknownNameError("ray-casting backend (visibility.backend)",
+                               config.visibility.backend, list(BACKENDS))
     out = Path(out_dir)
     tasks = plan_chunks(plan, root, source, config, out, chunk_size, embed_images)
     _check_plan(
