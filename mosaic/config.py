@@ -110,6 +110,11 @@ class MosaicConfig:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+# Fields with a closed set of values, checked when a config is built (fail before any work).
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("visibility", "amodal_method"): ("pruned", "exact"),
+}
+
 _SECTIONS = {
     "source": SourceConfig,
     "visibility": VisibilityConfig,
@@ -165,9 +170,11 @@ def _apply(cfg: MosaicConfig, section: str | None, key: str, value: Any) -> Mosa
         raise ConfigError(
             f"unknown setting {section}.{key}; valid: {', '.join(sorted(names))}"
         )
-    new_sub = dataclasses.replace(
-        sub, **{key: _coerce(value, getattr(sub, key), f"{section}.{key}")}
-    )
+    coerced = _coerce(value, getattr(sub, key), f"{section}.{key}")
+    allowed = _CHOICES.get((section, key))
+    if allowed is not None and coerced not in allowed:
+        raise ConfigError(f"{section}.{key}={coerced!r} is not valid; valid: {', '.join(allowed)}")
+    new_sub = dataclasses.replace(sub, **{key: coerced})
     return dataclasses.replace(cfg, **{section: new_sub})
 
 

@@ -63,3 +63,9 @@ def test_source_options_reach_only_the_loaders_that_take_them():
     assert source_options("arkitscenes", cfg) == {"box_margin": 0.01}
     assert source_options("mesh", cfg) == {}
     assert source_options("scannet", SourceConfig()) == {}
+
+
+def test_closed_choices_fail_when_the_config_is_built():
+    with pytest.raises(ConfigError, match="pruned, exact"):
+        load_config(None, ["visibility.amodal_method=exactish"])
+    assert load_config(None, ["visibility.amodal_method=exact"]).visibility.amodal_method == "exact"
