@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ..structures import DepthImage, Frame, Scene, SkippedFrame
-from ..visibility.base import camera_rays, get_backend
+from ..visibility.base import get_backend, world_ray_directions
 from .base import build_objects
 from .label_table import load_label_table
 from .scannet_writer import (
@@ -105,7 +105,6 @@ class RoomRenderer:
         # Ambient plus diffuse from the light, per face (constant over the frames).
         self._lit = self.AMBIENT + self.DIFFUSE * np.abs((self.face_normals * to_light).sum(1))
         self._caster = None
-        self._dirs: dict[tuple, np.ndarray] = {}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -123,15 +122,7 @@ class RoomRenderer:
         """First hits of all pixels in one call: face (h, w) int32 (-1 miss), camera depth
         (h, w) float32 metres (inf miss), ray origins and directions (N, 3) float32 world."""
         w, h = size
-        key = (np.asarray(K, np.float64).tobytes(), w, h)
-        d_cam = self._dirs.get(key)
-        if d_cam is None:  # camera-frame rays depend on K and size only: made once
-            d_cam = camera_rays(K, np.eye(4), w, h)[2]
-            if len(self._dirs) > 8:
-                self._dirs.clear()
-            self._dirs[key] = d_cam
-        R = np.asarray(cam_to_world[:3, :3], np.float32)
-        dirs = np.einsum("ij,kj->ik", d_cam, R)
+        dirs = world_ray_directions(np.asarray(K, np.float64), cam_to_world, w, h)
         origins = np.broadcast_to(np.asarray(cam_to_world[:3, 3], np.float32), dirs.shape)
         face, t = self.caster.cast(origins, dirs)
         return face.reshape(h, w), t.reshape(h, w), origins, dirs

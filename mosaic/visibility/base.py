@@ -99,6 +99,25 @@ def camera_to_world_dirs(d_cam: np.ndarray, cam_to_world: np.ndarray) -> np.ndar
     return np.einsum("ij,nj->ni", cam_to_world[:3, :3], d_cam).astype(np.float32)
 
 
+def world_ray_directions(
+    K: np.ndarray, cam_to_world: np.ndarray, width: int, height: int
+) -> np.ndarray:
+    """World directions (N, 3) float32 through every pixel centre, row-major, camera z = 1.
+
+    Without skew the direction of pixel (i, j) is x_j * r0 + y_i * r1 + r2 (r = the camera axes
+    in world coordinates): a separable sum, one broadcast add instead of a product per ray.
+    """
+    if K[0, 1] != 0 or K[1, 0] != 0:
+        u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+        return camera_to_world_dirs(pixel_directions(K, u.ravel(), v.ravel()), cam_to_world)
+    R = cam_to_world[:3, :3]
+    x = (np.arange(width) + 0.5 - K[0, 2]) / K[0, 0]
+    y = (np.arange(height) + 0.5 - K[1, 2]) / K[1, 1]
+    cols = (x[:, None] * R[:, 0]).astype(np.float32)  # (w, 3)
+    rows = (y[:, None] * R[:, 1] + R[:, 2]).astype(np.float32)  # (h, 3)
+    return (rows[:, None, :] + cols[None, :, :]).reshape(-1, 3)
+
+
 def camera_rays(
     K: np.ndarray, cam_to_world: np.ndarray, width: int, height: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,7 +134,7 @@ def camera_rays(
     """
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
     d_cam = pixel_directions(K, u.ravel(), v.ravel())
-    d_world = camera_to_world_dirs(d_cam, cam_to_world)
+    d_world = world_ray_directions(K, cam_to_world, width, height)
     origins = np.broadcast_to(cam_to_world[:3, 3].astype(np.float32), d_world.shape)
     return np.ascontiguousarray(origins), d_world, d_cam.astype(np.float32)
 
