@@ -88,7 +88,7 @@ def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[
     Returns (sampled frame ids, kept views, rejected records, pose errors by frame).
     """
     from ..tasks.viewsets import subsample_frames
-    from ..visibility import check_poses, compute_visibility
+    from ..visibility import SceneCasters, check_poses, compute_visibility
 
     vcfg = config.visibility
     sampled = subsample_frames(scene, config.viewsets.frame_step)
@@ -100,9 +100,10 @@ def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[
     rejected: list[dict[str, Any]] = []
     pose_errors: dict[int, float] = {}
     kept = list(sampled)
+    casters = SceneCasters(scene, vcfg.backend, vcfg.device)  # one scene BVH for both steps
     if vcfg.pose_check and scene.store is not None:
         with timer.stage("pose"):
-            checks = check_poses(scene, sampled, vcfg.pose_max_error, backend=vcfg.backend)
+            checks = check_poses(scene, sampled, vcfg.pose_max_error, caster=casters.full)
         bad = set()
         for c in checks:
             pose_errors[int(c.frame_id)] = float(c.error_m)
@@ -113,7 +114,7 @@ def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[
                 )
         kept = [f for f in sampled if f not in bad]
     with timer.stage("visibility"):
-        views = compute_visibility(scene, kept, config=vcfg) if kept else []
+        views = compute_visibility(scene, kept, config=vcfg, casters=casters) if kept else []
     return sampled, views, rejected, pose_errors
 
 

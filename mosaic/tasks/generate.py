@@ -60,14 +60,17 @@ def prepare_views(
     """
     if visibility is not None:
         return list(visibility)
-    from ..visibility import check_poses, compute_visibility
+    from ..visibility import SceneCasters, check_poses, compute_visibility
 
     ids = subsample_frames(scene, cfg.viewsets.frame_step)
+    if not ids:
+        return []
+    casters = SceneCasters(scene, cfg.visibility.backend, cfg.visibility.device)
     # in-memory scenes (no frame store) have no sensor depth to compare with; checking first
     # saves labelling frames that would be dropped
-    if cfg.visibility.pose_check and scene.store is not None and ids:
+    if cfg.visibility.pose_check and scene.store is not None:
         checks = check_poses(
-            scene, ids, max_error=cfg.visibility.pose_max_error, backend=cfg.visibility.backend
+            scene, ids, max_error=cfg.visibility.pose_max_error, caster=casters.full
         )
         rejected = {int(c.frame_id) for c in checks if c.rejected}
         ids = [f for f in ids if f not in rejected]
@@ -79,6 +82,7 @@ def prepare_views(
         backend=cfg.visibility.backend,
         max_side=cfg.visibility.max_side,
         config=cfg.visibility,
+        casters=casters,
     )
 
 

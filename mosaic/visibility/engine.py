@@ -37,6 +37,7 @@ from .base import (
     labelling_size,
     pixel_directions,
     scaled_intrinsics,
+    world_ray_directions,
 )
 
 _OUTSIDE_RAYS = 1024  # out-of-image rays per object for the pruned method (sub-grid above it)
@@ -122,43 +123,12 @@ class _ViewGeometry:
     dirs: np.ndarray  # (h*w, 3) float32 world directions, camera z = 1
 
 
-_DIR_CACHE: dict[tuple, np.ndarray] = {}
-
-
-def _camera_dirs(K: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Camera-frame pixel-centre directions (h*w, 3), cached: every view of a scene shares them."""
-    key = (K.tobytes(), w, h)
-    d = _DIR_CACHE.get(key)
-    if d is None:
-        if len(_DIR_CACHE) > 16:
-            _DIR_CACHE.clear()
-        u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-        d = pixel_directions(K, u.ravel(), v.ravel())
-        _DIR_CACHE[key] = d
-    return d
-
-
-def _world_dirs(K: np.ndarray, cam_to_world: np.ndarray, w: int, h: int) -> np.ndarray:
-    """World directions (h*w, 3) float32 of the pixel centres, camera z = 1.
-
-    Without skew the direction of pixel (i, j) is x_j * r0 + y_i * r1 + r2 (r = camera axes in
-    world), a separable sum: one broadcast add instead of rotating every ray.
-    """
-    if K[0, 1] != 0 or K[1, 0] != 0:
-        return camera_to_world_dirs(_camera_dirs(K, w, h), cam_to_world)
-    R = cam_to_world[:3, :3]
-    x = (np.arange(w) + 0.5 - K[0, 2]) / K[0, 0]
-    y = (np.arange(h) + 0.5 - K[1, 2]) / K[1, 1]
-    cols = (x[:, None] * R[:, 0]).astype(np.float32)  # (w, 3)
-    rows = (y[:, None] * R[:, 1] + R[:, 2]).astype(np.float32)  # (h, 3)
-    return (rows[:, None, :] + cols[None, :, :]).reshape(-1, 3)
-
-
 def _view_geometry(frame: Frame, max_side: int) -> _ViewGeometry:
     w, h, _ = labelling_size(frame.width, frame.height, max_side)
     sx, sy = w / frame.width, h / frame.height
     K = scaled_intrinsics(frame.K, sx, sy)
-    return _ViewGeometry(frame, w, h, sx, sy, K, _world_dirs(K, frame.cam_to_world, w, h))
+    dirs = world_ray_directions(K, frame.cam_to_world, w, h)
+    return _ViewGeometry(frame, w, h, sx, sy, K, dirs)
 
 
 def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
@@ -463,6 +433,7 @@ def compute_visibility(
     device: str | None = None,
     amodal_method: str | None = None,
     progress: Callable[[int], None] | None = None,
+    casters: SceneCasters | None = None,
 ) -> list[ViewVisibility]:
     """Visibility labels for frames of a scene.
 
@@ -472,6 +443,8 @@ def compute_visibility(
         backend, max_side, device, amodal_method: override the matching ``config`` fields.
         config: thresholds and casting settings (defaults: ``VisibilityConfig()``).
         progress: called with the number of views finished after each batch.
+        casters: BVHs already built for this scene with the same backend (e.g. shared with
+            ``check_poses``), so they are not built twice.
 
     Returns:
         One ``ViewVisibility`` per requested frame, in the order requested.
@@ -496,7 +469,7 @@ def compute_visibility(
         if frame_ids is None
         else [scene.frame(int(f)) for f in frame_ids]
     )
-    labeller = ViewLabeller(scene, cfg)
+    labeller = ViewLabeller(scene, cfg, casters)
     views: list[ViewVisibility] = []
     step = max(1, cfg.batch_views)
     for s in range(0, len(frames), step):
