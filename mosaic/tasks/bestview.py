@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .context import Draft, TaskContext
-from .count import count_class, counted_instances
+from .count import count_class, countable
 from .viewsets import ViewSet
 
 
@@ -36,10 +36,8 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
     out: list[Draft] = []
     tmpl = ctx.templates["bestview_option"]
     for cat in ctx.by_category:
-        counted = counted_instances(ctx, vs, cat)
-        if not counted or not ctx.category_clear(vs, cat):
-            continue
-        if not any(len(ctx.visible_frames(vs, i)) < len(vs.frame_ids) for i in counted):
+        counted = countable(ctx, vs, cat)
+        if not counted:
             continue
         best = best_frame(ctx, vs, cat)
         if best is None:

@@ -20,6 +20,20 @@ def counted_instances(ctx: TaskContext, vs: ViewSet, category: str) -> list[int]
     return [i for i in ctx.by_category.get(category, []) if ctx.visible_frames(vs, i)]
 
 
+def countable(ctx: TaskContext, vs: ViewSet, category: str) -> list[int]:
+    """Counted instances of the category when a counting question over the set is sound, else [].
+
+    Sound: something is counted, no instance sits on a visibility threshold in any frame, and
+    the frames are needed (some counted instance is missing from some frame).
+    """
+    counted = counted_instances(ctx, vs, category)
+    if not counted or not ctx.category_clear(vs, category):
+        return []
+    if not any(len(ctx.visible_frames(vs, i)) < len(vs.frame_ids) for i in counted):
+        return []
+    return counted
+
+
 def count_class(ctx: TaskContext, vs: ViewSet, counted: list[int]) -> str:
     """``cross`` when no single frame shows every counted instance (the frames must be
     combined), ``multi`` for several instances one frame shows together, ``single`` for one."""
@@ -32,11 +46,8 @@ def count_class(ctx: TaskContext, vs: ViewSet, counted: list[int]) -> str:
 def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
     out: list[Draft] = []
     for cat in ctx.by_category:
-        counted = counted_instances(ctx, vs, cat)
-        if not counted or not ctx.category_clear(vs, cat):
-            continue
-        # counting needs the frames: some counted instance is missing from some frame
-        if not any(len(ctx.visible_frames(vs, i)) < len(vs.frame_ids) for i in counted):
+        counted = countable(ctx, vs, cat)
+        if not counted:
             continue
         n = len(counted)
         distractors = (
