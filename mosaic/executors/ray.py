@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import BackendUnavailableError, ConfigError
-from ..stages.chunk import read_marker
 from ..stages.status import append_job_record
-from .slurm import ChunkJob, _short_cause, task_is_done
+from .slurm import ChunkJob, _short_cause, split_finished
 
 Event = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -126,13 +125,8 @@ class RayExecutor:
         Finished tasks (valid marker) are yielded first with their marker and not submitted.
         """
         emit = on_event or (lambda _e: None)
-        tasks = list(tasks)
-        todo = []
-        for task in tasks:
-            if task_is_done(task):
-                yield task, read_marker(task.marker_path)
-            else:
-                todo.append(task)
+        done, todo = split_finished(list(tasks))
+        yield from done
         if not todo:
             return
         ray = _require_ray()

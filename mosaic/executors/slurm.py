@@ -170,6 +170,17 @@ def _configure_task_logging() -> None:
         logger.setLevel(logging.INFO)
 
 
+def split_finished(tasks: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]:
+    """([(task, marker)] of tasks with a valid completion marker, [tasks still to run])."""
+    done, todo = [], []
+    for task in tasks:
+        if task_is_done(task):
+            done.append((task, read_marker(task.marker_path)))
+        else:
+            todo.append(task)
+    return done, todo
+
+
 def task_is_done(task: Any) -> bool:
     """A chunk task with a valid completion marker (objects without ``is_done`` never are)."""
     is_done = getattr(task, "is_done", None)
@@ -327,13 +338,8 @@ class SlurmExecutor:
         A task whose job failed yields an exception carrying the job's error.
         """
         emit = on_event or (lambda _e: None)
-        tasks = list(tasks)
-        todo = []
-        for task in tasks:
-            if task_is_done(task):
-                yield task, read_marker(task.marker_path)
-            else:
-                todo.append(task)
+        done, todo = split_finished(list(tasks))
+        yield from done
         if not todo:
             return
         folder = self.folder_for(todo)
