@@ -28,8 +28,8 @@ from typing import Any
 
 from mosaic.config import load_config
 from mosaic.executors import get_executor
-from mosaic.scene.synthetic import SynthSpec, write_synthetic_dataset
-from mosaic.stages.generate import generate_dataset, resolve_scenes
+from mosaic.run import generate_dataset, resolve_scenes
+from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CLOCK: dict[str, float] = {"cast": 0.0, "sample": 0.0}

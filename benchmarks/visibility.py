@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from mosaic.config import VisibilityConfig
-from mosaic.scene.synthetic import SynthSpec, make_scene
+from mosaic.synthetic.world import SynthSpec, make_scene
 from mosaic.visibility import available_backends, compute_visibility, get_backend
 from mosaic.visibility.engine import ViewLabeller, _view_geometry
 

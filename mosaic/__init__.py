@@ -47,8 +47,8 @@ __all__ = [
 
 
 def load_scene(root: Any, scene_id: str, source: str = "scannet", **kwargs: Any) -> Scene:
-    """Load one scene from a dataset root (see ``mosaic.scene.load_scene``)."""
-    from .scene import load_scene as _load
+    """Load one scene from a dataset root (see ``mosaic.sources.load_scene``)."""
+    from .sources import load_scene as _load
 
     return _load(root, scene_id, source=source, **kwargs)
 

@@ -26,7 +26,7 @@ TEST_CONFIG = MosaicConfig(
 
 @cache
 def scene(seed: int) -> Scene:
-    from mosaic.scene.synthetic import SynthSpec, make_scene
+    from mosaic.synthetic.world import SynthSpec, make_scene
 
     spec = SynthSpec(n_frames=N_FRAMES, color_size=COLOR_SIZE)
     return make_scene(seed, spec=spec, scene_id=f"synth{seed:04d}_00")

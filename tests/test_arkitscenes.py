@@ -11,8 +11,8 @@ import pytest
 from test_scannetpp import agreement, instance_buffer
 
 from mosaic.errors import CorruptDataError, DatasetRootError, MissingDataError, UnknownNameError
-from mosaic.scene import list_scenes, load_scene
-from mosaic.scene.arkitscenes import (
+from mosaic.sources import list_scenes, load_scene
+from mosaic.sources.arkitscenes import (
     CLASSES,
     ArkitBox,
     axis_angle_to_matrix,
@@ -20,10 +20,10 @@ from mosaic.scene.arkitscenes import (
     load_arkitscenes_scene,
     normalise_label,
 )
-from mosaic.scene.arkitscenes_writer import write_arkitscenes_scene, write_splits_csv
-from mosaic.scene.synthetic import RoomRenderer
-from mosaic.scene.synthetic_room import SynthSpec, generate_room
 from mosaic.structures import OrientedBox
+from mosaic.synthetic.arkitscenes_writer import write_arkitscenes_scene, write_splits_csv
+from mosaic.synthetic.room import SynthSpec, generate_room
+from mosaic.synthetic.world import RoomRenderer
 from mosaic.visibility import check_poses
 
 SPEC = SynthSpec(n_frames=8, color_size=(128, 96), depth_size=(64, 48), target_faces=8000)
@@ -228,8 +228,8 @@ def test_bad_inputs_give_typed_errors_naming_scene_and_file(release, tmp_path):
 
 
 def test_dataset_writer_lowres_size_and_same_rooms(tmp_path):
-    from mosaic.scene.arkitscenes_writer import write_arkitscenes_dataset
-    from mosaic.scene.scannetpp_writer import room_seed
+    from mosaic.synthetic.arkitscenes_writer import write_arkitscenes_dataset
+    from mosaic.synthetic.scannetpp_writer import room_seed
 
     spec = SynthSpec(n_frames=4, color_size=(128, 96), depth_size=(64, 48), target_faces=2000)
     splits = write_arkitscenes_dataset(tmp_path, n_scenes=2, seed=3, spec=spec)

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from mosaic.cli import main
-from mosaic.scene import load_scene
-from mosaic.scene.synthetic import SynthSpec, write_synthetic_dataset
+from mosaic.sources import load_scene
+from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 
 SPEC = SynthSpec(n_frames=12, color_size=(160, 120), depth_size=(80, 60), target_faces=4000)
 SCENE = "scene0000_00"
@@ -62,7 +62,7 @@ def test_scenes_of_another_split_are_refused_not_relabelled(root, tmp_path, spli
 
 
 def test_unknown_scene_with_split_is_still_attempted_and_reported(root):
-    from mosaic.stages.generate import resolve_scenes
+    from mosaic.run import resolve_scenes
 
     plan = resolve_scenes(root, "scannet", "train", ["scene0000_00", "scene0999_00"])
     assert plan.splits == {"train": ["scene0000_00", "scene0999_00"]}

@@ -24,15 +24,15 @@ from mosaic.errors import ConfigError
 from mosaic.executors import get_executor
 from mosaic.executors.gpu import place_task, select_device
 from mosaic.executors.local import LocalExecutor
-from mosaic.executors.slurm import SlurmExecutor, load_resources, render_sbatch
-from mosaic.scene.synthetic import SynthSpec, write_synthetic_dataset
-from mosaic.stages.generate import ScenePlan, generate_dataset, plan_chunks, resolve_scenes
-from mosaic.stages.status import (
+from mosaic.executors.run_state import (
     append_job_record,
     job_log_path,
     read_job_records,
     run_status,
 )
+from mosaic.executors.slurm import SlurmExecutor, load_resources, render_sbatch
+from mosaic.run import ScenePlan, generate_dataset, plan_chunks, resolve_scenes
+from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_YAML = REPO / "pipelines" / "slurm" / "scannet-cpu.yaml"
@@ -398,7 +398,7 @@ def test_ray_executor_on_an_existing_cluster_address(release, reference, tmp_pat
         driver = (
             "from mosaic.config import load_config\n"
             "from mosaic.executors import get_executor\n"
-            "from mosaic.stages.generate import generate_dataset, resolve_scenes\n"
+            "from mosaic.run import generate_dataset, resolve_scenes\n"
             f"plan = resolve_scenes({str(release)!r}, 'scannet', None)\n"
             f"cfg = load_config(None, {OVERRIDES!r})\n"
             f"ex = get_executor('ray', address={address!r})\n"

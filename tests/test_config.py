@@ -55,7 +55,7 @@ def test_hash_ignores_device_only():
 
 def test_source_options_reach_only_the_loaders_that_take_them():
     from mosaic.config import SourceConfig
-    from mosaic.scene import SOURCE_OPTIONS, SOURCES, source_options
+    from mosaic.sources import SOURCE_OPTIONS, SOURCES, source_options
 
     assert set(SOURCE_OPTIONS) == set(SOURCES)
     cfg = load_config(None, ["source.frames=exported"]).source

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from mosaic.cli import main
 from mosaic.io.reader import open_dataset
-from mosaic.scene.sens import SensReader
-from mosaic.scene.synthetic import SynthSpec, write_synthetic_dataset
+from mosaic.sources.sens import SensReader
+from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 
 SPEC = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
 FAST = [

@@ -283,7 +283,7 @@ SCENE = "scene0000_00"
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    synthetic = pytest.importorskip("mosaic.scene.synthetic")
+    synthetic = pytest.importorskip("mosaic.synthetic.world")
     root = tmp_path_factory.mktemp("release")
     synthetic.write_synthetic_dataset(root, n_scenes=1, seed=3,
                                       spec=synthetic.SynthSpec(**SPEC_KW), quirks=False)
@@ -306,7 +306,7 @@ def dataset(release, tmp_path_factory):
 
 def test_cli_inspect_visibility_on_a_release(release, tmp_path):
     from mosaic.cli import main
-    from mosaic.scene import load_scene
+    from mosaic.sources import load_scene
 
     out = tmp_path / "figs"
     res = CliRunner().invoke(main, ["inspect", "visibility", "--root", str(release), SCENE,
@@ -365,7 +365,7 @@ def test_dataset_card_boxes_are_compute_visibility_boxes(release, dataset, tmp_p
     compute_visibility gives for that frame at the dataset's labelling resolution."""
     from mosaic.inspect import card_frames_from_dataset, dataset_categories
     from mosaic.io.reader import open_dataset
-    from mosaic.scene import load_scene
+    from mosaic.sources import load_scene
 
     scene = load_scene(release, SCENE)
     with open_dataset(dataset) as ds:

@@ -11,10 +11,10 @@ import trimesh
 from test_scannetpp import agreement, instance_buffer
 
 from mosaic.errors import CorruptDataError, MissingDataError, UnknownNameError
-from mosaic.scene import list_scenes, load_scene
-from mosaic.scene.mesh_source import MeshFrameFile, load_mesh_scene, write_mesh_scene
-from mosaic.scene.synthetic import RoomRenderer
-from mosaic.scene.synthetic_room import SynthSpec, generate_room
+from mosaic.sources import list_scenes, load_scene
+from mosaic.sources.mesh import MeshFrameFile, load_mesh_scene, write_mesh_scene
+from mosaic.synthetic.room import SynthSpec, generate_room
+from mosaic.synthetic.world import RoomRenderer
 from mosaic.visibility import check_poses
 
 SPEC = SynthSpec(n_frames=6, color_size=(96, 72), depth_size=(48, 36), target_faces=6000)

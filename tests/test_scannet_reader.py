@@ -16,8 +16,8 @@ import trimesh
 from PIL import Image
 
 from mosaic.errors import CorruptDataError, MissingDataError, UnknownNameError
-from mosaic.scene.scannet import load_scannet_scene
-from mosaic.scene.scannet_writer import (
+from mosaic.sources.scannet import load_scannet_scene
+from mosaic.synthetic.scannet_writer import (
     LabelRow,
     ReleaseFrame,
     ReleaseScene,
@@ -413,7 +413,7 @@ def test_truncated_ply(root: Path):
     p = root / "scans" / SID / f"{SID}_vh_clean_2.ply"
     p.write_bytes(p.read_bytes()[:-20])
     _expect(CorruptDataError, root, p.name, "unreadable PLY")
-    from mosaic.scene.scannet_writer import write_ply
+    from mosaic.synthetic.scannet_writer import write_ply
 
     write_ply(p, np.zeros((3, 3), np.float32), np.zeros((3, 3), np.uint8), np.zeros((0, 3)))
     _expect(CorruptDataError, root, p.name, "not a triangle mesh")
@@ -485,7 +485,7 @@ def test_missing_frames_and_scene(root: Path, tmp_path: Path):
 
 # ---- registry: load_scene, list_scenes, write_manifest ----------------------------------------
 def test_registry_load_and_unknown_source(root: Path):
-    from mosaic.scene import SOURCES, load_scene
+    from mosaic.sources import SOURCES, load_scene
 
     assert "scannet" in SOURCES
     scene = load_scene(root, SID, frames="exported")
@@ -495,7 +495,7 @@ def test_registry_load_and_unknown_source(root: Path):
 
 
 def test_list_scenes_with_split_lists(root: Path, release: ReleaseScene):
-    from mosaic.scene import list_scenes
+    from mosaic.sources import list_scenes
 
     entries, warnings = list_scenes(root)
     assert warnings == []
@@ -517,7 +517,7 @@ def test_list_scenes_with_split_lists(root: Path, release: ReleaseScene):
 
 def test_list_scenes_without_split_lists(tmp_path: Path, release: ReleaseScene):
     from mosaic.errors import DatasetRootError
-    from mosaic.scene import list_scenes
+    from mosaic.sources import list_scenes
 
     write_release_scene(tmp_path, release)
     test_scene = copy.copy(release)
@@ -537,7 +537,7 @@ def test_list_scenes_without_split_lists(tmp_path: Path, release: ReleaseScene):
 def test_write_manifest(root: Path, tmp_path: Path):
     import hashlib
 
-    from mosaic.scene import write_manifest
+    from mosaic.sources import write_manifest
 
     out = write_manifest(root, tmp_path / "out" / "train.json", split="train")
     text = out.read_text()
@@ -556,7 +556,7 @@ def test_write_manifest(root: Path, tmp_path: Path):
 
 # ---- base helpers ------------------------------------------------------------------------------
 def test_face_instance_majority_rule():
-    from mosaic.scene.base import face_instances_from_vertices
+    from mosaic.sources.base import face_instances_from_vertices
 
     vinst = np.array([4, 4, 7, 9, 0])
     faces = np.array([[0, 1, 2], [2, 0, 1], [2, 3, 0], [3, 4, 4], [4, 4, 0]])
@@ -564,7 +564,7 @@ def test_face_instance_majority_rule():
 
 
 def test_min_area_box_recovers_rotated_box_and_handles_degenerate_input():
-    from mosaic.scene.base import fit_z_box
+    from mosaic.sources.base import fit_z_box
 
     rng = np.random.default_rng(0)
     for yaw in (-44.0, -10.0, 0.0, 17.0, 44.0):

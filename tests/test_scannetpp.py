@@ -14,10 +14,11 @@ import pytest
 from PIL import Image
 
 from mosaic.errors import CorruptDataError, MissingDataError, UnknownNameError
-from mosaic.scene import list_scenes, load_scene
-from mosaic.scene.base import fit_z_box
-from mosaic.scene.scannetpp import load_scannetpp_scene, nerfstudio_to_opencv
-from mosaic.scene.scannetpp_writer import (
+from mosaic.sources import list_scenes, load_scene
+from mosaic.sources.base import fit_z_box
+from mosaic.sources.scannetpp import load_scannetpp_scene, nerfstudio_to_opencv
+from mosaic.synthetic.room import SynthSpec, generate_room
+from mosaic.synthetic.scannetpp_writer import (
     IphoneOptions,
     dslr_intrinsics,
     dslr_poses,
@@ -26,8 +27,7 @@ from mosaic.scene.scannetpp_writer import (
     to_nerfstudio,
     write_scannetpp_dataset,
 )
-from mosaic.scene.synthetic import RoomRenderer, room_renderer
-from mosaic.scene.synthetic_room import SynthSpec, generate_room
+from mosaic.synthetic.world import RoomRenderer, room_renderer
 from mosaic.visibility import check_poses
 from mosaic.visibility.base import camera_rays, get_backend
 
@@ -69,11 +69,11 @@ def release(tmp_path_factory, room):
     renderer = room_renderer(room)
     ids = []
     for k, opts in VARIANTS.items():
-        from mosaic.scene.scannetpp_writer import write_scannetpp_scene
+        from mosaic.synthetic.scannetpp_writer import write_scannetpp_scene
 
         ids.append(write_scannetpp_scene(root, room, f"{k:02d}a0ec536c", iphone=opts,
                                          dslr=k == 0, renderer=renderer).name)
-    from mosaic.scene.scannetpp_writer import write_split_lists
+    from mosaic.synthetic.scannetpp_writer import write_split_lists
 
     write_split_lists(root, {"nvs_sem_train": ids[:3], "nvs_sem_val": ids[3:],
                              "nvs_test_iphone": ["ffffffffff"]})
@@ -371,8 +371,8 @@ def test_truncated_depth_bin(release, tmp_path, k, error):
 
 
 def test_colmap_images_txt_variants(tmp_path, room):
-    from mosaic.scene.scannetpp import read_colmap_images
-    from mosaic.scene.scannetpp_writer import colmap_line
+    from mosaic.sources.scannetpp import read_colmap_images
+    from mosaic.synthetic.scannetpp_writer import colmap_line
 
     a, b, c = (colmap_line(i + 1, room.poses[i], 1, f"frame_{i:06d}.jpg") for i in range(3))
     variants = {
@@ -390,7 +390,7 @@ def test_colmap_images_txt_variants(tmp_path, room):
 
 
 def test_depth_bin_stream_random_access_with_checkpoints(release, room):
-    from mosaic.scene.scannetpp import DepthBin
+    from mosaic.sources.scannetpp import DepthBin
 
     root, ids = release
     path = root / "data" / ids[1] / "iphone" / "depth.bin"
@@ -409,7 +409,7 @@ def test_depth_bin_stream_random_access_with_checkpoints(release, room):
 def test_manifest_lists_nested_files_and_summarises_frame_folders(release, tmp_path):
     import json
 
-    from mosaic.scene import write_manifest
+    from mosaic.sources import write_manifest
 
     root, ids = release
     doc = json.loads(write_manifest(root, tmp_path / "m.json", source="scannetpp").read_text())

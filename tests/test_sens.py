@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from mosaic.errors import CorruptDataError, MissingDataError
-from mosaic.scene.sens import SensReader, write_sens
+from mosaic.sources.sens import SensReader, write_sens
 
 CW, CH, DW, DH = 64, 48, 32, 24
 COLOR_K = np.array([[60.5, 0, 31.75], [0, 59.25, 24.1], [0, 0, 1]])
@@ -44,7 +44,7 @@ def _frames(n: int = 5) -> list[tuple[np.ndarray, bytes, np.ndarray]]:
 
 
 def _independent_parse(path: Path) -> dict:
-    """Field-by-field parse of formats.md 1.2 (deliberately not using mosaic.scene.sens)."""
+    """Field-by-field parse of formats.md 1.2 (deliberately not using mosaic.sources.sens)."""
     data = path.read_bytes()
     off = 0
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mosaic.scene import load_scene
-from mosaic.scene.base import fit_z_box
-from mosaic.scene.synthetic import (
+from mosaic.sources import load_scene
+from mosaic.sources.base import fit_z_box
+from mosaic.synthetic.room import CAMERA_HEIGHT, scannet_categories
+from mosaic.synthetic.world import (
     RoomRenderer,
     SynthSpec,
     generate_room,
@@ -22,7 +23,6 @@ from mosaic.scene.synthetic import (
     raw_transform,
     write_synthetic_dataset,
 )
-from mosaic.scene.synthetic_room import CAMERA_HEIGHT, scannet_categories
 from mosaic.visibility.base import camera_rays, get_backend
 
 SMALL = SynthSpec(n_frames=30, color_size=(160, 120), depth_size=(80, 60), target_faces=5000)

@@ -210,7 +210,7 @@ def test_relation_pairs_respect_margins(all_items):
 
 
 def test_generate_without_visibility_computes_it_and_checks_poses():
-    from mosaic.scene.synthetic import SynthSpec, make_scene
+    from mosaic.synthetic.world import SynthSpec, make_scene
 
     scene = make_scene(
         3,
@@ -272,7 +272,7 @@ def test_option_helpers():
 )
 def test_full_size_acceptance_on_8_scenes():
     from mosaic.config import MosaicConfig
-    from mosaic.scene.synthetic import make_scene
+    from mosaic.synthetic.world import make_scene
 
     items = []
     for seed in range(8):

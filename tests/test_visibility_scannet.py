@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from mosaic.cli import main
-from mosaic.scene import load_scene
-from mosaic.scene.synthetic import SynthSpec, write_synthetic_dataset
+from mosaic.sources import load_scene
+from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 from mosaic.visibility import compute_visibility
 
 o3d = pytest.importorskip("open3d")

@@ -22,7 +22,7 @@ def status(out, as_json, show_all):
     Reads the completion markers (_chunks/), the job log of the slurm and ray executors
     (_logs/jobs.jsonl) and submitit's job folders. Exit code 3 when a chunk or scene failed.
     """
-    from ..stages.status import format_status, run_status
+    from ..executors.run_state import format_status, run_status
 
     st = run_status(Path(out))
     if as_json:

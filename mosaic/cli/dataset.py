@@ -117,7 +117,7 @@ def run_generate(
     """Shared body of ``generate`` and ``dataset``; returns the exit code."""
     from ..config import load_config
     from ..executors import get_executor
-    from ..stages.generate import generate_dataset, resolve_scenes
+    from ..run import generate_dataset, resolve_scenes
 
     config = load_config(config_path, overrides)
     plan = resolve_scenes(root, source, split, scene_ids)
@@ -206,7 +206,7 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
 
     from ..errors import ConfigError
     from ..io.shard_writer import write_bytes_atomic
-    from ..scene.synthetic import SynthSpec, write_synthetic_dataset
+    from ..synthetic.world import SynthSpec, write_synthetic_dataset
 
     stamp = cache / ".mosaic-synthetic.json"
     want = {"n_scenes": n_scenes, "seed": seed, "n_frames": SYNTHETIC_FRAMES}
@@ -235,12 +235,12 @@ def _obtain_hint(kind: str) -> str:
     """How to get a source's data, shown when `make dataset SCENES=<kind>` has no ROOT."""
     if kind == "scannet":
         return SCANNET_HELP
-    from ..scene import arkitscenes, mesh_source, scannetpp
+    from ..sources import arkitscenes, mesh, scannetpp
 
     hint = {
         "scannetpp": scannetpp.OBTAIN_HINT,
         "arkitscenes": arkitscenes.OBTAIN_HINT,
-        "mesh": mesh_source.SCHEMA_HINT,
+        "mesh": mesh.SCHEMA_HINT,
     }[kind]
     return f"{kind} needs ROOT=<dataset root>.\n{hint}"
 
@@ -282,7 +282,7 @@ def dataset(kind, root, out, n_scenes, cache, split, workers, seed, chunk_size, 
         ensure_synthetic_cache(cache_dir, n_scenes, seed, workers)
         click.echo(f"synthetic scenes in {cache_dir} ({time.perf_counter() - t0:.1f} s)",
                    err=True)
-        from ..scene import list_scenes
+        from ..sources import list_scenes
 
         # scenes of an earlier, larger cache stay on disk but are in no split list now
         entries, _ = list_scenes(cache_dir, source="scannet")
@@ -333,7 +333,7 @@ def validate(out, no_images):
 def stats(out, plots):
     """Tables and plots: QA per type, answer balance, occlusion/overlap, categories."""
     from ..io.reader import open_dataset
-    from ..stages.stats import dataset_stats, format_stats, write_stats
+    from ..reports.stats import dataset_stats, format_stats, write_stats
 
     with open_dataset(out) as ds:
         st = dataset_stats(ds)

@@ -30,7 +30,7 @@ def inspect() -> None:
 def visibility_cmd(source, root, scene_id, frames, out, backend, max_side, panel_width):
     """One PNG per frame: objects coloured by visibility state, and the instance buffer."""
     from ..inspect import objects_to_draw, write_view_figures
-    from ..scene import load_scene
+    from ..sources import load_scene
     from ..visibility import compute_visibility
     from .visibility import check_usable_frames, parse_frames
 

@@ -26,7 +26,7 @@ def synth(out, n_scenes, seed, n_frames, size, no_quirks, workers):
     import dataclasses
     import time
 
-    from ..scene.synthetic import SynthSpec, write_synthetic_dataset
+    from ..synthetic.world import SynthSpec, write_synthetic_dataset
 
     spec = SynthSpec()
     if n_frames:
@@ -51,7 +51,7 @@ def synth(out, n_scenes, seed, n_frames, size, no_quirks, workers):
 @friendly_errors
 def scenes(source, root, split):
     """List scene ids with their split and whether their files are complete."""
-    from ..scene import list_scenes
+    from ..sources import list_scenes
 
     entries, warnings = list_scenes(root, source=source, split=split)
     for w in warnings:
@@ -72,7 +72,7 @@ def scene_info(source, root, scene_id):
     """Objects, frames, skipped frames and alignment of one scene."""
     import numpy as np
 
-    from ..scene import load_scene
+    from ..sources import load_scene
 
     s = load_scene(root, scene_id, source=source)
     click.echo(f"scene {s.scene_id} ({s.source}, split {s.split or '-'})")
@@ -113,7 +113,7 @@ def scene_info(source, root, scene_id):
 @friendly_errors
 def manifest(source, root, split, out):
     """Write a pinned manifest: sorted scene ids, split, file sizes and sha256."""
-    from ..scene import write_manifest
+    from ..sources import write_manifest
 
     out = out or f"data_manifests/{source}/{split or 'all'}.json"
     path = write_manifest(root, out, source=source, split=split)

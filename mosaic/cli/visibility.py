@@ -81,8 +81,8 @@ def visibility(source, root, scene_id, frames, step, backend, device, max_side, 
     from tqdm import tqdm
 
     from ..config import VisibilityConfig
-    from ..scene import load_scene
-    from ..stages.labels_file import SUFFIXES
+    from ..io.labels_file import SUFFIXES
+    from ..sources import load_scene
     from ..visibility import compute_visibility
 
     if out and Path(out).suffix.lower() not in SUFFIXES:  # before the casting, not after
@@ -109,6 +109,6 @@ def visibility(source, root, scene_id, frames, step, backend, device, max_side, 
     for s, n in sorted(states.items()):
         click.echo(f"  {s:20s} {n}")
     if out:
-        from ..stages.labels_file import write_labels
+        from ..io.labels_file import write_labels
 
         click.echo(f"wrote {write_labels(out, scene_id, views, cfg)}")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import BackendUnavailableError, ConfigError
-from ..stages.status import append_job_record
+from .run_state import append_job_record
 from .slurm import ChunkJob, _short_cause, split_finished
 
 Event = dict[str, Any]

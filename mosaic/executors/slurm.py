@@ -33,8 +33,8 @@ import yaml
 
 from ..errors import BackendUnavailableError, ConfigError
 from ..stages.chunk import read_marker
-from ..stages.status import LOG_DIR, SUBMITIT_DIR, append_job_record, read_job_records
 from .gpu import place_task
+from .run_state import LOG_DIR, SUBMITIT_DIR, append_job_record, read_job_records
 
 Event = dict[str, Any]
 log = logging.getLogger(__name__)

@@ -127,7 +127,7 @@ def process_scene(
     embed_images: bool = False,
 ) -> tuple[SceneRecord, SceneStats]:
     """Run the whole per-scene pipeline; raises on a broken scene (the chunk records it)."""
-    from ..scene import load_scene, source_options
+    from ..sources import load_scene, source_options
     from ..tasks import generate_qa
 
     timer = StageTimer()

@@ -33,11 +33,11 @@ import numpy as np
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
-from .arkitscenes import FOLDS, SPLITS_CSV
-from .base import fit_z_box
+from ..sources.arkitscenes import FOLDS, SPLITS_CSV
+from ..sources.base import fit_z_box
+from .room import DEFAULT_SPEC, SyntheticRoom, SynthSpec, generate_room
 from .scannetpp_writer import room_seed, write_ply
-from .synthetic import RoomRenderer, room_renderer
-from .synthetic_room import DEFAULT_SPEC, SyntheticRoom, SynthSpec, generate_room
+from .world import RoomRenderer, room_renderer
 
 ARKIT_LABEL = {
     "chair": "chair", "office chair": "chair", "armchair": "chair", "table": "table",

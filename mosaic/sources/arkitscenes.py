@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import CorruptDataError, DatasetRootError, MissingDataError
 from ..structures import DepthImage, Frame, OrientedBox, Scene, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects
-from .mesh_source import image_size, read_depth_png, read_json, read_mesh
+from .mesh import image_size, read_depth_png, read_json, read_mesh
 
 SOURCE = "arkitscenes"
 CLASSES = ("cabinet", "refrigerator", "shelf", "stove", "bed", "sink", "washer", "toilet",

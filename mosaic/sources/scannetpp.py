@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import CorruptDataError, DatasetRootError, MissingDataError, UnknownNameError
 from ..structures import DepthImage, Frame, OrientedBox, Scene, SceneObject, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
-from .mesh_source import (
+from .mesh import (
     no_sensor_depth,
     read_depth_png,
     read_json,

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnknownNameError
-from .sens import write_sens
+from ..sources.sens import write_sens
 
 QUIRKS = frozenset(
     {

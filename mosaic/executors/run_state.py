@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ..io.reader import INDEX_NAME
-from .chunk import MARKER_DIR, read_marker
-from .failures import read_failures
-from .generate import PLAN_NAME
+from ..run import PLAN_NAME
+from ..stages.chunk import MARKER_DIR, read_marker
+from ..stages.failures import read_failures
 
 LOG_DIR = "_logs"
 JOB_LOG = "jobs.jsonl"

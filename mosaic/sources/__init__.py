@@ -22,7 +22,7 @@ from ..errors import UnknownNameError
 from ..structures import Scene
 from .arkitscenes import list_arkitscenes_scenes, load_arkitscenes_scene
 from .base import SceneEntry
-from .mesh_source import list_mesh_scenes, load_mesh_scene
+from .mesh import list_mesh_scenes, load_mesh_scene
 from .scannet import list_scannet_scenes, load_scannet_scene, normalize_split
 from .scannetpp import list_scannetpp_scenes, load_scannetpp_scene
 

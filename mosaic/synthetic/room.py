@@ -1,6 +1,6 @@
 """Procedural indoor rooms: furniture layout, triangle mesh with instance labels, camera path.
 
-Used as built-in test and demo scenes (``mosaic.scene.synthetic`` renders and writes them). A
+Used as built-in test and demo scenes (``mosaic.synthetic.world`` renders and writes them). A
 room is built in the **aligned** world frame: metres, +z up, the floor at z = 0, the room centred
 on the origin with its walls along x and y (ScanNet after ``axisAlignment``). Cameras are OpenCV
 (x right, y down, z forward); poses are camera-to-world.

@@ -22,7 +22,7 @@ STRUCTURAL_NYU40 = frozenset({1, 2, 22})  # NYU40 wall, floor, ceiling
 
 @dataclass(frozen=True)
 class SceneEntry:
-    """One scene of a dataset root as listed by ``mosaic.scene.list_scenes``.
+    """One scene of a dataset root as listed by ``mosaic.sources.list_scenes``.
 
     Attributes:
         scene_id: the source's scene id.

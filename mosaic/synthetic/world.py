@@ -1,6 +1,6 @@
 """Built-in synthetic scenes: ray-cast rendering, in-memory ``Scene`` objects, ScanNet releases.
 
-``generate_room`` (see ``synthetic_room``) builds a procedural room in the aligned world frame
+``generate_room`` (``mosaic.synthetic.room``) builds a procedural room in the aligned world frame
 (metres, +z up, floor at z = 0). This module renders its camera walk-through with the Embree
 caster (colour: per-vertex base colour times ambient + diffuse light, JPEG; depth: camera z in
 millimetres, uint16, 0 = miss) and either
@@ -27,19 +27,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..sources.base import build_objects
+from ..sources.label_table import load_label_table
 from ..structures import DepthImage, Frame, Scene, SkippedFrame
 from ..visibility.base import get_backend, world_ray_directions
-from .base import build_objects
-from .label_table import load_label_table
-from .scannet_writer import (
-    LabelRow,
-    ReleaseFrame,
-    ReleaseScene,
-    write_label_table,
-    write_release_scene,
-    write_split_lists,
-)
-from .synthetic_room import (
+from .room import (
     CATEGORY_FILE,
     DEFAULT_SPEC,
     SYNTH_QUIRKS,
@@ -47,6 +39,14 @@ from .synthetic_room import (
     SynthSpec,
     generate_room,
     scannet_categories,
+)
+from .scannet_writer import (
+    LabelRow,
+    ReleaseFrame,
+    ReleaseScene,
+    write_label_table,
+    write_release_scene,
+    write_split_lists,
 )
 
 __all__ = [
@@ -201,7 +201,7 @@ def make_scene(seed: int = 0, spec: SynthSpec = DEFAULT_SPEC, scene_id: str = "s
                ) -> Scene:
     """An in-memory ``Scene`` of ``generate_room(seed, spec)`` (aligned frame, no disk).
 
-    Objects are built with ``mosaic.scene.base.build_objects`` and named through the bundled
+    Objects are built with ``mosaic.sources.base.build_objects`` and named through the bundled
     label table (real ScanNet ids, NYU40 and ScanNet200 classes). Frames with the
     ``inf_pose`` quirk are listed in ``skipped_frames`` like the ScanNet reader does. The
     store renders colour (JPEG bytes) and depth (metres) on demand.

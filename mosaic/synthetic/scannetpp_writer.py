@@ -1,6 +1,6 @@
 """Write a synthetic room in the ScanNet++ release layout (fixtures and demo data).
 
-From one ``SyntheticRoom`` (``synthetic_room.generate_room``; aligned world = the ScanNet++ mesh
+From one ``SyntheticRoom`` (``room.generate_room``; aligned world = the ScanNet++ mesh
 frame, metres, +z up) this writes ``<root>/data/<scene>/`` as the release has it
 (formats.md section 2):
 
@@ -41,10 +41,10 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from ..errors import UnknownNameError
-from .base import fit_z_box
-from .scannetpp import DEPTH_BIN_SIZE
-from .synthetic import RoomRenderer, room_renderer
-from .synthetic_room import DEFAULT_SPEC, SyntheticRoom, SynthSpec, generate_room
+from ..sources.base import fit_z_box
+from ..sources.scannetpp import DEPTH_BIN_SIZE
+from .room import DEFAULT_SPEC, SyntheticRoom, SynthSpec, generate_room
+from .world import RoomRenderer, room_renderer
 
 IPHONE_COLOR = ("jpg", "mkv")
 IPHONE_DEPTH = ("png", "bin_stream", "bin_deflate", "bin_lz4")

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import MosaicConfig
-from ..errors import ConfigError, DatasetRootError, UnknownNameError
-from ..io.shard_writer import write_bytes_atomic
-from ..structures import FAMILY_OF, QA_TYPES
-from .chunk import ChunkTask, read_marker, run_chunk, write_index
-from .failures import failure_record, write_failures
+from .config import MosaicConfig
+from .errors import ConfigError, DatasetRootError, UnknownNameError
+from .io.shard_writer import write_bytes_atomic
+from .stages.chunk import ChunkTask, read_marker, run_chunk, write_index
+from .stages.failures import failure_record, write_failures
+from .structures import FAMILY_OF, QA_TYPES
 
 PLAN_NAME = "plan.json"
 # Official source split -> output split name (product.md section 5).
@@ -54,7 +54,7 @@ def resolve_scenes(
     folder. Scenes of the test split are skipped with a recorded reason; a selection with
     nothing else raises ``DatasetRootError`` (no empty dataset reported as a success).
     """
-    from ..scene import list_scenes
+    from .sources import list_scenes
 
     wanted: list[str] | None = None
     official: str | None = None
@@ -229,7 +229,7 @@ def generate_dataset(
     for qtype in config.qa.types:
         if qtype not in FAMILY_OF:
             raise UnknownNameError("question type (qa.types)", qtype, QA_TYPES)
-    from ..visibility.base import BACKENDS  # the name only: nodes may have what the driver lacks
+    from .visibility.base import BACKENDS  # the name only: nodes may have what the driver lacks
 
     if config.visibility.backend not in BACKENDS:
         raise UnknownNameError("ray-casting backend (visibility.backend)",

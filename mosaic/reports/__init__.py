@@ -1,0 +1,1 @@
+"""Reports on a finished dataset: statistics tables and plots."""
