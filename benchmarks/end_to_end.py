@@ -87,11 +87,11 @@ def instrument() -> None:
 
 def run(root: Path, out: Path, workers: int, config_path: Path, chunk_size: int
         ) -> tuple[Any, float]:
-    config = load_config(config_path)
-    plan = resolve_scenes(root, "scannet", None)
+    config = load_config(config_path, [f"source.root={root}"])
+    plan = resolve_scenes(config.source, None)
     start = time.perf_counter()
-    summary = generate_dataset(plan, root, "scannet", config, out,
-                               get_executor("local", workers=workers), chunk_size=chunk_size)
+    summary = generate_dataset(plan, config, out, get_executor("local", workers=workers),
+                               chunk_size=chunk_size)
     return summary, time.perf_counter() - start
 
 

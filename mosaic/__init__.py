@@ -5,7 +5,7 @@ The annotation API (pure core; no printing, no file writing):
 >>> import mosaic
 >>> scene = mosaic.load_scene(root, "scene0000_00")          # doctest: +SKIP
 >>> views = mosaic.compute_visibility(scene)                 # doctest: +SKIP
->>> items = mosaic.generate_qa(scene, views, seed=0)         # doctest: +SKIP
+>>> items = mosaic.generate_qa(scene, views)                 # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -56,30 +56,47 @@ def load_scene(root: Any, scene_id: str, source: str = "scannet", **kwargs: Any)
 def compute_visibility(
     scene: Scene,
     frame_ids: Any = None,
-    backend: str | None = None,
-    max_side: int | None = None,
-    **kwargs: Any,
+    config: Any = None,
+    **overrides: Any,
 ) -> list[ViewVisibility]:
     """Per-view visibility labels (see ``mosaic.visibility.compute_visibility``).
 
-    ``backend`` and ``max_side`` override ``config`` only when given (defaults: the config's,
-    i.e. embree and 320 px).
+    ``config`` is a ``MosaicConfig`` or its ``VisibilityConfig`` section (defaults when None);
+    keyword overrides (``backend=``, ``max_side=``, ``device=``, ``amodal_method=``) replace
+    those fields of it.
     """
     from .visibility import compute_visibility as _cv
 
-    return _cv(scene, frame_ids=frame_ids, backend=backend, max_side=max_side, **kwargs)
+    if isinstance(config, MosaicConfig):
+        config = config.visibility
+    return _cv(scene, frame_ids=frame_ids, config=config, **overrides)
 
 
 def generate_qa(
     scene: Scene,
     visibility: list[ViewVisibility] | None = None,
-    seed: int = 0,
     config: MosaicConfig | None = None,
+    seed: int | None = None,
 ) -> list[QAItem]:
-    """Questions over low-overlap view sets (see ``mosaic.tasks.generate_qa``)."""
-    from .tasks import generate_qa as _gq
+    """Questions over low-overlap view sets of one scene.
 
-    return _gq(scene, visibility=visibility, seed=seed, config=config)
+    Args:
+        scene: the scene.
+        visibility: labelled views to use as they are; None labels every
+            ``viewsets.frame_step``-th usable frame and drops pose-rejected frames
+            (``mosaic.pipeline.label_views``).
+        config: the run configuration (defaults when None).
+        seed: replaces ``config.seed`` when given (the seed comes from the config otherwise).
+    """
+    import dataclasses
+
+    from .pipeline import label_views, questions_of
+
+    cfg = config or MosaicConfig()
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=int(seed))
+    views = label_views(scene, cfg).views if visibility is None else visibility
+    return questions_of(scene, views, cfg)
 
 
 def open_dataset(path: Any, split: str | None = None) -> Any:

@@ -1,8 +1,12 @@
-"""Typed configuration: one dataclass per component, one docstring line per field.
+"""Typed configuration: one dataclass per component, one comment per field.
 
-Configs are plain data: no defaults derived from other fields or from machine paths. A resolved
-config is written into every output, with its hash, so a dataset says how it was made.
-YAML files under ``pipelines/`` hold science settings; ``--set section.key=value`` overrides.
+The run config is the one source of truth of a run: which source and root to read, the reader's
+options, and every science setting. Configs are plain data: no defaults derived from other
+fields or from machine paths. A resolved config is written into every output, with its hash, so
+a dataset says how it was made.
+
+Presets (``pipelines/*.yaml`` in the repository, shipped as package data) list only what they
+change from these defaults; ``--set section.key=value`` (or ``override``) changes one field.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """Reader options, passed to the source's loader when the source takes them."""
+    """Which scenes to read and the reader's options (each source takes the options its
+    registration lists; see ``mosaic.sources``)."""
 
+    name: str = "scannet"  # scene source: scannet | scannetpp | arkitscenes | mesh
+    root: str = ""  # dataset root on this machine (not part of the config hash)
     frames: str = ""  # frame layout: scannet auto|sens|exported, scannetpp iphone|dslr ("" default)
     label_table: str = ""  # scannet: path of scannetv2-labels.combined.tsv ("" = <root>/...)
     label_map: str = ""  # scannetpp: benchmark label map CSV ("" = none / the release's)
@@ -101,11 +108,12 @@ class MosaicConfig:
         """sha256 of the canonical JSON without execution-only fields, first 16 hex digits.
 
         ``visibility.device`` says where rays were cast (a cluster task may fall back from a GPU
-        to the CPU); it does not change what the dataset means, so shards of one run that
-        landed on different devices keep one hash.
+        to the CPU) and ``source.root`` where the input lies on this machine; neither changes
+        what the dataset means, so shards of one run keep one hash.
         """
         data = self.to_dict()
         data["visibility"].pop("device", None)
+        data["source"].pop("root", None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -190,18 +198,53 @@ def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> 
     return cfg
 
 
+# Presets: the repository's pipelines/ folder, reached through the package (mosaic/pipelines is
+# a link to it in a checkout and a folder of package data in an installed wheel).
+PRESETS_DIR = Path(__file__).resolve().with_name("pipelines")
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets (``pipelines/<name>.yaml``)."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def _config_file(path_or_preset: str | Path) -> Path:
+    """A YAML file path as given, else the shipped preset of that name."""
+    p = Path(path_or_preset)
+    if p.is_file():
+        return p
+    preset = PRESETS_DIR / f"{path_or_preset}.yaml"
+    if p.suffix == "" and preset.is_file():
+        return preset
+    raise ConfigError(
+        f"config file {p} does not exist; give a YAML path or a preset name "
+        f"({', '.join(preset_names())})"
+    )
+
+
+def override(cfg: MosaicConfig, name: str, value: Any) -> MosaicConfig:
+    """``cfg`` with one field set: ``name`` is ``seed`` or ``section.key``; ``value`` is
+    converted to the field's type (strings from the command line included)."""
+    parts = name.strip().split(".")
+    if len(parts) == 1:
+        return _apply(cfg, None, parts[0], value)
+    if len(parts) == 2:
+        return _apply(cfg, parts[0], parts[1], value)
+    raise ConfigError(f"setting {name!r}: use one dot, e.g. visibility.max_side=320")
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> MosaicConfig:
-    """Load a YAML config (or defaults when ``path`` is None) and apply ``key=value`` overrides.
+    """Load a YAML config or a preset by name (defaults when ``path`` is None), then apply
+    ``key=value`` overrides in order.
 
-    Overrides use dotted names, e.g. ``visibility.max_side=480`` or ``seed=3``.
+    Overrides use dotted names, e.g. ``visibility.max_side=480``, ``source.root=/data`` or
+    ``seed=3``.
     """
     cfg = MosaicConfig()
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist; see pipelines/ for examples")
+        p = _config_file(path)
         try:
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as exc:
@@ -215,11 +258,5 @@ def load_config(
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value")
         name, value = item.split("=", 1)
-        parts = name.strip().split(".")
-        if len(parts) == 1:
-            cfg = _apply(cfg, None, parts[0], value)
-        elif len(parts) == 2:
-            cfg = _apply(cfg, parts[0], parts[1], value)
-        else:
-            raise ConfigError(f"override {item!r}: use one dot, e.g. visibility.max_side=320")
+        cfg = override(cfg, name, value)
     return cfg

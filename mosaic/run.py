@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import MosaicConfig
+from .config import MosaicConfig, SourceConfig
 from .errors import ConfigError, DatasetRootError, UnknownNameError
 from .io.shard_writer import write_bytes_atomic
 from .stages.chunk import ChunkTask, read_marker, run_chunk, write_index
@@ -43,9 +43,9 @@ class ScenePlan:
 
 
 def resolve_scenes(
-    root: str | Path, source: str, split: str | None, scene_ids: list[str] | None = None
+    source: SourceConfig, split: str | None, scene_ids: list[str] | None = None
 ) -> ScenePlan:
-    """Which scenes to generate.
+    """Which scenes of ``source.root`` (read by ``source.name``) to generate.
 
     ``split`` is ``train``, ``bench`` (= ScanNet val), ``val``, ``test``, a path to a text
     file with one scene id per line, or None (all scenes of the root). ``scene_ids`` narrows
@@ -56,6 +56,11 @@ def resolve_scenes(
     """
     from .sources import list_scenes
 
+    root, name = source.root, source.name
+
+    def listing(official_split: str | None) -> tuple[list[Any], list[str]]:
+        return list_scenes(root, source=name, split=official_split, config=source)
+
     wanted: list[str] | None = None
     official: str | None = None
     if split is not None and Path(split).is_file():
@@ -63,12 +68,12 @@ def resolve_scenes(
         wanted = [w for w in wanted if not w.startswith("#")]
     elif split is not None:
         official = {"bench": "val"}.get(split, split)
-    entries, _warnings = list_scenes(root, source=source, split=official)
+    entries, _warnings = listing(official)
     split_of = {e.scene_id: e.split for e in entries}
     if wanted is not None or scene_ids:
         if official is None:
             # a scene list may name scenes of any split: look them up in the full listing
-            all_entries, _ = list_scenes(root, source=source, split=None)
+            all_entries, _ = listing(None)
             split_of = {e.scene_id: e.split for e in all_entries}
         if wanted is None:
             wanted = sorted(split_of)
@@ -77,7 +82,7 @@ def resolve_scenes(
             unknown = sorted(set(scene_ids) - set(split_of))
             if official is not None and unknown:
                 # a scene of another split must not land in this split's shards
-                all_entries, _ = list_scenes(root, source=source, split=None)
+                all_entries, _ = listing(None)
                 other = {e.scene_id: e.split for e in all_entries if e.scene_id in unknown}
                 if other:
                     named = ", ".join(f"{s} ({sp or 'no split'})" for s, sp in sorted(
@@ -93,7 +98,7 @@ def resolve_scenes(
         selected = sorted(split_of)
     if not selected:
         raise DatasetRootError(
-            f"no scenes selected under {root} (source {source}, split {split or 'all'}); "
+            f"no scenes selected under {root} (source {name}, split {split or 'all'}); "
             "check --root and --split (`mosaic scenes --root ...` lists what is there)"
         )
     splits: dict[str, list[str]] = {}
@@ -116,8 +121,6 @@ def resolve_scenes(
 
 def plan_chunks(
     plan: ScenePlan,
-    root: str | Path,
-    source: str,
     config: MosaicConfig,
     out_dir: str | Path,
     chunk_size: int,
@@ -137,9 +140,7 @@ def plan_chunks(
                     index=i,
                     n_chunks=len(chunks),
                     scene_ids=tuple(chunk),
-                    root=str(root),
-                    source=source,
-                    config_json=config.to_json(),
+                    config=config,
                     out_dir=str(out_dir),
                     embed_images=embed_images,
                 )
@@ -208,8 +209,6 @@ Event = dict[str, Any]
 
 def generate_dataset(
     plan: ScenePlan,
-    root: str | Path,
-    source: str,
     config: MosaicConfig,
     out_dir: str | Path,
     executor: Any,
@@ -235,18 +234,18 @@ def generate_dataset(
         raise UnknownNameError("ray-casting backend (visibility.backend)",
                                config.visibility.backend, list(BACKENDS))
     out = Path(out_dir)
-    tasks = plan_chunks(plan, root, source, config, out, chunk_size, embed_images)
+    tasks = plan_chunks(plan, config, out, chunk_size, embed_images)
     _check_plan(
         out,
         {
-            "source": source,
+            "source": config.source.name,
             "config_hash": config.hash(),
             "chunk_size": chunk_size,
             "embed_images": embed_images,
             "splits": {k: sorted(v) for k, v in sorted(plan.splits.items())},
         },
     )
-    todo = [t for t in tasks if not t.is_done()]
+    todo = executor.pending(tasks)
     emit = on_event or (lambda _e: None)
     emit({
         "event": "start",
@@ -256,7 +255,7 @@ def generate_dataset(
     chunk_errors: list[str] = []
     crashed: list[dict[str, Any]] = []
     this_run: set[str] = set()
-    for task, result in executor.run(run_chunk, todo, on_event):
+    for task, result in executor.run(run_chunk, tasks, on_event):
         this_run.add(task.shard_name)
         if isinstance(result, BaseException):
             chunk_errors.append(f"{task.shard_name}: {type(result).__name__}: {result}")
@@ -316,7 +315,7 @@ def generate_dataset(
         out,
         done_shards,
         {
-            "source": source,
+            "source": config.source.name,
             "config_hash": config.hash(),
             "config": json.loads(config.to_json()),
             "seed": config.seed,

@@ -34,18 +34,17 @@ def scene(seed: int) -> Scene:
 
 @cache
 def views(seed: int) -> tuple[ViewVisibility, ...]:
-    from mosaic.tasks import prepare_views
+    from mosaic.pipeline import label_views
 
-    return tuple(prepare_views(scene(seed), None, TEST_CONFIG))
+    return label_views(scene(seed), TEST_CONFIG).views
 
 
 @cache
 def items(scene_seed: int, qa_seed: int) -> tuple[QAItem, ...]:
     from mosaic.tasks import generate_qa
 
-    return tuple(
-        generate_qa(scene(scene_seed), list(views(scene_seed)), seed=qa_seed, config=TEST_CONFIG)
-    )
+    config = dataclasses.replace(TEST_CONFIG, seed=qa_seed)
+    return tuple(generate_qa(scene(scene_seed), list(views(scene_seed)), config))
 
 
 def config_with(**qa_changes) -> MosaicConfig:

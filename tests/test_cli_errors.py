@@ -24,7 +24,8 @@ def root(tmp_path_factory):
 @pytest.mark.parametrize("command", [["visibility"], ["inspect", "visibility"]])
 @pytest.mark.parametrize("frames", ["abc", "0,x", "0:6:0", "1:2:3:4"])
 def test_malformed_frames_are_usage_errors(root, tmp_path, command, frames):
-    args = [*command, "--root", str(root), SCENE, "--frames", frames, "--max-side", "40"]
+    args = [*command, "--root", str(root), SCENE, "--frames", frames,
+            "--set", "visibility.max_side=40"]
     if command[0] == "inspect":
         args += ["--out", str(tmp_path)]
     res = CliRunner().invoke(main, args)
@@ -38,14 +39,14 @@ def test_visibility_names_frames_without_a_usable_pose(root):
     bad = scene.skipped_frames[0].frame_id
     for frames in ("0,999", f"0,{bad}"):
         res = CliRunner().invoke(main, ["visibility", "--root", str(root), SCENE,
-                                        "--frames", frames, "--max-side", "40"])
+                                        "--frames", frames, "--set", "visibility.max_side=40"])
         assert res.exit_code == 2, res.output
         assert frames.split(",")[1] in res.output and "usable pose" in res.output
 
 
 def test_visibility_step_must_be_positive(root):
     res = CliRunner().invoke(main, ["visibility", "--root", str(root), SCENE, "--step", "-2",
-                                    "--max-side", "40"])
+                                    "--set", "visibility.max_side=40"])
     assert res.exit_code == 2, res.output
 
 
@@ -62,9 +63,11 @@ def test_scenes_of_another_split_are_refused_not_relabelled(root, tmp_path, spli
 
 
 def test_unknown_scene_with_split_is_still_attempted_and_reported(root):
+    from mosaic.config import SourceConfig
     from mosaic.run import resolve_scenes
 
-    plan = resolve_scenes(root, "scannet", "train", ["scene0000_00", "scene0999_00"])
+    plan = resolve_scenes(SourceConfig(root=str(root)), "train",
+                          ["scene0000_00", "scene0999_00"])
     assert plan.splits == {"train": ["scene0000_00", "scene0999_00"]}
 
 
@@ -76,7 +79,8 @@ def test_inspect_qa_needs_a_positive_card_count(tmp_path):
 
 
 def test_visibility_rejects_an_unknown_output_type_before_casting(root, tmp_path):
-    res = CliRunner().invoke(main, ["visibility", "--root", str(root), SCENE, "--max-side", "40",
+    res = CliRunner().invoke(main, ["visibility", "--root", str(root), SCENE,
+                                    "--set", "visibility.max_side=40",
                                     "--out", str(tmp_path / "labels.txt")])
     assert res.exit_code == 2 and "--out" in res.output, res.output
     assert "views" not in res.output  # nothing was labelled

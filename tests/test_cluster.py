@@ -51,10 +51,14 @@ def release(tmp_path_factory) -> Path:
     return root
 
 
+def _config(release: Path, *extra: str):
+    return load_config(None, [*OVERRIDES, f"source.root={release}", *extra])
+
+
 def _generate(release: Path, out: Path, executor, scene_ids=None, config=None, chunk=CHUNK):
-    plan = resolve_scenes(release, "scannet", None, scene_ids)
-    cfg = config or load_config(None, OVERRIDES)
-    return generate_dataset(plan, release, "scannet", cfg, out, executor, chunk_size=chunk)
+    cfg = config or _config(release)
+    plan = resolve_scenes(cfg.source, None, scene_ids)
+    return generate_dataset(plan, cfg, out, executor, chunk_size=chunk)
 
 
 def _qa_lines(out: Path) -> list[str]:
@@ -81,9 +85,10 @@ def reference(release, tmp_path_factory) -> Path:
 def submitit_run(release, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("submitit") / "ds"
     events: list[dict] = []
-    plan = resolve_scenes(release, "scannet", None)
-    summary = generate_dataset(plan, release, "scannet", load_config(None, OVERRIDES), out,
-                               _submitit_local(), chunk_size=CHUNK, on_event=events.append)
+    cfg = _config(release)
+    plan = resolve_scenes(cfg.source, None)
+    summary = generate_dataset(plan, cfg, out, _submitit_local(), chunk_size=CHUNK,
+                               on_event=events.append)
     assert summary.ok, summary.chunk_errors
     assert sorted(e["scene"] for e in events if e["event"] == "scene") == [
         "scene0000_00", "scene0001_00", "scene0002_00"]
@@ -117,8 +122,8 @@ def test_resubmission_runs_only_the_missing_chunk(release, reference, submitit_r
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5")}
     n_before = len(read_job_records(out))
     ex = _submitit_local()
-    tasks = plan_chunks(resolve_scenes(release, "scannet", None), release, "scannet",
-                        load_config(None, OVERRIDES), out, CHUNK)
+    cfg = _config(release)
+    tasks = plan_chunks(resolve_scenes(cfg.source, None), cfg, out, CHUNK)
     assert "#SBATCH --array=0-0%1" in ex.dry_run(tasks)  # one array task: the lost chunk
     summary = _generate(release, out, ex)
     assert summary.ok and summary.chunks_resumed == 1
@@ -248,17 +253,15 @@ def test_gpu_placement_by_local_rank_and_cpu_fallback(caplog):
     # this machine has no GPU: warp itself reports none
     assert select_device(env={}).device == "cpu"
     cfg = load_config(None, ["visibility.backend=warp"])
-    task = plan_chunks(ScenePlan({"train": ["s"]}), "/r",
-                       "scannet", cfg, "/o", 1)[0]
+    task = plan_chunks(ScenePlan({"train": ["s"]}), cfg, "/o", 1)[0]
     with caplog.at_level(logging.INFO, logger="mosaic"):
         placed = place_task(task, env={"SLURM_LOCALID": "1"}, n_devices=2)
         fallback = place_task(task, env={"CUDA_VISIBLE_DEVICES": "-1"})
-    assert json.loads(placed.config_json)["visibility"]["device"] == "cuda:1"
-    assert json.loads(fallback.config_json)["visibility"]["device"] == "cpu"
+    assert placed.config.visibility.device == "cuda:1"
+    assert fallback.config.visibility.device == "cpu"
     assert any(r.levelno == logging.WARNING and "no GPU visible" in r.getMessage()
                for r in caplog.records)
-    embree = plan_chunks(ScenePlan({"train": ["s"]}), "/r",
-                         "scannet", load_config(None, []), "/o", 1)[0]
+    embree = plan_chunks(ScenePlan({"train": ["s"]}), load_config(None, []), "/o", 1)[0]
     assert place_task(embree, env={}, n_devices=2) is embree  # only warp uses a GPU
 
 
@@ -268,7 +271,7 @@ def test_checkpoint_requeues_the_same_chunk_and_a_done_chunk_is_not_redone(relea
 
     out = tmp_path / "ds"
     plan = ScenePlan({"train": ["scene9999_00"]})  # fails fast inside the chunk: no scene data
-    task = plan_chunks(plan, release, "scannet", load_config(None, OVERRIDES), out, 1)[0]
+    task = plan_chunks(plan, _config(release), out, 1)[0]
     job = ChunkJob(run_chunk, task)
     requeued = job.checkpoint()  # what submitit pickles and requeues on SIGUSR2 / preemption
     assert requeued.function is not job and requeued.function.task == task
@@ -302,7 +305,7 @@ def test_preempted_array_task_is_requeued_and_finishes(release, tmp_path):
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs cannot import tests/
     out = tmp_path / "ds"
     plan = ScenePlan({"train": ["scene9999_00"]})
-    task = plan_chunks(plan, release, "scannet", load_config(None, OVERRIDES), out, 1)[0]
+    task = plan_chunks(plan, _config(release), out, 1)[0]
     ex = _submitit_local().make_executor(out / "_logs" / "submitit")
     (job,) = ex.submit_array([ChunkJob(_chunk_after_go_file, task)])
     err, log = Path(str(job.paths.stderr)), Path(str(job.paths.stdout))
@@ -333,8 +336,7 @@ def test_killed_task_shows_as_failed_and_resubmission_runs_only_it(release, tmp_
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # jobs cannot import tests/
     out = tmp_path / "ds"
     ids = ["scene9998_00", "scene9999_00"]  # no data: each chunk records its scene as failed
-    tasks = plan_chunks(ScenePlan({"train": ids}), release, "scannet",
-                        load_config(None, OVERRIDES), out, 1)
+    tasks = plan_chunks(ScenePlan({"train": ids}), _config(release), out, 1)
     results: dict[str, object] = {}
 
     def drive() -> None:
@@ -375,16 +377,16 @@ def test_killed_task_shows_as_failed_and_resubmission_runs_only_it(release, tmp_
 def test_short_causes_of_failed_jobs():
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
-    from mosaic.executors.slurm import _short_cause
+    from mosaic.executors.base import failure_cause
 
     oom = UncompletedJobError("Job 12_3 (task: 0) with path /o/12_3_0_result.pkl\n"
                               "has not produced any output (state: OUT_OF_MEMORY)\n"
                               "Error stream produced:\n" + "-" * 40 + "\noom-kill event")
-    assert _short_cause(oom).endswith("has not produced any output (state: OUT_OF_MEMORY)")
+    assert failure_cause(oom).endswith("has not produced any output (state: OUT_OF_MEMORY)")
     trace = "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad mesh"
     failed = FailedJobError(f"Job (task=0) failed during processing with trace:\n{'-' * 22}\n"
                             f"{trace}\n{'-' * 22}\nYou can check full logs at paths:\n  - /a.err")
-    assert _short_cause(failed) == "ValueError: bad mesh"
+    assert failure_cause(failed) == "ValueError: bad mesh"
 
 
 def test_ray_executor_on_an_existing_cluster_address(release, reference, tmp_path):
@@ -399,11 +401,10 @@ def test_ray_executor_on_an_existing_cluster_address(release, reference, tmp_pat
             "from mosaic.config import load_config\n"
             "from mosaic.executors import get_executor\n"
             "from mosaic.run import generate_dataset, resolve_scenes\n"
-            f"plan = resolve_scenes({str(release)!r}, 'scannet', None)\n"
-            f"cfg = load_config(None, {OVERRIDES!r})\n"
+            f"cfg = load_config(None, {[*OVERRIDES, f'source.root={release}']!r})\n"
+            "plan = resolve_scenes(cfg.source, None)\n"
             f"ex = get_executor('ray', address={address!r})\n"
-            f"s = generate_dataset(plan, {str(release)!r}, 'scannet', cfg, {str(out)!r}, ex,"
-            f" chunk_size={CHUNK})\n"
+            f"s = generate_dataset(plan, cfg, {str(out)!r}, ex, chunk_size={CHUNK})\n"
             "assert s.ok, s.chunk_errors\n"
         )
         done = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True,

@@ -310,7 +310,8 @@ def test_cli_inspect_visibility_on_a_release(release, tmp_path):
 
     out = tmp_path / "figs"
     res = CliRunner().invoke(main, ["inspect", "visibility", "--root", str(release), SCENE,
-                                    "--frames", "0,5", "--out", str(out), "--max-side", "80",
+                                    "--frames", "0,5", "--out", str(out),
+                                    "--set", "visibility.max_side=80",
                                     "--panel-width", "240"])
     assert res.exit_code == 0, res.output
     pngs = sorted(out.glob("*.png"))

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import qa_fixtures as qf
 
+from mosaic import generate_qa
 from mosaic.errors import UnknownNameError
+from mosaic.pipeline import label_views
 from mosaic.structures import FAMILY_OF, OCC_LEVELS, QA_TYPES, QAItem
-from mosaic.tasks import generate_qa, prepare_views
 from mosaic.tasks.context import stable_int
 from mosaic.tasks.options import place_options, select_drafts, wrong_numbers
 
@@ -246,10 +247,10 @@ def test_generate_without_visibility_computes_it_and_checks_poses():
 
     bad = usable[2]
     shifted = dataclasses.replace(scene, store=ShiftedDepth(scene.store, bad))
-    views = prepare_views(shifted, None, cfg)
+    views = label_views(shifted, cfg).views
     assert [v.frame_id for v in views] == [f for f in usable if f != bad]
     off = dataclasses.replace(cfg, visibility=dataclasses.replace(cfg.visibility, pose_check=False))
-    assert [v.frame_id for v in prepare_views(shifted, None, off)] == usable
+    assert [v.frame_id for v in label_views(shifted, off).views] == usable
 
 
 def test_option_helpers():

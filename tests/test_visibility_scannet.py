@@ -91,7 +91,8 @@ def test_cli_scene_commands(root, tmp_path):
 
     out = tmp_path / "labels.json"
     res = runner.invoke(main, ["visibility", "--root", str(root), "scene0001_00",
-                               "--frames", "0:24:6", "--max-side", "80", "--out", str(out)])
+                               "--frames", "0:24:6", "--set", "visibility.max_side=80",
+                               "--out", str(out)])
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
     assert [v["frame_id"] for v in doc["views"]] == [0, 6, 12, 18]
@@ -103,7 +104,8 @@ def test_cli_scene_commands(root, tmp_path):
 
     h5 = tmp_path / "labels.h5"
     res = runner.invoke(main, ["visibility", "--root", str(root), "scene0001_00",
-                               "--frames", "0,6", "--max-side", "80", "--out", str(h5)])
+                               "--frames", "0,6", "--set", "visibility.max_side=80",
+                               "--out", str(h5)])
     assert res.exit_code == 0, res.output
     import h5py
 
@@ -118,7 +120,7 @@ def test_cli_errors_are_one_line_with_exit_code(root):
     assert res.exit_code == 1
     assert "scene0999_00" in res.output and "Traceback" not in res.output
     res = runner.invoke(main, ["visibility", "--root", str(root), "scene0001_00",
-                               "--backend", "optix"])
+                               "--set", "visibility.backend=optix"])
     assert res.exit_code == 1 and "valid names" in res.output
 
 

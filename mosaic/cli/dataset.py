@@ -14,37 +14,12 @@ from typing import Any
 
 import click
 
+from ..executors import EXECUTORS
+from ..sources import SOURCES
 from . import EXIT_ERROR, EXIT_PARTIAL, friendly_errors, main
+from .run_config import build_config, config_options
 
 EXIT_USAGE = 2
-SCANNET_HELP = """\
-ScanNet is not bundled with mosaic: its terms of use require each user to request access.
-
-  1. Read the ScanNet terms of use and fill in the request form linked from the ScanNet
-     GitHub page (https://github.com/ScanNet/ScanNet#scannet-data); you will receive the
-     download script download-scannet.py by e-mail.
-  2. Download the v2 release, e.g.:
-       python download-scannet.py -o /data/scannet --type .sens
-       python download-scannet.py -o /data/scannet --type _vh_clean_2.ply
-       python download-scannet.py -o /data/scannet --type _vh_clean_2.0.010000.segs.json
-       python download-scannet.py -o /data/scannet --type .aggregation.json
-       python download-scannet.py -o /data/scannet --type .txt
-     plus scannetv2-labels.combined.tsv and the split lists (scannetv2_train/val/test.txt).
-  3. Point ROOT at the folder that holds scans/ (and scans_test/):
-       make dataset SCENES=scannet ROOT=/data/scannet
-     or: mosaic generate --source scannet --root /data/scannet --split train --out out/train
-
-Without ScanNet, `make dataset` (SCENES=synthetic) builds a dataset from built-in scenes."""
-
-
-def _pipelines_dir() -> Path:
-    """``pipelines/`` of the working directory, else of the source checkout."""
-    cwd = Path.cwd() / "pipelines"
-    if cwd.is_dir():
-        return cwd
-    return Path(__file__).resolve().parents[2] / "pipelines"
-
-
 class _Progress:
     """tqdm progress bar over scenes fed by executor events (CLI only)."""
 
@@ -100,12 +75,9 @@ def _print_summary(s: Any) -> None:
 
 
 def run_generate(
-    source: str,
-    root: str,
+    config: Any,
     split: str | None,
     scene_ids: list[str] | None,
-    config_path: str | None,
-    overrides: list[str],
     out: str,
     workers: int,
     chunk_size: int,
@@ -115,18 +87,16 @@ def run_generate(
     executor_options: dict[str, Any] | None = None,
 ) -> int:
     """Shared body of ``generate`` and ``dataset``; returns the exit code."""
-    from ..config import load_config
     from ..executors import get_executor
     from ..run import generate_dataset, resolve_scenes
 
-    config = load_config(config_path, overrides)
-    plan = resolve_scenes(root, source, split, scene_ids)
+    plan = resolve_scenes(config.source, split, scene_ids)
     for s in plan.skipped:
         click.echo(f"skipping {s['scene']}: {s['reason']}", err=True)
     bar = _Progress(progress)
     try:
         summary = generate_dataset(
-            plan, root, source, config, out,
+            plan, config, out,
             get_executor(executor_name, workers=workers, **(executor_options or {})),
             chunk_size=chunk_size, embed_images=embed_images, on_event=bar,
         )
@@ -153,17 +123,12 @@ def _common_generate_options(fn: Any) -> Any:
 
 
 @main.command()
-@click.option("--source", default="scannet", show_default=True, help="scene source")
-@click.option("--root", required=True, type=click.Path(file_okay=False),
-              help="source dataset root (the folder holding scans/)")
+@config_options
 @click.option("--split", default=None,
               help="train, bench (ScanNet val), or a file with one scene id per line")
 @click.option("--scenes", "scene_list", default=None, help="comma-separated scene ids")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="pipeline YAML, e.g. pipelines/scannet.yaml")
-@click.option("--set", "overrides", multiple=True, help="override, e.g. viewsets.frame_step=5")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output directory")
-@click.option("--executor", "executor_name", type=click.Choice(["local", "slurm", "ray"]),
+@click.option("--executor", "executor_name", type=click.Choice(EXECUTORS.names()),
               default="local", show_default=True,
               help="local process pool, SLURM job array (submitit) or Ray tasks")
 @click.option("--resources", type=click.Path(dir_okay=False), default=None,
@@ -171,10 +136,10 @@ def _common_generate_options(fn: Any) -> Any:
 @click.option("--ray-address", default=None, help="existing Ray cluster address (default: local)")
 @_common_generate_options
 @friendly_errors
-def generate(source, root, split, scene_list, config_path, overrides, out, executor_name,
+def generate(config_path, overrides, source, root, split, scene_list, out, executor_name,
              resources, ray_address, workers, seed, chunk_size, embed_images, no_progress):
     """Generate (or resume) a sharded QA dataset from a scene source."""
-    overrides = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
+    config = build_config(config_path, overrides, source=source, root=root, seed=seed)
     ids = [s.strip() for s in scene_list.split(",") if s.strip()] if scene_list else None
     options: dict[str, Any] = {}
     if executor_name == "slurm":
@@ -185,8 +150,8 @@ def generate(source, root, split, scene_list, config_path, overrides, out, execu
         options["address"] = ray_address
     elif ray_address:
         raise click.BadParameter("--ray-address applies to --executor ray only")
-    code = run_generate(source, root, split, ids, config_path, overrides, out, workers,
-                        chunk_size, embed_images, executor_name, not no_progress, options)
+    code = run_generate(config, split, ids, out, workers, chunk_size, embed_images,
+                        executor_name, not no_progress, options)
     sys.exit(code)
 
 
@@ -196,13 +161,24 @@ def generate(source, root, split, scene_list, config_path, overrides, out, execu
 SYNTHETIC_FRAMES = 100
 
 
-def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int = 1) -> Path:
+def synthetic_cache_dir(out: str | Path, n_scenes: int, seed: int) -> Path:
+    """Default cache of built-in scenes, beside the output and named by what it holds, so runs
+    with other scene counts or seeds never overwrite each other's scenes."""
+    return Path(out).resolve().parent / "cache" / f"synthetic-{n_scenes}-seed{seed}"
+
+
+def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int = 1,
+                           progress: bool = True) -> Path:
     """Write the built-in scenes once; reuse them when the completion stamp matches.
 
     A non-empty folder without the stamp was not written here (e.g. a real ScanNet root given
-    as ``--cache`` by mistake) and is never written into: ``ConfigError``.
+    as ``--cache`` by mistake) and is never written into: ``ConfigError``. A stamp of other
+    contents (another scene count or seed given as ``--cache``) is refused too, so a cache is
+    never rewritten under another run.
     """
     import dataclasses
+
+    from tqdm import tqdm
 
     from ..errors import ConfigError
     from ..io.shard_writer import write_bytes_atomic
@@ -212,10 +188,17 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
     want = {"n_scenes": n_scenes, "seed": seed, "n_frames": SYNTHETIC_FRAMES}
     if stamp.is_file():
         try:
-            if json.loads(stamp.read_text()) == want:
-                return cache
+            held = json.loads(stamp.read_text())
         except json.JSONDecodeError:
-            pass
+            held = None
+        if held == want:
+            return cache
+        if isinstance(held, dict) and set(held) == set(want):
+            raise ConfigError(
+                f"--cache {cache} holds other built-in scenes ({held['n_scenes']} scenes, seed "
+                f"{held['seed']}); leave --cache out (each scene count and seed gets its own "
+                "cache) or choose a new folder"
+            )
     elif cache.is_dir() and any(cache.iterdir()):
         raise ConfigError(
             f"--cache {cache} is not empty and holds no {stamp.name}, so it was not written by "
@@ -226,60 +209,56 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
     # stamp first (an interrupted write leaves a mismatching stamp, so it is redone, not refused)
     write_bytes_atomic(stamp, json.dumps({"writing": want}).encode())
     spec = dataclasses.replace(SynthSpec(), n_frames=SYNTHETIC_FRAMES)
-    write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed, spec=spec, workers=workers)
+    with tqdm(total=n_scenes + 1, unit="scene", desc="writing built-in scenes", file=sys.stderr,
+              dynamic_ncols=True, disable=not progress) as bar:
+        write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed, spec=spec, workers=workers,
+                                progress=lambda _sid: bar.update(1))
     write_bytes_atomic(stamp, json.dumps(want).encode())
     return cache
 
 
 def _obtain_hint(kind: str) -> str:
     """How to get a source's data, shown when `make dataset SCENES=<kind>` has no ROOT."""
-    if kind == "scannet":
-        return SCANNET_HELP
-    from ..sources import arkitscenes, mesh, scannetpp
-
-    hint = {
-        "scannetpp": scannetpp.OBTAIN_HINT,
-        "arkitscenes": arkitscenes.OBTAIN_HINT,
-        "mesh": mesh.SCHEMA_HINT,
-    }[kind]
-    return f"{kind} needs ROOT=<dataset root>.\n{hint}"
-
-
-def _source_config(kind: str) -> Path:
-    """pipelines/<kind>.yaml when shipped, else the ScanNet settings."""
-    own = _pipelines_dir() / f"{kind}.yaml"
-    return own if own.is_file() else _pipelines_dir() / "scannet.yaml"
+    return f"{kind} needs ROOT=<dataset root>.\n{SOURCES[kind].obtain_hint()}"
 
 
 @main.command()
-@click.option("--scenes", "kind",
-              type=click.Choice(["synthetic", "scannet", "scannetpp", "arkitscenes", "mesh"]),
-              default="synthetic", show_default=True)
+@click.option("--scenes", "kind", type=click.Choice(["synthetic", *SOURCES.names()]),
+              default="synthetic", show_default=True,
+              help="built-in scenes, or a source read from --root with its preset")
 @click.option("--root", default="", help="dataset root (for every kind but synthetic)")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--n-scenes", type=click.IntRange(min=1), default=8, show_default=True,
               help="built-in scenes to write (synthetic)")
 @click.option("--cache", type=click.Path(file_okay=False), default=None,
-              help="where synthetic scenes are written (default <out>/../cache/synthetic)")
+              help="where synthetic scenes are written "
+                   "(default <out>/../cache/synthetic-<n-scenes>-seed<seed>)")
 @click.option("--split", default=None,
               help="ScanNet split (default: all; train -> train, val -> bench, test skipped)")
+@click.option("--config", "config_path", default=None,
+              help="YAML file or preset name (default: the preset of --scenes)")
+@click.option("--set", "overrides", multiple=True,
+              help="change one setting, e.g. visibility.max_side=160 (repeatable)")
 @_common_generate_options
 @friendly_errors
-def dataset(kind, root, out, n_scenes, cache, split, workers, seed, chunk_size, embed_images,
-            no_progress):
+def dataset(kind, root, out, n_scenes, cache, split, config_path, overrides, workers, seed,
+            chunk_size, embed_images, no_progress):
     """Build a dataset end to end (what `make dataset` runs)."""
+    from ..config import PRESETS_DIR
+
     seed = 0 if seed is None else seed
-    overrides = [f"seed={seed}"]
+    if config_path is None:
+        config_path = kind if (PRESETS_DIR / f"{kind}.yaml").is_file() else "scannet"
+    ids = None
     if kind != "synthetic":
         if not root:
             click.echo(_obtain_hint(kind), err=True)
             sys.exit(EXIT_USAGE)
-        code = run_generate(kind, root, split, None, str(_source_config(kind)), overrides, out,
-                            workers, chunk_size, embed_images, progress=not no_progress)
+        config = build_config(config_path, overrides, source=kind, root=root, seed=seed)
     else:
-        cache_dir = Path(cache) if cache else Path(out).resolve().parent / "cache" / "synthetic"
+        cache_dir = Path(cache) if cache else synthetic_cache_dir(out, n_scenes, seed)
         t0 = time.perf_counter()
-        ensure_synthetic_cache(cache_dir, n_scenes, seed, workers)
+        ensure_synthetic_cache(cache_dir, n_scenes, seed, workers, progress=not no_progress)
         click.echo(f"synthetic scenes in {cache_dir} ({time.perf_counter() - t0:.1f} s)",
                    err=True)
         from ..sources import list_scenes
@@ -287,9 +266,10 @@ def dataset(kind, root, out, n_scenes, cache, split, workers, seed, chunk_size, 
         # scenes of an earlier, larger cache stay on disk but are in no split list now
         entries, _ = list_scenes(cache_dir, source="scannet")
         ids = [e.scene_id for e in entries if e.split is not None]
-        config = _pipelines_dir() / "synthetic.yaml"
-        code = run_generate("scannet", str(cache_dir), None, ids, str(config), overrides, out,
-                            workers, chunk_size, embed_images, progress=not no_progress)
+        config = build_config(config_path, overrides, source="scannet", root=str(cache_dir),
+                              seed=seed)
+    code = run_generate(config, None if kind == "synthetic" else split, ids, out, workers,
+                        chunk_size, embed_images, progress=not no_progress)
     if code in (0, EXIT_PARTIAL):
         from ..io.validate import validate_dataset
 

@@ -8,6 +8,7 @@ import click
 
 from ..structures import QA_TYPES
 from . import friendly_errors, main
+from .run_config import build_config, config_options
 
 
 @main.group()
@@ -16,28 +17,26 @@ def inspect() -> None:
 
 
 @inspect.command("visibility")
-@click.option("--source", default="scannet", show_default=True, help="scene source")
-@click.option("--root", required=True, type=click.Path(file_okay=False), help="dataset root")
+@config_options
 @click.argument("scene_id")
 @click.option("--frames", required=True, help="frame ids: '0,10,20' or '0:300:100'")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
-@click.option("--backend", default="embree", show_default=True, help="ray-casting backend")
-@click.option("--max-side", type=int, default=320, show_default=True,
-              help="labelling resolution (long side, pixels)")
 @click.option("--panel-width", type=int, default=640, show_default=True,
               help="width of each of the two panels of a figure (pixels)")
 @friendly_errors
-def visibility_cmd(source, root, scene_id, frames, out, backend, max_side, panel_width):
-    """One PNG per frame: objects coloured by visibility state, and the instance buffer."""
+def visibility_cmd(config_path, overrides, source, root, scene_id, frames, out, panel_width):
+    """One PNG per frame: objects coloured by visibility state, and the instance buffer
+    (labelled with the config's visibility section, e.g. --set visibility.max_side=160)."""
     from ..inspect import objects_to_draw, write_view_figures
-    from ..sources import load_scene
+    from ..sources import load_scene_of
     from ..visibility import compute_visibility
     from .visibility import check_usable_frames, parse_frames
 
-    scene = load_scene(root, scene_id, source=source)
+    config = build_config(config_path, overrides, source=source, root=root)
+    scene = load_scene_of(config, scene_id)
     ids = parse_frames(frames) or []
     check_usable_frames(scene, ids)
-    views = compute_visibility(scene, ids, backend=backend, max_side=max_side)
+    views = compute_visibility(scene, ids, config=config.visibility)
     figures = write_view_figures(scene, views, out, panel_width=panel_width)
     for view, fig in zip(views, figures, strict=True):
         states: dict[str, int] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from . import friendly_errors, main
+from .run_config import build_config, config_options
 
 
 @main.command()
@@ -45,15 +46,15 @@ def synth(out, n_scenes, seed, n_frames, size, no_quirks, workers):
 
 
 @main.command()
-@click.option("--source", default="scannet", show_default=True)
-@click.option("--root", required=True, type=click.Path(file_okay=False))
+@config_options
 @click.option("--split", default=None, help="train, val (alias bench) or test")
 @friendly_errors
-def scenes(source, root, split):
+def scenes(config_path, overrides, source, root, split):
     """List scene ids with their split and whether their files are complete."""
     from ..sources import list_scenes
 
-    entries, warnings = list_scenes(root, source=source, split=split)
+    src = build_config(config_path, overrides, source=source, root=root).source
+    entries, warnings = list_scenes(src.root, source=src.name, split=split, config=src)
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     for e in entries:
@@ -64,17 +65,16 @@ def scenes(source, root, split):
 
 
 @main.command("scene-info")
-@click.option("--source", default="scannet", show_default=True)
-@click.option("--root", required=True, type=click.Path(file_okay=False))
+@config_options
 @click.argument("scene_id")
 @friendly_errors
-def scene_info(source, root, scene_id):
+def scene_info(config_path, overrides, source, root, scene_id):
     """Objects, frames, skipped frames and alignment of one scene."""
     import numpy as np
 
-    from ..sources import load_scene
+    from ..sources import load_scene_of
 
-    s = load_scene(root, scene_id, source=source)
+    s = load_scene_of(build_config(config_path, overrides, source=source, root=root), scene_id)
     click.echo(f"scene {s.scene_id} ({s.source}, split {s.split or '-'})")
     click.echo(f"mesh: {len(s.vertices)} vertices, {len(s.faces)} faces; "
                f"annotated faces {int((s.face_instance > 0).sum())}")
@@ -105,16 +105,16 @@ def scene_info(source, root, scene_id):
 
 
 @main.command()
-@click.option("--source", default="scannet", show_default=True)
-@click.option("--root", required=True, type=click.Path(file_okay=False))
+@config_options
 @click.option("--split", default=None)
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="default: data_manifests/<source>/<split or all>.json")
 @friendly_errors
-def manifest(source, root, split, out):
+def manifest(config_path, overrides, source, root, split, out):
     """Write a pinned manifest: sorted scene ids, split, file sizes and sha256."""
     from ..sources import write_manifest
 
-    out = out or f"data_manifests/{source}/{split or 'all'}.json"
-    path = write_manifest(root, out, source=source, split=split)
+    src = build_config(config_path, overrides, source=source, root=root).source
+    out = out or f"data_manifests/{src.name}/{split or 'all'}.json"
+    path = write_manifest(src.root, out, source=src.name, split=split, config=src)
     click.echo(f"wrote {path}")

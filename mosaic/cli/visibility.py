@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from . import friendly_errors, main
+from .run_config import build_config, config_options
 
 
 def parse_frames(text: str | None) -> list[int] | None:
@@ -61,33 +62,26 @@ def backends() -> None:
 
 
 @main.command()
-@click.option("--source", default="scannet", show_default=True, help="scene source")
-@click.option("--root", required=True, type=click.Path(file_okay=False), help="dataset root")
+@config_options
 @click.argument("scene_id")
 @click.option("--frames", help="frame ids: '0,10,20' or '0:300:10' (default: every usable frame)")
 @click.option("--step", type=click.IntRange(min=1), default=None,
               help="keep every n-th usable frame")
-@click.option("--backend", default="embree", show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="warp device: cpu or cuda:N")
-@click.option("--max-side", type=int, default=320, show_default=True)
-@click.option("--amodal", type=click.Choice(["pruned", "exact"]), default="pruned",
-              show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="labels.json or labels.h5")
 @friendly_errors
-def visibility(source, root, scene_id, frames, step, backend, device, max_side, amodal, out):
-    """Compute per-view visibility labels for one scene."""
-    import dataclasses
-
+def visibility(config_path, overrides, source, root, scene_id, frames, step, out):
+    """Compute per-view visibility labels for one scene (settings: the config's visibility
+    section, e.g. --set visibility.backend=warp --set visibility.max_side=160)."""
     from tqdm import tqdm
 
-    from ..config import VisibilityConfig
     from ..io.labels_file import SUFFIXES
-    from ..sources import load_scene
+    from ..sources import load_scene_of
     from ..visibility import compute_visibility
 
     if out and Path(out).suffix.lower() not in SUFFIXES:  # before the casting, not after
         raise click.BadParameter(f"{out}: use a .json or .h5 file name", param_hint="--out")
-    scene = load_scene(root, scene_id, source=source)
+    config = build_config(config_path, overrides, source=source, root=root)
+    scene = load_scene_of(config, scene_id)
     ids = parse_frames(frames)
     if ids is None:
         ids = [f.frame_id for f in scene.frames]
@@ -95,10 +89,7 @@ def visibility(source, root, scene_id, frames, step, backend, device, max_side, 
             ids = ids[::step]
     else:
         check_usable_frames(scene, ids)
-    cfg = dataclasses.replace(
-        VisibilityConfig(), backend=backend, device=device, max_side=max_side,
-        amodal_method=amodal,
-    )
+    cfg = config.visibility
     with tqdm(total=len(ids), unit="view", desc=scene_id) as bar:
         views = compute_visibility(scene, ids, config=cfg, progress=bar.update)
     states: dict[str, int] = {}

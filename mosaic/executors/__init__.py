@@ -1,27 +1,41 @@
-"""Executors run chunk tasks; registry by name (fails loudly with the valid names).
+"""Executors run chunk tasks (``mosaic.executors.base.Executor``); one registration each.
 
-Every executor has ``run(fn, tasks, on_event) -> Iterator[(task, result | exception)]`` where
-``fn(task, emit)`` is a picklable top-level function and ``emit(event)`` forwards progress
-events (plain dicts) to ``on_event`` in the calling process.
+``EXECUTORS`` is a ``mosaic.registry.Registry`` of ``ExecutorSpec`` (module, class, install
+hint); ``get_executor(name, **options)`` instantiates one and fails loudly with the valid names.
 """
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UnknownNameError
-
-EXECUTORS: dict[str, tuple[str, str]] = {
-    "local": ("mosaic.executors.local", "LocalExecutor"),
-    "slurm": ("mosaic.executors.slurm", "SlurmExecutor"),
-    "ray": ("mosaic.executors.ray", "RayExecutor"),
-}
+from ..errors import BackendUnavailableError
+from ..registry import Registry, Spec
+from .base import Executor
 
 
-def get_executor(name: str, **options: Any) -> Any:
+@dataclass(frozen=True)
+class ExecutorSpec(Spec):
+    """An executor: ``cls`` names the module's ``Executor`` subclass."""
+
+    cls: str = ""
+
+
+EXECUTORS: Registry[ExecutorSpec] = Registry("executor", [
+    ExecutorSpec("local", "mosaic.executors.local", "(built in)", cls="LocalExecutor"),
+    ExecutorSpec("slurm", "mosaic.executors.slurm", "pip install 'mosaic[slurm]'",
+                 cls="SlurmExecutor"),
+    ExecutorSpec("ray", "mosaic.executors.ray", "pip install 'mosaic[ray]'", cls="RayExecutor"),
+])
+
+
+def get_executor(name: str, **options: Any) -> Executor:
     """Instantiate an executor by name (e.g. ``get_executor("local", workers=4)``)."""
-    if name not in EXECUTORS:
-        raise UnknownNameError("executor", name, list(EXECUTORS))
-    module, cls = EXECUTORS[name]
-    return getattr(importlib.import_module(module), cls)(**options)
+    spec = EXECUTORS[name]
+    try:
+        cls = spec.attr(spec.cls)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"executor {name!r} is not usable here ({exc}); install it with: {spec.hint}"
+        ) from None
+    return cls(**options)

@@ -12,11 +12,12 @@ Only the ``warp`` backend places work on a GPU; other backends ignore the device
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from ..config import MosaicConfig
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,10 @@ def cuda_device_count() -> tuple[int, str]:
         import warp as wp
     except ImportError as exc:
         return 0, f"warp is not importable ({exc}); install it with: pip install 'mosaic[warp]'"
-    from ..visibility.warp import _native_stderr_silenced
+    from ..visibility.warp import native_stderr_silenced
 
     wp.config.log_level = wp.LOG_ERROR  # warp would otherwise announce itself on stdout
-    with _native_stderr_silenced(enabled=True):
+    with native_stderr_silenced(enabled=True):
         wp.init()
         count = int(wp.get_cuda_device_count())
     return count, ""
@@ -104,40 +105,39 @@ def select_device(
     return Placement(f"cuda:{index}", reason)
 
 
-def place_config_json(config_json: str, env: Mapping[str, str] | None = None,
-                      n_devices: int | None = None) -> tuple[str, Placement | None]:
-    """Rewrite ``visibility.device`` of a resolved config for a task that was given GPUs.
+def place_config(config: MosaicConfig, env: Mapping[str, str] | None = None,
+                 n_devices: int | None = None) -> tuple[MosaicConfig, Placement | None]:
+    """``config`` with ``visibility.device`` set for a task that was given GPUs.
 
-    Returns the (possibly unchanged) config JSON and the placement, or None when the backend
-    does not use a GPU. The decision is logged at INFO (GPU) or WARNING (CPU fallback).
+    Returns the (possibly unchanged) config and the placement, or None when the backend does
+    not use a GPU. The decision is logged at INFO (GPU) or WARNING (CPU fallback).
     """
-    data = json.loads(config_json)
-    vis = data.get("visibility", {})
-    if vis.get("backend") not in GPU_BACKENDS:
-        return config_json, None
+    vis = config.visibility
+    if vis.backend not in GPU_BACKENDS:
+        return config, None
     placement = select_device("cuda", env=env, n_devices=n_devices)
     if placement.device.startswith("cuda"):
         log.info("visibility on %s: %s", placement.device, placement.reason)
     else:
         log.warning("visibility on the CPU: %s", placement.reason)
-    if vis.get("device") == placement.device:
-        return config_json, placement
-    vis["device"] = placement.device
-    data["visibility"] = vis
-    return json.dumps(data, sort_keys=True, separators=(",", ":")), placement
+    if vis.device == placement.device:
+        return config, placement
+    return dataclasses.replace(
+        config, visibility=dataclasses.replace(vis, device=placement.device)
+    ), placement
 
 
 def place_task(task: object, env: Mapping[str, str] | None = None,
                n_devices: int | None = None) -> object:
-    """A copy of a chunk task (a dataclass with ``config_json``) placed on this task's GPU.
+    """A copy of a chunk task (a dataclass with a ``config``) placed on this task's GPU.
 
     Called inside a cluster task that requested GPUs; the task's config then records the
     device it actually used.
     """
-    config_json = getattr(task, "config_json", None)
-    if config_json is None or not dataclasses.is_dataclass(task):
+    config = getattr(task, "config", None)
+    if not isinstance(config, MosaicConfig) or not dataclasses.is_dataclass(task):
         return task
-    new_json, _ = place_config_json(config_json, env=env, n_devices=n_devices)
-    if new_json == config_json:
+    placed, _ = place_config(config, env=env, n_devices=n_devices)
+    if placed is config:
         return task
-    return dataclasses.replace(task, config_json=new_json)
+    return dataclasses.replace(task, config=placed)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_mod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-Event = dict[str, Any]
+from .base import Event, Executor, TaskFn
+
 _QUEUE: Any = None
 
 
@@ -27,7 +28,7 @@ def _call(fn: Callable[[Any, Callable[[Event], None]], Any], task: Any) -> Any:
     return fn(task, _QUEUE.put)
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Run tasks on ``workers`` local processes (in-process when ``workers == 1``)."""
 
     name = "local"
@@ -38,14 +39,9 @@ class LocalExecutor:
         self.workers = int(workers)
         self.start_method = start_method
 
-    def run(
-        self,
-        fn: Callable[[Any, Callable[[Event], None]], Any],
-        tasks: Sequence[Any],
-        on_event: Callable[[Event], None] | None = None,
+    def _run(
+        self, fn: TaskFn, tasks: list[Any], emit: Callable[[Event], None]
     ) -> Iterator[tuple[Any, Any]]:
-        """Yield (task, result) as tasks finish; a task that raised yields its exception."""
-        emit = on_event or (lambda _e: None)
         if self.workers == 1 or len(tasks) <= 1:
             for task in tasks:
                 try:

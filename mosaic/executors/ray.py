@@ -18,14 +18,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..config import MosaicConfig
 from ..errors import BackendUnavailableError, ConfigError
+from .base import Event, Executor, TaskFn, failure_cause
 from .run_state import append_job_record
-from .slurm import ChunkJob, _short_cause, split_finished
+from .slurm import ChunkJob
 
-Event = dict[str, Any]
 log = logging.getLogger(__name__)
 
 
@@ -41,16 +42,19 @@ def _require_ray() -> Any:
 
 
 def _absolute(task: Any) -> Any:
-    """The task with absolute ``root`` / ``out_dir``: workers of a remote cluster do not share
-    the driver's working directory."""
+    """The task with absolute ``source.root`` / ``out_dir``: workers of a remote cluster do
+    not share the driver's working directory."""
     if not dataclasses.is_dataclass(task):
         return task
-    changes = {
-        name: os.path.abspath(getattr(task, name))
-        for name in ("root", "out_dir")
-        if isinstance(getattr(task, name, None), str)
-        and not os.path.isabs(getattr(task, name))
-    }
+    changes: dict[str, Any] = {}
+    out_dir = getattr(task, "out_dir", None)
+    if isinstance(out_dir, str) and not os.path.isabs(out_dir):
+        changes["out_dir"] = os.path.abspath(out_dir)
+    config = getattr(task, "config", None)
+    if isinstance(config, MosaicConfig) and config.source.root \
+            and not os.path.isabs(config.source.root):
+        source = dataclasses.replace(config.source, root=os.path.abspath(config.source.root))
+        changes["config"] = dataclasses.replace(config, source=source)
     return dataclasses.replace(task, **changes) if changes else task
 
 
@@ -59,7 +63,7 @@ def _run_job(job: ChunkJob) -> tuple[Any, list[Event]]:
     return job()
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Run chunk tasks as Ray tasks on a local Ray instance or an existing cluster.
 
     Args:
@@ -114,21 +118,10 @@ class RayExecutor:
             ) from None
         return True
 
-    def run(
-        self,
-        fn: Callable[[Any, Callable[[Event], None]], Any],
-        tasks: Sequence[Any],
-        on_event: Callable[[Event], None] | None = None,
+    def _run(
+        self, fn: TaskFn, todo: list[Any], emit: Callable[[Event], None]
     ) -> Iterator[tuple[Any, Any]]:
-        """Yield (task, result) as Ray tasks finish; a failed task yields its exception.
-
-        Finished tasks (valid marker) are yielded first with their marker and not submitted.
-        """
-        emit = on_event or (lambda _e: None)
-        done, todo = split_finished(list(tasks))
-        yield from done
-        if not todo:
-            return
+        """Yield (task, result) as Ray tasks finish; a failed task yields its exception."""
         ray = _require_ray()
         started = self._init(ray)
         try:
@@ -164,7 +157,7 @@ class RayExecutor:
                         rec = {"executor": "ray", "shard": task.shard_name,
                                "job_id": ref.task_id().hex()}
                         if isinstance(result, BaseException):
-                            rec.update(event="failed", cause=_short_cause(result))
+                            rec.update(event="failed", cause=failure_cause(result))
                         else:
                             rec.update(event="finished")
                         append_job_record(out_dir, rec)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -33,10 +32,10 @@ import yaml
 
 from ..errors import BackendUnavailableError, ConfigError
 from ..stages.chunk import read_marker
+from .base import Event, Executor, TaskFn, failure_cause, is_finished
 from .gpu import place_task
 from .run_state import LOG_DIR, SUBMITIT_DIR, append_job_record, read_job_records
 
-Event = dict[str, Any]
 log = logging.getLogger(__name__)
 
 CLUSTERS = ("slurm", "local", "debug")
@@ -170,23 +169,6 @@ def _configure_task_logging() -> None:
         logger.setLevel(logging.INFO)
 
 
-def split_finished(tasks: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]:
-    """([(task, marker)] of tasks with a valid completion marker, [tasks still to run])."""
-    done, todo = [], []
-    for task in tasks:
-        if task_is_done(task):
-            done.append((task, read_marker(task.marker_path)))
-        else:
-            todo.append(task)
-    return done, todo
-
-
-def task_is_done(task: Any) -> bool:
-    """A chunk task with a valid completion marker (objects without ``is_done`` never are)."""
-    is_done = getattr(task, "is_done", None)
-    return bool(is_done()) if callable(is_done) else False
-
-
 class ChunkJob:
     """The callable a cluster task runs: ``fn(task, emit)`` with events buffered.
 
@@ -211,7 +193,7 @@ class ChunkJob:
         if self.own_process:  # never add handlers to a caller's process (debug cluster)
             _configure_task_logging()
         task = place_task(self.task) if self.place_gpu else self.task
-        if task_is_done(task):
+        if is_finished(task):
             # A requeued task whose chunk was finished before the signal arrived.
             log.info("chunk %s already done; nothing to do", getattr(task, "shard_name", task))
             return read_marker(task.marker_path), []
@@ -230,7 +212,7 @@ class ChunkJob:
         return DelayedSubmission(job, *args, **kwargs)
 
 
-class SlurmExecutor:
+class SlurmExecutor(Executor):
     """Run chunk tasks as a SLURM job array through submitit.
 
     Args:
@@ -293,7 +275,7 @@ class SlurmExecutor:
 
         Nothing is submitted and no SLURM installation is needed.
         """
-        todo = [t for t in tasks if not task_is_done(t)]
+        todo = self.pending(tasks)
         if not todo:
             return "# every chunk is done: nothing to submit\n"
         return render_sbatch(self.resources, len(todo), self.folder_for(todo))
@@ -326,22 +308,11 @@ class SlurmExecutor:
                 found[i] = job
         return found
 
-    def run(
-        self,
-        fn: Callable[[Any, Callable[[Event], None]], Any],
-        tasks: Sequence[Any],
-        on_event: Callable[[Event], None] | None = None,
+    def _run(
+        self, fn: TaskFn, todo: list[Any], emit: Callable[[Event], None]
     ) -> Iterator[tuple[Any, Any]]:
-        """Submit unfinished tasks as one job array, then yield (task, result) as they end.
-
-        Finished tasks (valid marker) are yielded first with their marker and not submitted.
-        A task whose job failed yields an exception carrying the job's error.
-        """
-        emit = on_event or (lambda _e: None)
-        done, todo = split_finished(list(tasks))
-        yield from done
-        if not todo:
-            return
+        """Submit the tasks as one job array, then yield (task, result) as they end; a task
+        whose job failed yields an exception carrying the job's error."""
         folder = self.folder_for(todo)
         folder.mkdir(parents=True, exist_ok=True)
         ex = self.make_executor(folder)
@@ -385,7 +356,7 @@ class SlurmExecutor:
                 if out_dir is not None:
                     rec = {"executor": "slurm", "shard": shard, "job_id": str(job.job_id)}
                     if isinstance(result, BaseException):
-                        rec.update(event="failed", cause=_short_cause(result))
+                        rec.update(event="failed", cause=failure_cause(result))
                     else:
                         rec.update(event="finished")
                     append_job_record(out_dir, rec)
@@ -404,24 +375,6 @@ class SlurmExecutor:
         for event in events:
             emit(event)
         return result, shard
-
-
-def _short_cause(exc: BaseException) -> str:
-    """One line saying why a job failed: the last line of the remote traceback.
-
-    submitit's ``FailedJobError`` holds the traceback between two dashed rules, followed by
-    where the logs are; its ``UncompletedJobError`` (killed, out of memory, no result) names
-    the SLURM state in its first two lines; Ray's ``RayTaskError`` ends with the remote exception.
-    """
-    text = str(exc)
-    if type(exc).__name__ == "UncompletedJobError":  # no result: its first lines say why
-        head = [ln.strip() for ln in text.splitlines()[:2] if ln.strip()]
-        return " ".join(head) or type(exc).__name__
-    parts = re.split(r"\n-{10,}\n", text)
-    if len(parts) >= 3:  # submitit: header, traceback, log paths
-        text = parts[1]
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else type(exc).__name__
 
 
 def render_sbatch(resources: SlurmResources, n_tasks: int, folder: str | Path,

@@ -1,9 +1,10 @@
 """Scene sources: readers that turn a dataset release into ``mosaic.structures.Scene``.
 
-Registries (fail loudly with the valid names):
-
-* ``SOURCES``: source name -> loader ``(root, scene_id, **kw) -> Scene``.
-* ``LISTERS``: source name -> lister ``(root, split) -> (entries, warnings)``.
+Each source is one ``SourceSpec`` in ``SOURCES`` (the registry shape of ``mosaic.registry``):
+its module, the loader ``(root, scene_id, **options) -> Scene`` and lister
+``(root, split, **options) -> (entries, warnings)`` it defines, the ``SourceConfig`` fields each
+of them takes, and ``OBTAIN_HINT`` in the module, shown when the data is missing. Adding a
+source is one registration here plus its module (docs/adding_a_source.md).
 
 ``list_scenes`` returns a tuple ``(entries, warnings)``: ``entries`` is a list of
 ``SceneEntry`` sorted by id, ``warnings`` a list of strings (e.g. no split lists found).
@@ -14,72 +15,90 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownNameError
+from ..config import MosaicConfig, SourceConfig
+from ..registry import Registry, Spec
 from ..structures import Scene
-from .arkitscenes import list_arkitscenes_scenes, load_arkitscenes_scene
 from .base import SceneEntry
-from .mesh import list_mesh_scenes, load_mesh_scene
-from .scannet import list_scannet_scenes, load_scannet_scene, normalize_split
-from .scannetpp import list_scannetpp_scenes, load_scannetpp_scene
 
-SOURCES: dict[str, Callable[..., Scene]] = {
-    "scannet": load_scannet_scene,
-    "scannetpp": load_scannetpp_scene,
-    "arkitscenes": load_arkitscenes_scene,
-    "mesh": load_mesh_scene,
-}
-LISTERS: dict[str, Callable[[Path, str | None], tuple[list[SceneEntry], list[str]]]] = {
-    "scannet": list_scannet_scenes,
-    "scannetpp": list_scannetpp_scenes,
-    "arkitscenes": list_arkitscenes_scenes,
-    "mesh": list_mesh_scenes,
-}
-# Which SourceConfig fields each loader takes (empty values mean "the loader's default").
-SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "scannet": ("frames", "label_table"),
-    "scannetpp": ("frames", "label_map"),
-    "arkitscenes": ("box_margin",),
-    "mesh": (),
-}
+
+@dataclass(frozen=True)
+class SourceSpec(Spec):
+    """A scene source.
+
+    Attributes:
+        loader, lister: names of the module's loader and lister functions.
+        options: ``SourceConfig`` fields the loader takes (empty values = its default).
+        list_options: ``SourceConfig`` fields the lister takes.
+    """
+
+    loader: str = ""
+    lister: str = ""
+    options: tuple[str, ...] = ()
+    list_options: tuple[str, ...] = ()
+
+    def obtain_hint(self) -> str:
+        """How to get this source's data (the module's ``OBTAIN_HINT``)."""
+        return str(self.attr("OBTAIN_HINT"))
+
+
+SOURCES: Registry[SourceSpec] = Registry("source", [
+    SourceSpec("scannet", "mosaic.sources.scannet", loader="load_scannet_scene",
+               lister="list_scannet_scenes", options=("frames", "label_table")),
+    SourceSpec("scannetpp", "mosaic.sources.scannetpp", loader="load_scannetpp_scene",
+               lister="list_scannetpp_scenes", options=("frames", "label_map"),
+               list_options=("frames",)),
+    SourceSpec("arkitscenes", "mosaic.sources.arkitscenes", loader="load_arkitscenes_scene",
+               lister="list_arkitscenes_scenes", options=("box_margin",)),
+    SourceSpec("mesh", "mosaic.sources.mesh", loader="load_mesh_scene",
+               lister="list_mesh_scenes"),
+])
 MANIFEST_VERSION = 1
 _CHUNK = 1 << 20
 
 __all__ = [
-    "LISTERS", "SOURCES", "SOURCE_OPTIONS", "SceneEntry", "list_scenes", "load_scene",
+    "SOURCES", "SceneEntry", "SourceSpec", "list_scenes", "load_scene", "load_scene_of",
     "source_options", "write_manifest",
 ]
 
 
-def _lookup(registry: dict[str, Any], source: str) -> Any:
-    fn = registry.get(source)
-    if fn is None:
-        raise UnknownNameError("source", source, list(registry))
-    return fn
+def _options(names: tuple[str, ...], config: SourceConfig) -> dict[str, Any]:
+    out = {n: getattr(config, n) for n in names}
+    return {k: v for k, v in out.items() if v != ""}
+
+
+def source_options(source: str, config: SourceConfig) -> dict[str, Any]:
+    """Keyword options for the source's loader from a ``SourceConfig`` (only what it takes)."""
+    return _options(SOURCES[source].options, config)
 
 
 def load_scene(root: str | Path, scene_id: str, source: str = "scannet", **kw: Any) -> Scene:
     """Load one scene with the named source's reader (keyword options go to the reader,
     e.g. ``frames="exported"`` for ScanNet)."""
-    return _lookup(SOURCES, source)(root, scene_id, **kw)
+    spec = SOURCES[source]
+    return spec.attr(spec.loader)(root, scene_id, **kw)
 
 
-def source_options(source: str, config: Any) -> dict[str, Any]:
-    """Keyword options for ``load_scene`` from a ``SourceConfig`` (only what the source takes)."""
-    names = SOURCE_OPTIONS.get(source, ())
-    out = {n: getattr(config, n) for n in names}
-    return {k: v for k, v in out.items() if v != ""}
+def load_scene_of(config: MosaicConfig, scene_id: str) -> Scene:
+    """Load one scene as the run config says: ``source.name``, ``source.root`` and the
+    reader options of ``config.source``."""
+    src = config.source
+    return load_scene(src.root, scene_id, src.name, **source_options(src.name, src))
 
 
 def list_scenes(
-    root: str | Path, source: str = "scannet", split: str | None = None
+    root: str | Path, source: str = "scannet", split: str | None = None,
+    config: SourceConfig | None = None,
 ) -> tuple[list[SceneEntry], list[str]]:
     """``(entries, warnings)`` for a dataset root; ``split`` is ``train``, ``val`` (alias
-    ``bench``), ``test`` or None for all."""
-    return _lookup(LISTERS, source)(Path(root), split)
+    ``bench``), ``test`` or None for all. ``config`` gives the lister its options (e.g.
+    ScanNet++ ``frames=dslr``, so a DSLR-only download is complete)."""
+    spec = SOURCES[source]
+    options = _options(spec.list_options, config or SourceConfig())
+    return spec.attr(spec.lister)(Path(root), split, **options)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -124,6 +143,7 @@ def write_manifest(
     split: str | None = None,
     *,
     checksums: bool = True,
+    config: SourceConfig | None = None,
 ) -> Path:
     """Write a JSON manifest of the scenes of ``root``: sorted ids, split, completeness, and
     for every file of each scene folder (recursively) its size and sha256 (skipped when
@@ -132,7 +152,9 @@ def write_manifest(
     absolute paths, so it can be committed. Written to a temporary name and renamed, so a
     partial manifest never exists."""
     root = Path(root)
-    entries, warnings = list_scenes(root, source=source, split=split)
+    from .scannet import normalize_split
+
+    entries, warnings = list_scenes(root, source=source, split=split, config=config)
     scenes = []
     for e in entries:
         files: dict[str, Any] = {}

@@ -40,6 +40,10 @@ LABELS_FILE = "labels.json"
 SPLIT_NAMES = ("train", "val", "test")
 CAMERA_CONVENTIONS = ("opencv", "opengl")
 SCHEMA_HINT = "see docs/adding_a_source.md for the frames.json / labels.json schema"
+OBTAIN_HINT = (
+    "write each scene as <root>/<scene>/ with a mesh, frames.json and labels.json "
+    "(docs/adding_a_source.md gives the schema; write_mesh_scene writes it from arrays)"
+)
 FILE_HINT = "restore the file from the dataset download (it is missing or damaged)"
 # OpenGL (x right, y up, z backward) -> OpenCV (x right, y down, z forward): flip y and z.
 _GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import MosaicConfig, config_from_dict
+from ..config import MosaicConfig
 from ..io.reader import INDEX_NAME
 from ..io.shard_writer import ShardInfo, ShardWriter, write_bytes_atomic
 from .failures import failure_record
@@ -31,8 +31,7 @@ class ChunkTask:
         split: output split name (``train``, ``bench``, ...).
         index: chunk number within the split; n_chunks: chunks in the split.
         scene_ids: the chunk's scenes, sorted.
-        root: source dataset root; source: source name.
-        config_json: the resolved config (``MosaicConfig.to_json()``).
+        config: the run config (source name, root and options included).
         out_dir: dataset directory.
         embed_images: store frames in the shard instead of ``images/``.
     """
@@ -41,9 +40,7 @@ class ChunkTask:
     index: int
     n_chunks: int
     scene_ids: tuple[str, ...]
-    root: str
-    source: str
-    config_json: str
+    config: MosaicConfig
     out_dir: str
     embed_images: bool = False
 
@@ -74,12 +71,6 @@ def read_marker(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def config_from_json(text: str) -> MosaicConfig:
-    """Rebuild the resolved config inside a worker."""
-    data = json.loads(text)
-    return config_from_dict(data)
-
-
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -91,16 +82,16 @@ def run_chunk(task: ChunkTask, emit: Emit | None = None) -> dict[str, Any]:
     """
     from .. import __version__
 
-    config = config_from_json(task.config_json)
+    config = task.config
     out = Path(task.out_dir)
     writer = ShardWriter(
         out / task.shard_name,
         split=task.split,
-        config_json=task.config_json,
+        config_json=config.to_json(),
         config_hash=config.hash(),
         mosaic_version=__version__,
         embed_images=task.embed_images,
-        attrs={"source": task.source, "chunk_index": task.index, "n_chunks": task.n_chunks},
+        attrs={"source": config.source.name, "chunk_index": task.index, "n_chunks": task.n_chunks},
     )
     done: list[str] = []
     failed: list[dict[str, Any]] = []
@@ -108,9 +99,7 @@ def run_chunk(task: ChunkTask, emit: Emit | None = None) -> dict[str, Any]:
     for scene_id in sorted(task.scene_ids):
         views, ok = 0, False
         try:
-            record, scene_stats = process_scene(
-                task.root, task.source, scene_id, config, out, task.embed_images
-            )
+            record, scene_stats = process_scene(scene_id, config, out, task.embed_images)
             start = time.perf_counter()
             writer.add_scene(record)
             scene_stats.timings["write"] += time.perf_counter() - start

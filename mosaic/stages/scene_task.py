@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import MosaicConfig
-from ..errors import SceneDataError
 from ..io.shard_writer import SceneRecord, write_bytes_atomic
-from ..structures import Scene
 
 STAGES = ("read", "pose", "visibility", "qa", "write")
 
@@ -82,72 +80,32 @@ def _reason_key(reason: str) -> str:
     return reason
 
 
-def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[Any, ...]:
-    """Subsample frames, reject bad poses, label visibility.
-
-    Returns (sampled frame ids, kept views, rejected records, pose errors by frame).
-    """
-    from ..tasks.viewsets import subsample_frames
-    from ..visibility import SceneCasters, check_poses, compute_visibility
-
-    vcfg = config.visibility
-    sampled = subsample_frames(scene, config.viewsets.frame_step)
-    if not sampled:
-        raise SceneDataError(
-            scene.scene_id, None, "no usable frames (every pose is non-finite or missing)",
-            "check the scene's .sens poses",
-        )
-    rejected: list[dict[str, Any]] = []
-    pose_errors: dict[int, float] = {}
-    kept = list(sampled)
-    casters = SceneCasters(scene, vcfg.backend, vcfg.device)  # one scene BVH for both steps
-    if vcfg.pose_check and scene.store is not None:
-        with timer.stage("pose"):
-            checks = check_poses(scene, sampled, vcfg.pose_max_error, caster=casters.full)
-        bad = set()
-        for c in checks:
-            pose_errors[int(c.frame_id)] = float(c.error_m)
-            if c.rejected:
-                bad.add(int(c.frame_id))
-                rejected.append(
-                    {"frame_id": int(c.frame_id), "error_m": float(c.error_m), "reason": c.reason}
-                )
-        kept = [f for f in sampled if f not in bad]
-    with timer.stage("visibility"):
-        views = compute_visibility(scene, kept, config=vcfg, casters=casters) if kept else []
-    return sampled, views, rejected, pose_errors
-
-
 def process_scene(
-    root: str | Path,
-    source: str,
     scene_id: str,
     config: MosaicConfig,
     out_dir: str | Path,
     embed_images: bool = False,
 ) -> tuple[SceneRecord, SceneStats]:
-    """Run the whole per-scene pipeline; raises on a broken scene (the chunk records it)."""
-    from ..sources import load_scene, source_options
-    from ..tasks import generate_qa
+    """Run the per-scene pipeline (``mosaic.pipeline``) on one scene of the config's source,
+    timing each step, then extract the frames questions use; raises on a broken scene (the
+    chunk records it)."""
+    from ..pipeline import label_views, questions_of
+    from ..sources import load_scene_of
 
     timer = StageTimer()
     with timer.stage("read"):
-        scene = load_scene(root, scene_id, source=source,
-                           **source_options(source, config.source))
-    sampled, views, rejected, pose_errors = label_scene(scene, config, timer)
-    with timer.stage("qa"):
-        qa = generate_qa(scene, visibility=views, seed=config.seed, config=config) if views else []
+        scene = load_scene_of(config, scene_id)
+    labelled = label_views(scene, config, timer.stage)
+    qa = questions_of(scene, labelled.views, config, timer.stage)
     used = sorted({int(f) for q in qa for f in q.frame_ids})
     used_set = set(used)
-    stored = [v for v in views if int(v.frame_id) in used_set]
+    stored = [v for v in labelled.views if int(v.frame_id) in used_set]
     image_paths: dict[int, str] = {}
     images: dict[int, bytes] = {}
     with timer.stage("write"):
-        for fid in used:
-            try:
-                data = scene.read_color(fid)
-            except KeyError:
-                continue  # in-memory scene without a frame store: no image to extract
+        # an in-memory scene (no frame store) has no images to extract
+        for fid in used if scene.store is not None else ():
+            data = scene.read_color(fid)
             rel = image_name(scene.scene_id, fid, data)
             image_paths[fid] = rel
             if embed_images:
@@ -156,12 +114,16 @@ def process_scene(
                 target = Path(out_dir) / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_bytes_atomic(target, data)
+    rejected = [
+        {"frame_id": int(c.frame_id), "error_m": float(c.error_m), "reason": c.reason}
+        for c in labelled.rejected
+    ]
     record = SceneRecord(
         scene=scene,
-        n_sampled=len(sampled),
+        n_sampled=len(labelled.sampled),
         rejected=rejected,
         views=stored,
-        pose_errors=pose_errors,
+        pose_errors={int(c.frame_id): float(c.error_m) for c in labelled.pose_checks},
         image_paths=image_paths,
         images=images,
         qa=list(qa),
@@ -170,9 +132,9 @@ def process_scene(
         scene_id=scene.scene_id,
         n_frames=len(scene.frames),
         skipped=dict(Counter(s.reason for s in scene.skipped_frames)),
-        n_sampled=len(sampled),
+        n_sampled=len(labelled.sampled),
         rejected=dict(Counter(_reason_key(r["reason"]) for r in rejected)),
-        n_views=len(views),
+        n_views=len(labelled.views),
         n_views_stored=len(stored),
         qa_per_type=dict(Counter(q.question_type for q in qa)),
         timings=dict(timer.seconds),

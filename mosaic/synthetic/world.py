@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -365,7 +366,8 @@ def _write_one(root: Path, scene_id: str, seed: int, spec: SynthSpec, test_split
 
 def write_synthetic_dataset(out: str | Path, n_scenes: int = 8, seed: int = 0,
                             spec: SynthSpec = DEFAULT_SPEC, quirks: bool = True,
-                            workers: int = 1) -> SynthSummary:
+                            workers: int = 1,
+                            progress: Callable[[str], None] | None = None) -> SynthSummary:
     """Write a small synthetic ScanNet v2 release under ``out``.
 
     ``n_scenes`` train/val scenes ``scene0000_00`` ... in ``scans/`` (the last quarter, at
@@ -377,6 +379,7 @@ def write_synthetic_dataset(out: str | Path, n_scenes: int = 8, seed: int = 0,
     ``colorToDepthExtrinsics``, both exporter layouts) and the test scene has a -inf pose;
     ``spec.quirks`` apply to every scene. Deterministic for ``seed`` whatever ``workers``
     (scenes are independent; ``workers`` > 1 writes them in that many processes).
+    ``progress`` is called with each scene id once that scene is written.
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
@@ -397,11 +400,18 @@ def write_synthetic_dataset(out: str | Path, n_scenes: int = 8, seed: int = 0,
         scene_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
         jobs.append((root, sid, scene_seed, spec, test, frozenset(q)))
 
+    done = progress or (lambda _sid: None)
+    results = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs), os.cpu_count() or 1)) as ex:
-            results = list(ex.map(_write_one, *zip(*jobs, strict=True)))
+            for job, res in zip(jobs, ex.map(_write_one, *zip(*jobs, strict=True)),
+                                strict=True):
+                results.append(res)
+                done(job[1])
     else:
-        results = [_write_one(*job) for job in jobs]
+        for job in jobs:
+            results.append(_write_one(*job))
+            done(job[1])
 
     cats = sorted(scannet_categories().values(), key=lambda c: c.id)
     write_label_table(root, [LabelRow(id=c.id, raw_category=c.raw_category, category=c.category,

@@ -1,7 +1,7 @@
 """Question generation: view sets, six task families, 17 question types (annotation API)."""
 
 from ..structures import FAMILIES, QA_TYPES
-from .generate import build_context, generate_qa, prepare_views
+from .generate import build_context, generate_qa
 from .viewsets import ViewSet, overlap_level, sample_view_sets, subsample_frames
 
 __all__ = [
@@ -11,7 +11,6 @@ __all__ = [
     "build_context",
     "generate_qa",
     "overlap_level",
-    "prepare_views",
     "sample_view_sets",
     "subsample_frames",
 ]

@@ -21,7 +21,7 @@ from ..structures import FAMILY_OF, QA_TYPES, QAItem, Scene, ViewVisibility
 from . import attribute, bestview, count, existence, localization, numeric, relation
 from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int
 from .options import place_options, select_drafts
-from .viewsets import sample_view_sets, subsample_frames
+from .viewsets import sample_view_sets
 
 FAMILY_MODULES: dict[str, ModuleType] = {
     "object_count": count,
@@ -48,44 +48,6 @@ CLASS_CYCLES: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
-def prepare_views(
-    scene: Scene, visibility: list[ViewVisibility] | None, cfg: MosaicConfig
-) -> list[ViewVisibility]:
-    """The views questions are drawn from.
-
-    Given views are used as they are. Otherwise every ``viewsets.frame_step``-th usable frame
-    is labelled with ``compute_visibility`` and, when ``visibility.pose_check`` is on, frames
-    whose pose ``check_poses`` rejects are dropped (scenes without a frame store have no
-    sensor depth and are not checked).
-    """
-    if visibility is not None:
-        return list(visibility)
-    from ..visibility import SceneCasters, check_poses, compute_visibility
-
-    ids = subsample_frames(scene, cfg.viewsets.frame_step)
-    if not ids:
-        return []
-    casters = SceneCasters(scene, cfg.visibility.backend, cfg.visibility.device)
-    # in-memory scenes (no frame store) have no sensor depth to compare with; checking first
-    # saves labelling frames that would be dropped
-    if cfg.visibility.pose_check and scene.store is not None:
-        checks = check_poses(
-            scene, ids, max_error=cfg.visibility.pose_max_error, caster=casters.full
-        )
-        rejected = {int(c.frame_id) for c in checks if c.rejected}
-        ids = [f for f in ids if f not in rejected]
-    if not ids:
-        return []
-    return compute_visibility(
-        scene,
-        frame_ids=ids,
-        backend=cfg.visibility.backend,
-        max_side=cfg.visibility.max_side,
-        config=cfg.visibility,
-        casters=casters,
-    )
-
-
 def build_context(
     scene: Scene, views: list[ViewVisibility], seed: int, cfg: MosaicConfig
 ) -> TaskContext:
@@ -102,19 +64,15 @@ def build_context(
 
 
 def generate_qa(
-    scene: Scene,
-    visibility: list[ViewVisibility] | None = None,
-    seed: int = 0,
-    config: MosaicConfig | None = None,
+    scene: Scene, views: list[ViewVisibility], config: MosaicConfig | None = None
 ) -> list[QAItem]:
     """Questions of the 17 types (or ``config.qa.types``) over low-overlap view sets.
 
     Args:
         scene: the scene (mesh, objects, posed frames).
-        visibility: labelled views to use as they are; None computes them for every
-            ``viewsets.frame_step``-th frame and drops pose-rejected frames.
-        seed: global seed; with the scene id it seeds the scene's RNG.
-        config: the run configuration (defaults when None).
+        views: labelled views to draw from (``mosaic.pipeline.label_views`` makes them).
+        config: the run configuration (defaults when None); ``config.seed`` with the scene id
+            seeds the scene's RNG.
 
     Returns:
         Items grouped by type in ``QA_TYPES`` order; same inputs give identical items.
@@ -124,8 +82,7 @@ def generate_qa(
     for t in types:
         if t not in FAMILY_OF:
             raise UnknownNameError("question type", t, QA_TYPES)
-    views = prepare_views(scene, visibility, cfg)
-    ctx = build_context(scene, views, seed, cfg)
+    ctx = build_context(scene, views, cfg.seed, cfg)
     items: list[QAItem] = []
     seen_ids: set[str] = set()
     for qtype in QA_TYPES:

@@ -12,13 +12,13 @@ of the direction's length (inf = miss).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, UnknownNameError
+from ..errors import BackendUnavailableError
+from ..registry import Registry, Spec
 
 
 class Caster(Protocol):
@@ -36,24 +36,23 @@ class Backend(Protocol):
 
 
 @dataclass(frozen=True)
-class BackendSpec:
-    """Registry entry: module path, class name, and how to install it when missing."""
+class BackendSpec(Spec):
+    """A ray-casting backend: ``cls`` names the module's ``Backend`` class; ``hint`` says how
+    to install it."""
 
-    module: str
-    cls: str
-    install_hint: str
+    cls: str = ""
 
 
-BACKENDS: dict[str, BackendSpec] = {
-    "embree": BackendSpec("mosaic.visibility.embree", "EmbreeBackend", "pip install embreex"),
-    "warp": BackendSpec("mosaic.visibility.warp", "WarpBackend", "pip install 'mosaic[warp]'"),
-    "open3d": BackendSpec(
-        "mosaic.visibility.open3d",
-        "Open3DBackend",
-        "pip install 'mosaic[open3d]' (and on Debian: apt-get install libusb-1.0-0)",
-    ),
-    "reference": BackendSpec("mosaic.visibility.reference", "ReferenceBackend", "(built in)"),
-}
+BACKENDS: Registry[BackendSpec] = Registry("backend", [
+    BackendSpec("embree", "mosaic.visibility.embree", "pip install embreex", cls="EmbreeBackend"),
+    BackendSpec("warp", "mosaic.visibility.warp", "pip install 'mosaic[warp]'",
+                cls="WarpBackend"),
+    BackendSpec("open3d", "mosaic.visibility.open3d",
+                "pip install 'mosaic[open3d]' (and on Debian: apt-get install libusb-1.0-0)",
+                cls="Open3DBackend"),
+    BackendSpec("reference", "mosaic.visibility.reference", "(built in)",
+                cls="ReferenceBackend"),
+])
 
 
 def get_backend(name: str, **options: object) -> Backend:
@@ -62,15 +61,12 @@ def get_backend(name: str, **options: object) -> Backend:
     Raises ``UnknownNameError`` for an unknown name and ``BackendUnavailableError`` with an
     install hint when the backend's package cannot be imported here.
     """
-    spec = BACKENDS.get(name)
-    if spec is None:
-        raise UnknownNameError("backend", name, list(BACKENDS))
+    spec = BACKENDS[name]
     try:
-        module = importlib.import_module(spec.module)
-        return getattr(module, spec.cls)(**options)
+        return spec.attr(spec.cls)(**options)
     except ImportError as exc:
         raise BackendUnavailableError(
-            f"backend {name!r} is not usable here ({exc}); install it with: {spec.install_hint}"
+            f"backend {name!r} is not usable here ({exc}); install it with: {spec.hint}"
         ) from None
 
 

@@ -74,7 +74,7 @@ class WarpCaster:
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced(enabled: bool):
+def native_stderr_silenced(enabled: bool):
     """Send file descriptor 2 to /dev/null for the duration (native code bypasses sys.stderr)."""
     if not enabled:
         yield
@@ -100,7 +100,7 @@ class WarpBackend:
         from ..errors import BackendUnavailableError
 
         wp.config.log_level = wp.LOG_ERROR  # the library never prints; Warp would announce itself
-        with _native_stderr_silenced(enabled=True):
+        with native_stderr_silenced(enabled=True):
             wp.init()  # without a CUDA driver the native layer warns on stderr
         try:
             wp.get_device(device)
