@@ -1,40 +1,52 @@
 # mosaic: `make dataset` and `make test` work on a fresh clone; both create .venv when missing.
+# `make dataset` installs the core only (Embree ray casting, HDF5, the CLI); `make test` adds the
+# extras the tests exercise (Warp, Open3D, torch, submitit, Ray, PyAV/lz4) and the CPU torch build.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.mosaic-installed
+CORE_STAMP := $(VENV)/.mosaic-core
+TEST_STAMP := $(VENV)/.mosaic-test
 SCENES ?= synthetic
 ROOT ?=
 OUT ?= out/$(SCENES)
 WORKERS ?= 2
 SEED ?= 0
-# Extras installed into the development environment; torch is pinned to its CPU build.
-EXTRAS ?= dev,warp,open3d,torch,slurm,ray,scannetpp
+# Extras of the test environment. The torch extra accepts a range (users bring their own torch);
+# here torch is pinned to the CPU build first, which the range then accepts as it is.
+TEST_EXTRAS ?= dev,warp,open3d,torch,slurm,ray,scannetpp
+TORCH ?= torch==2.13.0
 
-.PHONY: env dataset test lint clean
+.PHONY: env test-env dataset test lint clean
 
-env: $(STAMP)
+env: $(CORE_STAMP)
 
-$(STAMP): pyproject.toml Makefile
+test-env: $(TEST_STAMP)
+
+$(CORE_STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(CORE_STAMP)
+
+$(TEST_STAMP): $(CORE_STAMP)
 	@# Open3D's wheel links libusb at import time; install the Debian package only when missing.
 	@if ! ldconfig -p 2>/dev/null | grep -q libusb-1.0.so.0; then \
 		echo "installing Debian package libusb-1.0-0 (needed by open3d)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libusb-1.0-0; \
 	fi
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
-	@touch $(STAMP)
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[$(TEST_EXTRAS)]"
+	@touch $(TEST_STAMP)
 
-dataset: $(STAMP)
+dataset: $(CORE_STAMP)
 	$(VENV)/bin/mosaic dataset --scenes "$(SCENES)" --root "$(ROOT)" --out "$(OUT)" --workers $(WORKERS) --seed $(SEED)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(VENV)/bin/ruff check mosaic tests benchmarks
 	$(VENV)/bin/python -m pytest -q -x
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check mosaic tests benchmarks
 
 clean:

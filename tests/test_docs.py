@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -59,3 +60,22 @@ def test_quickstart_commands_run_as_written(workdir):
     assert (workdir / "out/synthetic/exports/spatialmosaic.json").is_file()
     last = proc.stdout  # evaluate's report: the oracle scores 100 overall
     assert re.search(r"overall\D+100(\.0+)?", last), last
+
+
+def test_sibling_runs_with_other_scene_counts_keep_each_others_cache(workdir):
+    """`mosaic dataset --n-scenes 1` beside the 2-scene run writes its own cache and leaves the
+    other one as it was; rerunning the 2-scene build then reuses its cache untouched."""
+    bin_dir = Path(sys.executable).parent
+    two = workdir / "out/cache/synthetic-2-seed0"
+    stamp_of = {p: p.stat().st_mtime_ns for p in two.rglob("*") if p.is_file()}
+    assert stamp_of
+    for n, out in (("1", "out/one"), ("2", "out/two")):
+        proc = subprocess.run(
+            [str(bin_dir / "mosaic"), "dataset", "--n-scenes", n, "--out", out,
+             "--workers", "2", "--no-progress"],
+            cwd=workdir, capture_output=True, text=True, timeout=1200,
+        )
+        assert proc.returncode == 0, proc.stderr
+    one = workdir / "out/cache/synthetic-1-seed0"
+    assert json.loads((one / ".mosaic-synthetic.json").read_text())["n_scenes"] == 1
+    assert {p: p.stat().st_mtime_ns for p in two.rglob("*") if p.is_file()} == stamp_of
