@@ -16,6 +16,7 @@ Conventions (stated once, used everywhere; see ``docs/conventions.md``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -186,7 +187,7 @@ class Scene:
 
     def frame(self, frame_id: int) -> Frame:
         """The frame with this source frame number (KeyError if absent or skipped)."""
-        idx = self._frame_index().get(int(frame_id))
+        idx = self._frame_index.get(int(frame_id))
         if idx is None:
             raise KeyError(f"scene {self.scene_id} has no usable frame {frame_id}")
         return self.frames[idx]
@@ -210,12 +211,15 @@ class Scene:
             raise KeyError(f"scene {self.scene_id} has no frame store")
         return self.store.read_depth(int(frame_id))
 
+    @cached_property
     def _frame_index(self) -> dict[int, int]:
-        cache = self.__dict__.get("_frame_idx")
-        if cache is None:
-            cache = {f.frame_id: i for i, f in enumerate(self.frames)}
-            object.__setattr__(self, "_frame_idx", cache)
-        return cache
+        return {f.frame_id: i for i, f in enumerate(self.frames)}
+
+    @cached_property
+    def face_areas(self) -> np.ndarray:
+        """(F,) float64 triangle areas in square metres."""
+        tri = self.vertices[self.faces].astype(np.float64)
+        return 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
 
 
 @dataclass(frozen=True)
@@ -289,11 +293,11 @@ class ViewVisibility:
 
     def get(self, instance_id: int) -> ObjectVisibility | None:
         """The record of one instance, or None when it has no footprint in this view."""
-        cache = self.__dict__.get("_by_id")
-        if cache is None:
-            cache = {o.instance_id: o for o in self.objects}
-            object.__setattr__(self, "_by_id", cache)
-        return cache.get(int(instance_id))
+        return self._by_id.get(int(instance_id))
+
+    @cached_property
+    def _by_id(self) -> dict[int, ObjectVisibility]:
+        return {o.instance_id: o for o in self.objects}
 
     def visible_ids(self) -> list[int]:
         """Instance ids counted as visible in this view."""

@@ -8,6 +8,7 @@ distances in metres, and each view adds its own view-dependent lr / ab / fb rela
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,23 +59,20 @@ class SpatialGraph:
     distances: np.ndarray
     views: dict[int, ViewRelations]
 
+    @cached_property
     def _index(self) -> dict[int, int]:
-        cache = self.__dict__.get("_idx")
-        if cache is None:
-            cache = {n.instance_id: i for i, n in enumerate(self.nodes)}
-            object.__setattr__(self, "_idx", cache)
-        return cache
+        return {n.instance_id: i for i, n in enumerate(self.nodes)}
 
     def node(self, instance_id: int) -> GraphNode:
         """The node of one instance (KeyError if structural or absent)."""
-        return self.nodes[self._index()[int(instance_id)]]
+        return self.nodes[self._index[int(instance_id)]]
 
     def has(self, instance_id: int) -> bool:
-        return int(instance_id) in self._index()
+        return int(instance_id) in self._index
 
     def distance(self, a: int, b: int) -> float:
         """3D distance between the box centres of two instances (metres)."""
-        idx = self._index()
+        idx = self._index
         return float(self.distances[idx[int(a)], idx[int(b)]])
 
     def relation(self, frame_id: int, a: int, b: int, axis: str) -> int:

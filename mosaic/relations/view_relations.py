@@ -16,6 +16,7 @@ inside the margin (never used, neither as a positive nor as a negative).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -114,11 +115,11 @@ class ViewRelations:
 
     def index(self, instance_id: int) -> int | None:
         """Row of an instance in ``ids`` / the sign matrices, or None when not visible."""
-        cache = self.__dict__.get("_rows")
-        if cache is None:
-            cache = {int(i): k for k, i in enumerate(self.ids)}
-            object.__setattr__(self, "_rows", cache)
-        return cache.get(int(instance_id))
+        return self._rows.get(int(instance_id))
+
+    @cached_property
+    def _rows(self) -> dict[int, int]:
+        return {int(i): k for k, i in enumerate(self.ids)}
 
     def relation(self, a: int, b: int, axis: str) -> int:
         """Sign of the relation of instance a to instance b (0 when either is not visible)."""

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..errors import CorruptDataError, DatasetRootError, MissingDataError
 from ..structures import DepthImage, Frame, OrientedBox, Scene, SkippedFrame
@@ -75,14 +76,8 @@ def normalise_label(label: str) -> str:
 
 
 def axis_angle_to_matrix(r: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation of an axis-angle vector (radians; Rodrigues' formula)."""
-    r = np.asarray(r, dtype=np.float64)
-    theta = float(np.linalg.norm(r))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = r / theta
-    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * Kx + (1 - np.cos(theta)) * (Kx @ Kx)
+    """(3, 3) rotation of an axis-angle vector (radians)."""
+    return Rotation.from_rotvec(np.asarray(r, dtype=np.float64)).as_matrix()
 
 
 def read_traj(scene_id: str, path: Path) -> dict[int, np.ndarray]:

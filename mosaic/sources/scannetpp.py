@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..errors import CorruptDataError, DatasetRootError, MissingDataError, UnknownNameError
 from ..structures import DepthImage, Frame, OrientedBox, Scene, SceneObject, SkippedFrame
@@ -140,13 +141,9 @@ def read_colmap_cameras(scene_id: str, path: Path) -> dict[int, ColmapCamera]:
 
 
 def qvec_to_rotation(q: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation of a Hamilton quaternion (w, x, y, z), normalised first."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
+    """(3, 3) rotation of a Hamilton quaternion (w, x, y, z) as COLMAP writes it (scalar first),
+    normalised first."""
+    return Rotation.from_quat(np.asarray(q, dtype=np.float64), scalar_first=True).as_matrix()
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,9 @@ def write_ply(
     labels: np.ndarray | None = None,
 ) -> Path:
     """Binary little-endian PLY exactly as ScanNet ships it (16 or 18 bytes per vertex,
-    13 bytes per face). ``labels`` (V,) uint16 makes it a ``.labels.ply``."""
+    13 bytes per face). ``labels`` (V,) uint16 makes it a ``.labels.ply``. Written here rather
+    than with trimesh: the release's header (comment line, property order, the ``label``
+    property) must be reproduced byte for byte."""
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
               ("red", "u1"), ("green", "u1"), ("blue", "u1"), ("alpha", "u1")]
     if labels is not None:

@@ -74,20 +74,13 @@ class IphoneOptions:
 
 
 def write_ply(path: Path, vertices: np.ndarray, colors: np.ndarray, faces: np.ndarray) -> None:
-    """Binary little-endian PLY: float x y z, uchar red green blue; uchar-int face lists."""
-    header = (
-        "ply\nformat binary_little_endian 1.0\n"
-        f"element vertex {len(vertices)}\n"
-        "property float x\nproperty float y\nproperty float z\n"
-        "property uchar red\nproperty uchar green\nproperty uchar blue\n"
-        f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n"
-    ).encode()
-    v = np.zeros(len(vertices), dtype=[("p", "<f4", 3), ("c", "u1", 3)])
-    v["p"], v["c"] = vertices, colors
-    f = np.zeros(len(faces), dtype=[("n", "u1"), ("i", "<i4", 3)])
-    f["n"], f["i"] = 3, faces
+    """Binary little-endian PLY of a coloured triangle mesh (trimesh's writer: float x y z,
+    uchar red green blue alpha; uchar-int face lists), vertex order kept."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices, faces, vertex_colors=colors, process=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(header + v.tobytes() + f.tobytes())
+    path.write_bytes(mesh.export(file_type="ply", encoding="binary"))
 
 
 def colmap_line(image_id: int, cam_to_world: np.ndarray, camera_id: int, name: str) -> str:

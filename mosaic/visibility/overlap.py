@@ -10,15 +10,8 @@ from ..structures import Scene, ViewVisibility
 
 
 def face_areas(scene: Scene) -> np.ndarray:
-    """(F,) float64 triangle areas in square metres (cached on the scene)."""
-    cached = scene.__dict__.get("_face_areas")
-    if cached is None:
-        tri = scene.vertices[scene.faces].astype(np.float64)
-        cached = 0.5 * np.linalg.norm(
-            np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1
-        )
-        object.__setattr__(scene, "_face_areas", cached)
-    return cached
+    """(F,) float64 triangle areas in square metres (``Scene.face_areas``, computed once)."""
+    return scene.face_areas
 
 
 def view_overlap(scene: Scene, a: ViewVisibility, b: ViewVisibility) -> float:
