@@ -44,7 +44,8 @@ def _frames(n: int = 5) -> list[tuple[np.ndarray, bytes, np.ndarray]]:
 
 
 def _independent_parse(path: Path) -> dict:
-    """Field-by-field parse of formats.md 1.2 (deliberately not using mosaic.sources.sens)."""
+    """Field-by-field parse of docs/release_layouts.md section 1.2 (deliberately not using
+    mosaic.sources.sens)."""
     data = path.read_bytes()
     off = 0
 

@@ -1,6 +1,7 @@
 """ARKitScenes 3DOD reader (``source="arkitscenes"``): one video -> ``mosaic.structures.Scene``.
 
-Files read from ``<root>/3dod/{Training,Validation}/<video_id>/`` (formats.md section 3):
+Files read from ``<root>/3dod/{Training,Validation}/<video_id>/`` (docs/release_layouts.md
+section 3):
 
 * ``<id>_3dod_mesh.ply``: the scan mesh (metres, world +z up, gravity aligned but not axis
   aligned; the world is used as is, ``axis_alignment`` = identity).

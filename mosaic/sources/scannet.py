@@ -11,12 +11,12 @@ Files read from ``<root>/scans/<scene>/`` (or ``<root>/scans_test/<scene>/``):
   ``intrinsic/intrinsic_color.txt`` inside the scene folder) or the C++ exporter layout in
   ``<scene>/sens_export/`` (``frame-%06d.{color.jpg,depth.pgm,pose.txt}``, ``_info.txt``).
 
-Release quirks handled (formats.md 1): aggregations with or without the ``scannet.`` prefix
-and ``appId``/``segmentsFile``/``annotationId``; duplicated objects (scene0217_00) dropped;
-``axisAlignment`` missing (identity + warning); ``colorToDepthExtrinsics`` missing;
-``numColorFrames`` disagreeing with the ``.sens`` (the ``.sens`` wins, warning); ``-inf``
-poses (skipped frames). Everything else inconsistent raises a typed error naming the scene and
-file: a wrong scene is never returned.
+Release quirks handled (docs/release_layouts.md section 1.11): aggregations with or without the
+``scannet.`` prefix and ``appId``/``segmentsFile``/``annotationId``; duplicated objects
+(scene0217_00) dropped; ``axisAlignment`` missing (identity + warning); ``colorToDepthExtrinsics``
+missing; ``numColorFrames`` disagreeing with the ``.sens`` (the ``.sens`` wins, warning); ``-inf``
+poses (skipped frames). Everything else inconsistent raises a typed error naming the scene and file:
+a wrong scene is never returned.
 """
 
 from __future__ import annotations

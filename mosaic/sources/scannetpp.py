@@ -1,6 +1,6 @@
 """ScanNet++ reader (``source="scannetpp"``): one release scene -> ``mosaic.structures.Scene``.
 
-Files read from ``<root>/data/<scene>/`` (formats.md section 2):
+Files read from ``<root>/data/<scene>/`` (docs/release_layouts.md section 2):
 
 * ``scans/mesh_aligned_0.05.ply``: the decimated mesh the annotations live on (metres, +z up,
   axis aligned; it is already the world frame, so ``axis_alignment`` is the identity).
@@ -74,9 +74,9 @@ OBTAIN_HINT = (
 )
 NERFSTUDIO_HINT = "re-run the ScanNet++ toolkit's dslr/undistort.py for this scene"
 _DIGITS = re.compile(r"(\d+)")
-# nerfstudio transform_matrix = P @ cam_to_world @ F (formats.md 2): F flips the camera's y and
-# z columns (OpenCV -> OpenGL); P swaps world rows 0 and 1 and negates row 2. Both are their
-# own inverses, so cam_to_world = P @ transform_matrix @ F.
+# nerfstudio transform_matrix = P @ cam_to_world @ F (docs/release_layouts.md 2.3): F flips the
+# camera's y and z columns (OpenCV -> OpenGL); P swaps world rows 0 and 1 and negates row 2.
+# Both are their own inverses, so cam_to_world = P @ transform_matrix @ F.
 _NS_FLIP = np.diag([1.0, -1.0, -1.0, 1.0])
 _NS_PERM = np.array([[0.0, 1, 0, 0], [1, 0, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]])
 

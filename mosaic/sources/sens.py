@@ -1,11 +1,12 @@
 """ScanNet ``.sens`` files (version 4): random-access reader and writer.
 
-Layout (formats.md 1.2, little-endian, no padding): a header of ``12 + N + 292`` bytes
-(version, sensor name, four 4x4 float32 calibration matrices, compression enums, image sizes,
-depth shift, frame count F), then F frame records of a 96-byte head (camera_to_world 4x4
-float32 row-major, two uint64 timestamps, uint64 colour and depth byte counts) followed by the
-colour payload (a JPEG file) and the depth payload (a zlib stream of depth_w x depth_h uint16
-LE), then a uint64 IMU count M and M records of 128 bytes.
+Layout (docs/release_layouts.md section 1.2; little-endian, no padding): a header of
+``12 + N + 292``
+bytes (version, sensor name, four 4x4 float32 calibration matrices, compression enums, image sizes,
+depth shift, frame count F), then F frame records of a 96-byte head (camera_to_world 4x4 float32
+row-major, two uint64 timestamps, uint64 colour and depth byte counts) followed by the colour
+payload (a JPEG file) and the depth payload (a zlib stream of depth_w x depth_h uint16 LE), then a
+uint64 IMU count M and M records of 128 bytes.
 
 The reader indexes frame offsets by walking the record heads (no payload is decoded), so opening
 a multi-GB file costs one small read per frame. Frames are decoded on demand.

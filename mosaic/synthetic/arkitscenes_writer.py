@@ -1,7 +1,7 @@
 """Write a synthetic room in the ARKitScenes 3DOD layout (fixtures and demo data).
 
 From one ``SyntheticRoom`` this writes ``<root>/3dod/<Training|Validation>/<video_id>/``
-(formats.md section 3):
+(docs/release_layouts.md section 3):
 
 * the world is the room's aligned frame turned about +z and shifted (``world_transform``),
   because ARKit worlds are gravity aligned but not axis aligned; mesh and poses share it.

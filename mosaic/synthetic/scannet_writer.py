@@ -1,7 +1,7 @@
 """Write a scene in the ScanNet v2 release layout (fixtures and synthetic scenes).
 
-The files mimic the real release byte for byte where formats.md section 1 knows the bytes:
-binary PLY headers of 1.4, string-valued segmentation params and non-contiguous segment ids
+The files mimic the real release byte for byte where docs/release_layouts.md section 1 knows the
+bytes: binary PLY headers of 1.4, string-valued segmentation params and non-contiguous segment ids
 (1.5), v2 aggregation prefixes (1.6), an alphabetical ``<scene>.txt`` (1.7) and a version-4
 ``.sens`` (1.2). ``quirks`` reproduce the defects of real release files so readers are tested
 against them:
@@ -46,7 +46,7 @@ QUIRKS = frozenset(
 )
 SPLITS = ("train", "val", "test")
 CXX_EXPORT_DIR = "sens_export"
-SEGS_PARAMS = {  # formats.md 1.5: the values are strings in the release
+SEGS_PARAMS = {  # docs/release_layouts.md 1.5: the values are strings in the release
     "kThresh": "0.0001",
     "segMinVerts": "20",
     "minPoints": "750",

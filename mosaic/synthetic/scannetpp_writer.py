@@ -2,7 +2,7 @@
 
 From one ``SyntheticRoom`` (``room.generate_room``; aligned world = the ScanNet++ mesh
 frame, metres, +z up) this writes ``<root>/data/<scene>/`` as the release has it
-(formats.md section 2):
+(docs/release_layouts.md section 2):
 
 * ``scans/mesh_aligned_0.05.ply`` (binary PLY, xyz float + rgb uchar), ``scans/segments.json``
   (numeric ``params``, ``segIndices`` = 0..V-1 as in current releases) and

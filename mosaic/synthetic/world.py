@@ -62,7 +62,7 @@ __all__ = [
     "DATASET_QUIRKS",
 ]
 
-# Defects spread over the scenes of a synthetic release (formats.md 1.11 checklist): each
+# Defects spread over the scenes of a synthetic release (docs/release_layouts.md section 1.12): each
 # bundle goes to one train/val scene (bundles share scenes when there are fewer than four).
 DATASET_QUIRKS: tuple[frozenset[str], ...] = (
     frozenset({"inf_pose", "export_python"}),
