@@ -43,12 +43,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MosaicError
-from .structures import FAMILY_OF, QAItem
-
-NUMERIC_TYPES = frozenset(
-    {"obj_count_occ_na", "obj_distance_occ_na", "obj_obj_distance_occ_na", "obj_size_occ_na"}
-)
-POINT_TYPES = frozenset({"obj_localization_occ_na"})
+from .structures import FAMILY_OF, NUMERIC_TYPES, POINT_TYPES, QAItem
 
 # Their numeric metric is "MRA:.5:.95:.05": linspace(start, end, int((end - start) / step + 2)).
 # In floating point (0.95 - 0.5) / 0.05 + 2 is 10.999999999999998, so there are 10 thresholds.

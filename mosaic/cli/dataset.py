@@ -344,23 +344,27 @@ def stats(out, plots):
 
 @main.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "llava", "spatialmosaic"]),
+@click.option("--format", "fmt",
+              type=click.Choice(["jsonl", "llava", "spatialmosaic", "spatialmosaic-train"]),
               required=True)
+@click.option("--split", default=None,
+              help="only this output split (default: every split, one file each)")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="folder of the files <format>_<split>.json[l] (default <out>/exports)")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
-              help="file to write (default <out>/exports/<format>.json[l])")
-@click.option("--split", default=None, help="only this output split")
+              help="file to write when a single split is exported (with --split)")
 @friendly_errors
-def export(out, fmt, output, split):
-    """Export QA items as JSON lines, LLaVA conversations or SpatialMosaic test JSON."""
+def export(out, fmt, split, out_dir, output):
+    """Export QA items, one file per split: JSON lines, LLaVA, SpatialMosaic test or train."""
     from ..io.exports import export_dataset
     from ..io.reader import open_dataset
 
-    ext = "jsonl" if fmt == "jsonl" else "json"
-    target = Path(output) if output else Path(out) / "exports" / f"{fmt}.{ext}"
-    with open_dataset(out, split=split) as ds:
-        path = export_dataset(ds, fmt, target)
-        n = len(ds)
-    click.echo(f"wrote {n} items to {path}")
+    written = export_dataset(out, fmt, out_dir or Path(out) / "exports", split=split,
+                             output=output)
+    for s, path in written.items():
+        with open_dataset(out, split=s) as part:
+            n = len(part)
+        click.echo(f"wrote {n} items of split {s} to {path}")
 
 
 @main.command()
