@@ -39,7 +39,7 @@ NUMERIC_TYPES = frozenset(
 )
 POINT_TYPES = frozenset({"obj_localization_occ_na"})
 
-# Visibility states and occlusion levels (product.md section 2).
+# Visibility states and occlusion levels (docs/concepts.md).
 STATES = ("invisible", "full", "occluded", "truncated", "occluded+truncated")
 # Per-item diagnostics with SpatialMosaic's values (docs/data_format.md, "Diagnostic values"):
 # 4 occlusion levels where no occlusion is "low", 2 visibility levels, 2 coverage levels.
