@@ -49,7 +49,7 @@ class VisibilityConfig:
     min_visible_frac: float = 0.001  # min visible pixels as a share of the labelling image
     min_visible_ratio: float = 0.05  # min V / A_tot to count as visible
     full_threshold: float = 0.05  # occlusion and truncation at or below this -> state "full"
-    occ_bins: tuple[float, float, float] = (0.1, 0.4, 0.7)  # none/low/medium/high edges
+    occ_bins: tuple[float, float, float] = (0.1, 0.4, 0.7)  # low/medium/high/very high edges
     structural_labels: tuple[str, ...] = ("wall", "floor", "ceiling")  # never targets
     pose_check: bool = True  # compare rendered and sensor depth per frame
     pose_max_error: float = 0.10  # reject a frame above this median |rendered - sensor| depth (m)
@@ -63,7 +63,7 @@ class ViewSetConfig:
     frame_step: int = 10  # keep every n-th usable frame
     set_sizes: tuple[int, ...] = (2, 3, 4, 5)  # frames per question
     max_pair_overlap: float = 30.0  # percent; every pair of a set stays below this
-    overlap_bins: tuple[float, float] = (5.0, 15.0)  # low/medium/high overlap_level edges
+    overlap_bins: tuple[float, float] = (0.3, 3.5)  # low/medium/high overlap_level edges (%)
     sets_per_scene: int = 120  # view sets drawn per scene
     max_tries: int = 4000  # random draws before giving up on more sets
 

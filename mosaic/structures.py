@@ -33,10 +33,20 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }
 QA_TYPES: tuple[str, ...] = tuple(t for types in FAMILIES.values() for t in types)
 FAMILY_OF: dict[str, str] = {t: fam for fam, types in FAMILIES.items() for t in types}
+# Open-answer types, as SpatialMosaic's evaluation groups them: numbers (scored by relative
+# accuracy) and points (scored by distance); every other type is multiple choice.
+NUMERIC_TYPES = frozenset(
+    {"obj_count_occ_na", "obj_distance_occ_na", "obj_obj_distance_occ_na", "obj_size_occ_na"}
+)
+POINT_TYPES = frozenset({"obj_localization_occ_na"})
 
-# Visibility states and occlusion levels (product.md section 2).
+# Visibility states and occlusion levels (docs/concepts.md).
 STATES = ("invisible", "full", "occluded", "truncated", "occluded+truncated")
-OCC_LEVELS = ("none", "low", "medium", "high")
+# Per-item diagnostics with SpatialMosaic's values (docs/data_format.md, "Diagnostic values"):
+# 4 occlusion levels where no occlusion is "low", 2 visibility levels, 2 coverage levels.
+OCC_LEVELS = ("low", "medium", "high", "very high")
+VIS_LEVELS = ("Fully Visible", "Partially Visible")
+COVERAGE_LEVELS = ("Full Coverage", "Partial Coverage")
 
 
 @dataclass(frozen=True)
@@ -321,9 +331,12 @@ class QAItem:
         overlap_avg: mean pairwise view overlap of the set, percent.
         overlap_level: bin of ``overlap_avg``.
         occlusion_avg: mean 1 - visible_ratio of the targets over frames where they appear.
-        occ_level: bin of ``occlusion_avg``.
-        vis_level: ``"fully visible"`` or ``"partially visible"``.
-        coverage: ``"full"`` or ``"partial"``.
+        occ_level: one of ``OCC_LEVELS``, bin of ``occlusion_avg``.
+        vis_level: one of ``VIS_LEVELS`` (``"Fully Visible"`` when every target is fully
+            visible in some frame, else ``"Partially Visible"``).
+        coverage: one of ``COVERAGE_LEVELS`` (``"Full Coverage"`` when every instance of the
+            asked categories is visible in the set); exported as SpatialMosaic's
+            ``GT Scenario``.
         bbox_2d: (x0, y0, x1, y1) original-frame pixels for localization, else None.
         bbox_2d_diag: diagonal of ``bbox_2d`` in pixels, else None.
         targets: instance ids the answer is about.

@@ -62,10 +62,12 @@ def _generate(release: Path, out: Path, executor, scene_ids=None, config=None, c
 
 
 def _qa_lines(out: Path) -> list[str]:
+    """Every item's JSON line, from the per-split export files."""
     res = CliRunner().invoke(main, ["export", str(out), "--format", "jsonl",
-                                    "--output", str(out / "all.jsonl")])
+                                    "--out-dir", str(out / "all")])
     assert res.exit_code == 0, res.output
-    lines = (out / "all.jsonl").read_text().splitlines()
+    lines = [ln for f in sorted((out / "all").glob("jsonl_*.jsonl"))
+             for ln in f.read_text().splitlines()]
     return sorted(lines, key=lambda line: json.loads(line)["id"])
 
 

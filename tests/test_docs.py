@@ -57,7 +57,8 @@ def test_quickstart_commands_run_as_written(workdir):
         assert proc.returncode == 0, f"{line}\n{proc.stdout}\n{proc.stderr}"
     assert list((workdir / "out/cards").glob("*.png"))
     assert list((workdir / "out/figures").glob("*.png"))
-    assert (workdir / "out/synthetic/exports/spatialmosaic.json").is_file()
+    assert (workdir / "out/synthetic/exports/spatialmosaic_bench.json").is_file()
+    assert (workdir / "out/synthetic/exports/spatialmosaic_train.json").is_file()
     last = proc.stdout  # evaluate's report: the oracle scores 100 overall
     assert re.search(r"overall\D+100(\.0+)?", last), last
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from mosaic.cli import main
 from mosaic.io.reader import open_dataset
+from mosaic.prompts import build_prompt
 from mosaic.sources.sens import SensReader
 from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 
@@ -42,10 +43,12 @@ def _generate(root: Path, out: Path, *extra: str) -> object:
 
 
 def _jsonl(out: Path) -> list[str]:
+    """Every item's JSON line, from the per-split export files."""
     res = CliRunner().invoke(main, ["export", str(out), "--format", "jsonl",
-                                    "--output", str(out / "all.jsonl")])
+                                    "--out-dir", str(out / "all")])
     assert res.exit_code == 0, res.output
-    lines = (out / "all.jsonl").read_text().splitlines()
+    lines = [ln for f in sorted((out / "all").glob("jsonl_*.jsonl"))
+             for ln in f.read_text().splitlines()]
     return sorted(lines, key=lambda line: json.loads(line)["id"])
 
 
@@ -217,12 +220,14 @@ def test_stats_export_evaluate_cli(reference, tmp_path):
     stats = json.loads((plots / "stats.json").read_text())
     assert sum(stats["qa_per_type"].values()) == len(open_dataset(reference))
 
-    sm_path = tmp_path / "sm.json"
+    exports = tmp_path / "exports"
     res = runner.invoke(main, ["export", str(reference), "--format", "spatialmosaic",
-                               "--output", str(sm_path)])
+                               "--out-dir", str(exports)])
     assert res.exit_code == 0, res.output
-    records = json.loads(sm_path.read_text())
+    assert "split bench" in res.output and "split train" in res.output
+    records = json.loads((exports / "spatialmosaic_bench.json").read_text())
     assert {r["question_type"] for r in records} <= set(stats["qa_per_type"])
+    assert {r["split"] for r in records} == {"bench"}
     preds = tmp_path / "preds.jsonl"
     with preds.open("w") as fh:
         for r in records:
@@ -230,10 +235,32 @@ def test_stats_export_evaluate_cli(reference, tmp_path):
             fh.write(json.dumps({"id": r["id"], "prediction": text}) + "\n")
     scores = tmp_path / "scores.json"
     res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
-                               "--json", str(scores)])
+                               "--split", "bench", "--json", str(scores)])
     assert res.exit_code == 0, res.output
     report = json.loads(scores.read_text())
     assert report["overall"] == pytest.approx(100.0) and report["n_missing"] == 0
+    assert report["n_items"] == len(records)
+
+    # the same predictions against every split: the train items have none and score 0
+    res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
+                               "--json", str(scores)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(scores.read_text())
+    assert report["n_missing"] == len(open_dataset(reference, split="train"))
+    assert report["overall"] < 100.0 and "score 0" in res.output
+    res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
+                               "--allow-missing", "--json", str(scores)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(scores.read_text())["overall"] == pytest.approx(100.0)
+    assert "SUBSET" in res.output and f"of {len(open_dataset(reference))} items" in res.output
+
+    # ids of another split or of no dataset at all are an error, not a silent skip
+    train_sm = json.loads((exports / "spatialmosaic_train.json").read_text())
+    with preds.open("a") as fh:
+        fh.write(json.dumps({"id": train_sm[0]["id"], "prediction": "A"}) + "\n")
+    res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
+                               "--split", "bench"])
+    assert res.exit_code == 1 and train_sm[0]["id"] in res.output
 
 
 def test_dataset_scannet_without_root_explains_how_to_get_it(tmp_path):
@@ -300,7 +327,8 @@ def test_torch_dataset_with_dataloader_workers(reference):
     assert first["K"][0].shape == (k, 3, 3) and first["cam_to_world"][0].dtype == torch.float64
     img = first["images"][0][0]
     assert img.dtype == torch.uint8 and img.shape == (96, 128, 3)
-    assert first["prompt"][0].startswith(first["question"][0])
+    assert first["prompt"][0] == build_prompt(open_dataset(reference).qa(0))
+    assert first["prompt"][0].startswith("These are frames of a video.\n" + first["question"][0])
 
 
 def test_split_file_selects_scenes_and_skips_test_split(release, reference, tmp_path):

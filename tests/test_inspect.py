@@ -207,7 +207,7 @@ def hand_item(qtype: str, frame_ids=(0, 1), targets=(3, 4)) -> QAItem:
         + "which of the objects seen across these frames is the one asked about here? " * 2,
         options=options, answer=answer, ground_truth=gt, overlap_avg=12.5,
         overlap_level="medium", occlusion_avg=0.4213, occ_level="medium",
-        vis_level="partially visible", coverage="partial",
+        vis_level="Partially Visible", coverage="Partial Coverage",
         bbox_2d=(30.0, 70.0, 50.0, 90.0) if loc else None, bbox_2d_diag=28.28 if loc else None,
         targets=tuple(targets), template_id="t_1", seed=7,
         evidence={"named_frame": frame_ids[0]} if loc else {},

@@ -10,10 +10,18 @@ import h5py
 import numpy as np
 import pytest
 
-from mosaic.io.exports import export_dataset, option_strings
+from mosaic.io.exports import (
+    FORMATS,
+    FRAMES_DIR,
+    ExportError,
+    export_dataset,
+    export_file_name,
+    option_strings,
+)
 from mosaic.io.reader import open_dataset
 from mosaic.io.shard_writer import SceneRecord, ShardWriter, write_bytes_atomic
 from mosaic.io.validate import validate_dataset
+from mosaic.prompts import build_prompt
 from mosaic.stages.chunk import write_index
 from mosaic.structures import (
     FAMILY_OF,
@@ -101,8 +109,8 @@ def make_qa(scene_id: str, k: int, frame_ids: tuple[int, ...]) -> QAItem:
         overlap_level="medium",
         occlusion_avg=0.4,
         occ_level="medium",
-        vis_level="partially visible",
-        coverage="full",
+        vis_level="Partially Visible",
+        coverage="Full Coverage",
         bbox_2d=None if mc else (1.0, 2.0, 11.0, 12.0),
         bbox_2d_diag=None if mc else math.hypot(10, 10),
         targets=(1, 2),
@@ -112,7 +120,9 @@ def make_qa(scene_id: str, k: int, frame_ids: tuple[int, ...]) -> QAItem:
     )
 
 
-def write_dataset(root, n_scenes=2, embed=False):
+def write_dataset(root, n_scenes=2, embed=False, splits=None):
+    """``n_scenes`` one-scene shards, all ``train`` unless ``splits`` names each one's split."""
+    splits = splits or ("train",) * n_scenes
     shards = []
     for s in range(n_scenes):
         sid = f"scene{s:04d}_00"
@@ -129,8 +139,8 @@ def write_dataset(root, n_scenes=2, embed=False):
             for fid in (0, 20):
                 (root / "images" / sid).mkdir(parents=True, exist_ok=True)
                 write_bytes_atomic(root / f"images/{sid}/{fid}.jpg", b"\xff\xd8jpeg%d" % fid)
-        w = ShardWriter(root / f"train-{s:05d}-of-{n_scenes:05d}.h5", "train", '{"seed":0}',
-                        "abc", "0.1.0", embed_images=embed)
+        w = ShardWriter(root / f"{splits[s]}-{s:05d}-of-{n_scenes:05d}.h5", splits[s],
+                        '{"seed":0}', "abc", "0.1.0", embed_images=embed)
         w.add_scene(rec)
         shards.append(w.close())
     write_index(root, shards, {"source": "scannet", "config_hash": "abc"})
@@ -217,7 +227,7 @@ def test_embedded_images(tmp_path):
     assert ds.image_bytes(item, 0) == b"\xff\xd8jpeg20"
     assert not (tmp_path / "images").exists()
     assert validate_dataset(tmp_path).ok
-    export_dataset(ds, "spatialmosaic", tmp_path / "sm.json")
+    export_dataset(tmp_path, "spatialmosaic", tmp_path / "exports")
     assert (tmp_path / "images/scene0000_00/20.jpg").read_bytes() == b"\xff\xd8jpeg20"
 
 
@@ -244,29 +254,89 @@ def test_validate_flags_missing_image_and_shard(tmp_path):
     assert "train-00001-of-00002.h5" in report.bad_shards()
 
 
-def test_exports(tmp_path):
+def test_exports_write_one_file_per_split(tmp_path):
+    write_dataset(tmp_path, n_scenes=3, splits=("train", "bench", "train"))
+    for fmt in FORMATS:
+        written = export_dataset(tmp_path, fmt, tmp_path / "exports")
+        assert set(written) == {"bench", "train"}
+        for split, path in written.items():
+            assert path.name == export_file_name(fmt, split)
+            text = path.read_text()
+            records = ([json.loads(x) for x in text.splitlines()] if fmt == "jsonl"
+                       else json.loads(text))
+            assert len(records) == (3 if split == "bench" else 6)
+            assert {r["split"] for r in records} == {split}
+            bench_scene = "scene0001_00"
+            ids_scenes = {r["id"].split("-")[0] for r in records}
+            assert (ids_scenes == {bench_scene}) == (split == "bench")
+    only = export_dataset(tmp_path, "spatialmosaic", tmp_path / "one", split="bench")
+    assert list(only) == ["bench"]
+    mine = export_dataset(tmp_path, "jsonl", tmp_path, split="train", output=tmp_path / "t.jsonl")
+    assert mine == {"train": tmp_path / "t.jsonl"}
+    with pytest.raises(ExportError, match=r"splits bench, train.*--split"):
+        export_dataset(tmp_path, "jsonl", tmp_path, output=tmp_path / "all.jsonl")
+
+
+def test_spatialmosaic_export_uses_their_field_values(tmp_path):
     write_dataset(tmp_path)
-    ds = open_dataset(tmp_path)
-    sm = json.loads(export_dataset(ds, "spatialmosaic", tmp_path / "sm.json").read_text())
+    sm = json.loads(export_dataset(tmp_path, "spatialmosaic", tmp_path)["train"].read_text())
     assert len(sm) == 6
     for rec in sm:
         assert all(k in rec for k in SPATIALMOSAIC_FIELDS)
         assert set(rec["provenance"]) >= {"frame_ids", "targets", "template_id"}
         assert all("/" in f and (tmp_path / f).is_file() for f in rec["frames"])
+        assert rec["GT Scenario"] == "Full Coverage" and rec["vis_level"] == "Partially Visible"
+        assert rec["family"] == FAMILY_OF[rec["question_type"]] and rec["split"] == "train"
     mc = next(r for r in sm if r["question_type"] == "obj_count_occ")
     assert mc["options"] == ["A. 3", "B. 1", "C. 2", "D. 4"] and mc["mc_answer"] == "A"
-    assert mc["GT Scenario"] == "object_count" and mc["bbox_2d"] is None
+    assert mc["bbox_2d"] == [] and mc["bbox_2d_diag"] == "0"  # as theirs when not applicable
     loc = next(r for r in sm if r["question_type"] == "obj_localization_occ_na")
     assert loc["ground_truth"] == "(6,7)" and loc["mc_answer"] == ""
-    assert loc["bbox_2d_diag"] == pytest.approx(math.hypot(10, 10))
+    assert loc["bbox_2d"] == [1, 2, 11, 12]
+    assert float(loc["bbox_2d_diag"]) == math.hypot(10, 10)  # exact round trip of the text
+    assert loc["prompt"] == build_prompt(open_dataset(tmp_path).qa(1))
 
-    llava = json.loads(export_dataset(ds, "llava", tmp_path / "llava.json").read_text())
-    conv = llava[1]["conversations"]
-    assert conv[0]["value"].count("<image>") == 2 and conv[1]["from"] == "gpt"
-    lines = export_dataset(ds, "jsonl", tmp_path / "all.jsonl").read_text().splitlines()
-    rec = json.loads(lines[0])
+
+def test_llava_export_introduces_each_image_by_its_frame_label(tmp_path):
+    write_dataset(tmp_path)
+    llava = json.loads(export_dataset(tmp_path, "llava", tmp_path)["train"].read_text())
+    human, gpt = llava[1]["conversations"]
+    item = open_dataset(tmp_path).qa(1)
+    assert human["value"] == "Frame 1: <image>\nFrame 2: <image>\n" + build_prompt(item)
+    assert gpt == {"from": "gpt", "value": "(6,7)"} and len(llava[1]["image"]) == 2
+    assert llava[0]["conversations"][1]["value"] == "A"  # the letter for multiple choice
+
+
+def test_jsonl_export_has_every_field_split_and_prompt(tmp_path):
+    write_dataset(tmp_path)
+    path = export_dataset(tmp_path, "jsonl", tmp_path)["train"]
+    rec = json.loads(path.read_text().splitlines()[0])
     assert set(rec) >= set(make_qa("s", 0, (0,)).__dataclass_fields__) | {"frames", "views"}
-    assert option_strings(ds[0].qa)[1] == "B. 1"
+    assert rec["split"] == "train" and rec["prompt"].startswith("These are frames of a video.\n")
+    assert option_strings(open_dataset(tmp_path)[0].qa)[1] == "B. 1"
+
+
+def test_spatialmosaic_train_export_is_what_their_loader_reads(tmp_path):
+    """Their LLaVA-Video loader (llava/train/train.py of the SpatialMosaic release) takes a
+    record without "image"/"video" keys and with "frames" down its frames branch, opens
+    ``<frame_folder>/<scene_name>/images/<token>.jpg`` for each token, and expects one image
+    token in the first (human) turn for the whole clip."""
+    write_dataset(tmp_path, n_scenes=2, splits=("train", "bench"))
+    out = tmp_path / "exports"
+    written = export_dataset(tmp_path, "spatialmosaic-train", out)
+    frame_folder = out / FRAMES_DIR
+    for split, path in written.items():
+        for rec in json.loads(path.read_text()):
+            assert rec["split"] == split and "image" not in rec and "video" not in rec
+            assert {"id", "scene_name", "data_source", "question_type"} <= set(rec)
+            assert rec["data_source"] == "scannet"
+            for token in rec["frames"]:
+                frame = frame_folder / rec["scene_name"] / "images" / (str(token) + ".jpg")
+                want = tmp_path / f"images/{rec['scene_name']}/{token}.jpg"
+                assert frame.read_bytes() == want.read_bytes()
+            human, gpt = rec["conversations"]
+            assert human["from"] == "human" and gpt["from"] == "gpt"
+            assert human["value"].startswith("<image>\n") and human["value"].count("<image>") == 1
 
 
 def test_docs_list_every_column():

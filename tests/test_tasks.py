@@ -43,8 +43,10 @@ def test_fields_are_complete_and_consistent(all_items):
         want = "low" if it.overlap_avg < lo else "medium" if it.overlap_avg < hi else "high"
         assert it.overlap_level == want
         assert it.occ_level in OCC_LEVELS and 0.0 <= it.occlusion_avg <= 1.0
-        assert it.vis_level in ("fully visible", "partially visible")
-        assert it.coverage in ("full", "partial")
+        occ_lo = qf.TEST_CONFIG.visibility.occ_bins[0]
+        assert (it.occ_level == "low") == (it.occlusion_avg < occ_lo)  # no occlusion is "low"
+        assert it.vis_level in ("Fully Visible", "Partially Visible")
+        assert it.coverage in ("Full Coverage", "Partial Coverage")
         assert it.targets and it.template_id and it.question.strip()
         json.dumps(it.evidence)  # provenance is plain data
         assert set(it.evidence["visibility"]) == {str(t) for t in it.targets}

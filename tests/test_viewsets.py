@@ -55,6 +55,11 @@ def test_overlap_levels_bins():
     assert overlap_level(15.0, (5.0, 15.0)) == "high"
 
 
+def test_default_overlap_cut_points_agree_with_spatialmosaics_public_example():
+    # their README's example record: overlap_avg 3.9537576000000003 -> "high"
+    assert overlap_level(3.9537576000000003, ViewSetConfig().overlap_bins) == "high"
+
+
 def test_impossible_sizes_are_dropped_not_forced():
     # two clusters of mutually overlapping frames: at most one frame per cluster fits
     n = 20

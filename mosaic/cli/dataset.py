@@ -324,23 +324,27 @@ def stats(out, plots):
 
 @main.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "llava", "spatialmosaic"]),
+@click.option("--format", "fmt",
+              type=click.Choice(["jsonl", "llava", "spatialmosaic", "spatialmosaic-train"]),
               required=True)
+@click.option("--split", default=None,
+              help="only this output split (default: every split, one file each)")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="folder of the files <format>_<split>.json[l] (default <out>/exports)")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
-              help="file to write (default <out>/exports/<format>.json[l])")
-@click.option("--split", default=None, help="only this output split")
+              help="file to write when a single split is exported (with --split)")
 @friendly_errors
-def export(out, fmt, output, split):
-    """Export QA items as JSON lines, LLaVA conversations or SpatialMosaic test JSON."""
+def export(out, fmt, split, out_dir, output):
+    """Export QA items, one file per split: JSON lines, LLaVA, SpatialMosaic test or train."""
     from ..io.exports import export_dataset
     from ..io.reader import open_dataset
 
-    ext = "jsonl" if fmt == "jsonl" else "json"
-    target = Path(output) if output else Path(out) / "exports" / f"{fmt}.{ext}"
-    with open_dataset(out, split=split) as ds:
-        path = export_dataset(ds, fmt, target)
-        n = len(ds)
-    click.echo(f"wrote {n} items to {path}")
+    written = export_dataset(out, fmt, out_dir or Path(out) / "exports", split=split,
+                             output=output)
+    for s, path in written.items():
+        with open_dataset(out, split=s) as part:
+            n = len(part)
+        click.echo(f"wrote {n} items of split {s} to {path}")
 
 
 @main.command()
@@ -349,28 +353,42 @@ def export(out, fmt, output, split):
               help='JSONL with {"id": ..., "prediction": ...} per line')
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="also write the scores as JSON")
-@click.option("--split", default=None, help="only this output split")
+@click.option("--split", default=None, help="only this output split (e.g. bench)")
+@click.option("--allow-missing", is_flag=True,
+              help="score only the items that have a prediction (default: a missing "
+                   "prediction is a wrong answer)")
 @friendly_errors
-def evaluate(out, pred, json_out, split):
-    """Score predictions: per type, per family, overall and per diagnostic level."""
+def evaluate(out, pred, json_out, split, allow_missing):
+    """Score predictions as SpatialMosaic's evaluation does: per type, family, level, overall."""
     from ..evaluation import evaluate as score
     from ..evaluation import load_predictions
     from ..io.reader import open_dataset
 
     preds = load_predictions(pred)
     with open_dataset(out, split=split) as ds:
-        report = score(ds.iter_qa(), preds)
+        report = score(ds.iter_qa(), preds, allow_missing=allow_missing)
     click.echo(f"{'question type':<28}{'n':>6}{'score':>8}")
     for t, r in report.per_type.items():
-        click.echo(f"{t:<28}{r['n']:>6}{r['score']:>8.1f}")
+        click.echo(f"{t:<28}{r['n']:>6}{r['score']:>8.2f}")
     click.echo("")
     for f, r in report.per_family.items():
-        click.echo(f"{f:<28}{r['n']:>6}{r['score']:>8.1f}")
+        click.echo(f"{f:<28}{r['n']:>6}{r['score']:>8.2f}")
     click.echo("")
     for fld, levels in report.per_level.items():
-        click.echo(f"{fld}: " + ", ".join(f"{lv} {r['score']:.1f} (n={r['n']})"
+        click.echo(f"{fld}: " + ", ".join(f"{lv} {r['score']:.2f} (n={r['n']})"
                                          for lv, r in levels.items()))
-    click.echo(f"overall {report.overall:.1f}  (scored {report.n_scored}, "
-               f"missing {report.n_missing}, unknown ids {report.n_unknown})")
+    what = f"split {split}" if split else "all splits"
+    if report.n_missing and allow_missing:
+        click.echo(f"SUBSET: --allow-missing scored only the {report.n_scored} of "
+                   f"{report.n_items} items ({what}) that have a prediction; "
+                   f"{report.n_missing} without one (e.g. "
+                   f"{', '.join(report.missing_examples)}) are left out")
+    elif report.n_missing:
+        click.echo(f"warning: {report.n_missing} of {report.n_items} items ({what}) have no "
+                   f"prediction and score 0 (e.g. {', '.join(report.missing_examples)}); "
+                   "--allow-missing scores only the items present", err=True)
+    fate = "" if not report.n_missing else ", left out" if allow_missing else ", scored 0"
+    click.echo(f"overall {report.overall:.2f}  ({what}: {report.n_items} items, "
+               f"{report.n_scored} scored, {report.n_missing} without a prediction{fate})")
     if json_out:
         Path(json_out).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True))

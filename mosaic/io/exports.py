@@ -1,53 +1,58 @@
-"""Exports of a dataset: JSON lines (every field), LLaVA conversations, SpatialMosaic test JSON.
+"""Exports of a dataset, one file per output split (``docs/data_format.md``, "Exports").
 
-Image paths in every export are relative to the dataset root (``images/<scene>/<frame>.jpg``).
-When images are embedded in the shards, exporting writes them out under ``images/`` first so
-the paths resolve.
+Formats:
 
-SpatialMosaic format (product.md section 5): ``options`` are display strings with their
-letter (``"A. 3"``), ``mc_answer`` is the letter (empty for open-answer types),
-``ground_truth`` the value as a string, ``frames`` the image paths, and ``GT Scenario`` is the
-question family name (e.g. ``object_count``). A ``provenance`` object adds ``frame_ids``,
-``targets``, ``template_id``, ``seed`` and ``coverage``.
+* ``jsonl``: every ``QAItem`` field plus ``split``, ``prompt`` (``mosaic.prompts``), image
+  paths and camera data of the views.
+* ``llava``: LLaVA-OneVision conversations, one ``"Frame k: <image>"`` line per frame (k as
+  the question names it), then the prompt; the answer is the reply.
+* ``spatialmosaic``: the flat test JSON SpatialMosaic's public lmms-eval task reads, with
+  their field values (``GT Scenario`` = coverage, ``bbox_2d`` ``[]`` and ``bbox_2d_diag``
+  ``"0"`` where not applicable).
+* ``spatialmosaic-train``: records their LLaVA-Video training loader reads as they are
+  (``frames`` tokens, ``scene_name``, ``conversations``), with the frames laid out where it
+  looks for them: ``frames/<scene>/images/<token>.jpg`` beside the JSON file.
+
+Image paths are relative to the dataset root (``images/<scene>/<frame>.jpg``); embedded images
+are written out under ``images/`` first so the paths resolve. Train and bench items never share
+a file: every record carries its ``split``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..structures import QAItem
-from .reader import DatasetItem, MosaicDataset
+from ..errors import MosaicError, UnknownNameError
+from ..prompts import answer_text, build_prompt, option_strings
+from .reader import DatasetItem, MosaicDataset, open_dataset
 from .shard_writer import json_default, write_bytes_atomic
 
-FORMATS = ("jsonl", "llava", "spatialmosaic")
-LETTERS = "ABCDEFGHIJ"
-MC_PROMPT = "Answer with the option's letter from the given choices directly."
-NA_PROMPTS = {
-    "obj_localization_occ_na": "Answer with the pixel coordinates as (x,y).",
-    "obj_count_occ_na": "Answer with a single number.",
-}
-NA_DEFAULT_PROMPT = "Answer with a single number."
+FORMATS = ("jsonl", "llava", "spatialmosaic", "spatialmosaic-train")
+FRAMES_DIR = "frames"  # spatialmosaic-train: <dir of the JSON>/frames/<scene>/images/<frame>.jpg
+IMAGE_TOKEN = "<image>"
+# SpatialMosaic's loader names sources scannet, scannetpp and arkit (its data_source field)
+DATA_SOURCE = {"arkitscenes": "arkit"}
+
+class ExportError(MosaicError):
+    """An export cannot be written as asked."""
 
 
-def option_strings(item: QAItem) -> list[str]:
-    """Options with their letters: ``["A. 3", "B. 5", ...]``."""
-    return [f"{LETTERS[i]}. {opt}" for i, opt in enumerate(item.options)]
-
-
-def prompt_text(item: QAItem) -> str:
-    """Question, lettered options (one per line) and the answer instruction."""
-    if item.is_multiple_choice:
-        return "\n".join([item.question, *option_strings(item), MC_PROMPT])
-    return "\n".join([item.question, NA_PROMPTS.get(item.question_type, NA_DEFAULT_PROMPT)])
+def export_file_name(fmt: str, split: str) -> str:
+    """``<format>_<split>.jsonl`` for ``jsonl``, else ``<format>_<split>.json``."""
+    return f"{fmt}_{split}.{'jsonl' if fmt == 'jsonl' else 'json'}"
 
 
 def jsonl_record(d: DatasetItem) -> dict[str, Any]:
-    """Every QAItem field plus image paths and camera data of the views."""
+    """Every QAItem field plus split, prompt, image paths and camera data of the views."""
     rec = dataclasses.asdict(d.qa)
+    rec["split"] = d.split
+    rec["prompt"] = build_prompt(d.qa)
     rec["frames"] = [v.image_path for v in d.views]
     rec["views"] = [
         {
@@ -63,19 +68,21 @@ def jsonl_record(d: DatasetItem) -> dict[str, Any]:
 
 
 def llava_record(d: DatasetItem) -> dict[str, Any]:
-    """One LLaVA conversation: one ``<image>`` token per frame, then the prompt."""
-    q = d.qa
-    answer = q.answer
-    human = "<image>\n" * len(d.views) + prompt_text(q)
+    """One LLaVA-OneVision conversation: ``Frame k: <image>`` per frame, then the prompt."""
+    frames = "".join(f"Frame {k}: {IMAGE_TOKEN}\n" for k in range(1, len(d.views) + 1))
     return {
-        "id": q.id,
+        "id": d.qa.id,
+        "split": d.split,
         "image": [v.image_path for v in d.views],
-        "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": answer}],
+        "conversations": [
+            {"from": "human", "value": frames + build_prompt(d.qa)},
+            {"from": "gpt", "value": answer_text(d.qa)},
+        ],
     }
 
 
 def spatialmosaic_record(d: DatasetItem, dataset_name: str) -> dict[str, Any]:
-    """The flat SpatialMosaic test record with a provenance object."""
+    """The flat SpatialMosaic test record (their fields and values) plus ours."""
     q = d.qa
     return {
         "dataset": dataset_name,
@@ -91,17 +98,37 @@ def spatialmosaic_record(d: DatasetItem, dataset_name: str) -> dict[str, Any]:
         "occ_level": q.occ_level,
         "overlap_level": q.overlap_level,
         "vis_level": q.vis_level,
-        "GT Scenario": q.family,
+        "GT Scenario": q.coverage,
         "id": q.id,
-        "bbox_2d": list(q.bbox_2d) if q.bbox_2d is not None else None,
-        "bbox_2d_diag": q.bbox_2d_diag,
+        # theirs are whole pixels; the diagonal is ours as stored (what scoring uses), as text
+        "bbox_2d": [round(v) for v in q.bbox_2d] if q.bbox_2d is not None else [],
+        "bbox_2d_diag": repr(float(q.bbox_2d_diag)) if q.bbox_2d_diag is not None else "0",
+        "family": q.family,
+        "split": d.split,
+        "prompt": build_prompt(q),
         "provenance": {
             "frame_ids": list(q.frame_ids),
             "targets": list(q.targets),
             "template_id": q.template_id,
             "seed": q.seed,
-            "coverage": q.coverage,
         },
+    }
+
+
+def spatialmosaic_train_record(d: DatasetItem, data_source: str) -> dict[str, Any]:
+    """A record of their LLaVA-Video loader's ``frames`` kind: one ``<image>`` for the clip."""
+    q = d.qa
+    return {
+        "id": q.id,
+        "scene_name": q.scene_id,
+        "data_source": data_source,
+        "question_type": q.question_type,
+        "split": d.split,
+        "frames": [str(v.frame_id) for v in d.views],
+        "conversations": [
+            {"from": "human", "value": f"{IMAGE_TOKEN}\n{build_prompt(q)}"},
+            {"from": "gpt", "value": answer_text(q)},
+        ],
     }
 
 
@@ -125,6 +152,30 @@ def materialize_images(ds: MosaicDataset) -> int:
     return written
 
 
+def lay_out_frames(d: DatasetItem, frames_root: Path) -> int:
+    """Place the item's images at ``<frames_root>/<scene>/images/<frame>.jpg``.
+
+    Hard links where the file system allows (no copy), else copies. Their loader always opens
+    ``<token>.jpg``; PIL reads an image by its content, so a PNG-encoded source frame keeps its
+    bytes under that name. Returns the number of files created.
+    """
+    made = 0
+    for v in d.views:
+        target = frames_root / d.qa.scene_id / "images" / f"{v.frame_id}.jpg"
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = d.root / v.image_path
+        try:
+            os.link(source, target)
+        except OSError:
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        made += 1
+    return made
+
+
 def _items(ds: MosaicDataset, progress: Callable[[int], None] | None) -> Iterator[DatasetItem]:
     for item in ds:
         yield item
@@ -132,21 +183,12 @@ def _items(ds: MosaicDataset, progress: Callable[[int], None] | None) -> Iterato
             progress(1)
 
 
-def export_dataset(
-    ds: MosaicDataset,
-    fmt: str,
-    out: str | Path,
-    progress: Callable[[int], None] | None = None,
+def _write_split(
+    ds: MosaicDataset, fmt: str, out: Path, progress: Callable[[int], None] | None
 ) -> Path:
-    """Write one export file; ``fmt`` is one of ``FORMATS``. Returns the path written."""
-    if fmt not in FORMATS:
-        from ..errors import UnknownNameError
-
-        raise UnknownNameError("export format", fmt, FORMATS)
-    out = Path(out)
+    """Write the items of one split (``ds`` opened on it) to ``out``."""
+    source = str(ds.index.get("source", "scannet"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    materialize_images(ds)
-    dataset_name = str(ds.index.get("source", "scannet"))
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         if fmt == "jsonl":
@@ -154,11 +196,47 @@ def export_dataset(
                 fh.write(json.dumps(jsonl_record(d), sort_keys=True, default=json_default))
                 fh.write("\n")
         else:
-            make = llava_record if fmt == "llava" else None
-            records = [
-                make(d) if make else spatialmosaic_record(d, dataset_name)
-                for d in _items(ds, progress)
-            ]
+            records = []
+            for d in _items(ds, progress):
+                if fmt == "llava":
+                    records.append(llava_record(d))
+                elif fmt == "spatialmosaic":
+                    records.append(spatialmosaic_record(d, source))
+                else:
+                    lay_out_frames(d, out.parent / FRAMES_DIR)
+                    records.append(spatialmosaic_train_record(d, DATA_SOURCE.get(source, source)))
             json.dump(records, fh, indent=1, default=json_default)
     tmp.replace(out)
     return out
+
+
+def export_dataset(
+    root: str | Path,
+    fmt: str,
+    out_dir: str | Path,
+    split: str | None = None,
+    output: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Path]:
+    """Export a dataset, one file per output split; returns split -> path written.
+
+    Files are ``<out_dir>/<format>_<split>.json[l]``. ``split`` exports only that split;
+    ``output`` names the file instead and is allowed only when a single split is exported.
+    """
+    if fmt not in FORMATS:
+        raise UnknownNameError("export format", fmt, FORMATS)
+    with open_dataset(root, split=split) as ds:
+        splits = ds.splits
+        if output is not None and len(splits) > 1:
+            raise ExportError(
+                f"--output names one file but {root} has the splits {', '.join(splits)}, "
+                "and an export never mixes them: add --split, or drop --output to get "
+                f"one file per split ({', '.join(export_file_name(fmt, s) for s in splits)})"
+            )
+        materialize_images(ds)
+    written: dict[str, Path] = {}
+    for s in splits:
+        target = Path(output) if output is not None else Path(out_dir) / export_file_name(fmt, s)
+        with open_dataset(root, split=s) as part:
+            written[s] = _write_split(part, fmt, target, progress)
+    return written

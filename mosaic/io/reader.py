@@ -60,6 +60,7 @@ class DatasetItem:
             that has an amodal footprint in that view.
         root: the dataset directory (image paths are relative to it).
         shard: shard file name; row: row in that shard's ``qa/``.
+        split: the output split of the shard (``train``, ``bench``).
     """
 
     qa: QAItem
@@ -68,6 +69,7 @@ class DatasetItem:
     root: Path
     shard: str
     row: int
+    split: str = ""
 
     @property
     def image_paths(self) -> list[Path]:
@@ -283,13 +285,20 @@ class MosaicDataset:
             # an empty dataset would score or export nothing without saying why
             raise UnknownNameError(f"split of {self.root}", split, present)
         entries = [s for s in self.index["shards"] if split is None or s["split"] == split]
+        self.split = split
         self.shard_names = [s["name"] for s in entries]
+        self.shard_splits = [str(s["split"]) for s in entries]
         self.shards = [ShardReader(self.root / name) for name in self.shard_names]
         counts = np.array([int(s["counts"]["qa"]) for s in entries], dtype=np.int64)
         self._cum = np.concatenate([[0], np.cumsum(counts)])
 
     def __len__(self) -> int:
         return int(self._cum[-1])
+
+    @property
+    def splits(self) -> list[str]:
+        """The output splits of the selected shards, sorted (one when opened with a split)."""
+        return sorted(set(self.shard_splits))
 
     def locate(self, index: int) -> tuple[int, int]:
         """Global item index -> (shard number, row in that shard's qa/)."""
@@ -313,7 +322,9 @@ class MosaicDataset:
         view_rows = shard.ragged("qa", "view_rows", row)
         views = tuple(shard.view(int(v)) for v in view_rows)
         vis = tuple(shard.view_visibility(int(v), item.targets) for v in view_rows)
-        return DatasetItem(item, views, vis, self.root, self.shard_names[s], row)
+        return DatasetItem(
+            item, views, vis, self.root, self.shard_names[s], row, self.shard_splits[s]
+        )
 
     def __iter__(self) -> Iterator[DatasetItem]:
         for i in range(len(self)):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: SpatialMosaic's level values (docs/data_format.md)
 COMPRESSION = "gzip"
 COMPRESSION_OPTS = 4
 TABLES = ("scenes", "views", "objects", "visibility", "qa")
@@ -122,7 +122,7 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         _a("depth_median", "float64", "median camera depth of visible pixels (m); NaN"),
         _r("occluders", "int64", "(instance_id, pixel_count) rows, most pixels first", (2,)),
         _s("state", "invisible | full | occluded | truncated | occluded+truncated"),
-        _s("occ_level", "none | low | medium | high"),
+        _s("occ_level", "low | medium | high | very high (bin of 1 - visible_ratio)"),
         _a("visible", "uint8", "1 when counted as visible"),
     ),
     "qa": (
@@ -137,11 +137,11 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         _s("answer", "correct letter, or the value for open-answer types"),
         _s("ground_truth", "answer value as a string"),
         _a("overlap_avg", "float64", "mean pairwise view overlap (percent)"),
-        _s("overlap_level", "bin of overlap_avg"),
+        _s("overlap_level", "low | medium | high (bin of overlap_avg)"),
         _a("occlusion_avg", "float64", "mean 1 - visible_ratio of the targets"),
-        _s("occ_level", "bin of occlusion_avg"),
-        _s("vis_level", "fully visible | partially visible"),
-        _s("coverage", "full | partial"),
+        _s("occ_level", "low | medium | high | very high (bin of occlusion_avg)"),
+        _s("vis_level", "Fully Visible | Partially Visible"),
+        _s("coverage", "Full Coverage | Partial Coverage (SpatialMosaic's GT Scenario)"),
         _a("bbox_2d", "float64", "x0,y0,x1,y1 for localization (original px); NaN", (4,)),
         _a("bbox_2d_diag", "float64", "diagonal of bbox_2d (px); NaN"),
         _r("targets", "int64", "instance ids the answer is about"),

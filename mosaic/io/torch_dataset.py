@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendUnavailableError
-from .exports import prompt_text
+from ..prompts import build_prompt
 from .reader import MosaicDataset
 
 try:
@@ -37,8 +37,9 @@ except ImportError:  # torch is an optional extra; the rest of mosaic never impo
 class MosaicTorchDataset(Dataset):
     """Items as dicts of plain values and tensors.
 
-    Each item: ``id``, ``question_type``, ``family``, ``prompt`` (question + lettered
-    options + instruction), ``question``, ``options``, ``answer``, ``ground_truth``,
+    Each item: ``id``, ``question_type``, ``family``, ``prompt`` (the text SpatialMosaic's
+    evaluation shows a model, ``mosaic.prompts.build_prompt``), ``question``, ``options``,
+    ``answer``, ``ground_truth``,
     ``frame_ids``, ``image_paths`` (absolute), ``K`` (k, 3, 3) float64 tensor,
     ``cam_to_world`` (k, 4, 4) float64 tensor (OpenCV camera to z-up world, metres), and with
     ``decode_images`` ``images``: list of (H, W, 3) uint8 tensors; ``transform`` (if given)
@@ -66,7 +67,7 @@ class MosaicTorchDataset(Dataset):
             "id": q.id,
             "question_type": q.question_type,
             "family": q.family,
-            "prompt": prompt_text(q),
+            "prompt": build_prompt(q),
             "question": q.question,
             "options": list(q.options),
             "answer": q.answer,

@@ -23,7 +23,15 @@ import yaml
 
 from ..config import MosaicConfig
 from ..relations import DIRECTIONS, SpatialGraph
-from ..structures import ObjectVisibility, Scene, SceneObject, ViewVisibility
+from ..structures import (
+    COVERAGE_LEVELS,
+    OCC_LEVELS,
+    VIS_LEVELS,
+    ObjectVisibility,
+    Scene,
+    SceneObject,
+    ViewVisibility,
+)
 from .viewsets import ViewSet
 
 # Candidate pool per type: stop scanning view sets after this many times the per-type cap.
@@ -260,28 +268,23 @@ class TaskContext:
         return float(np.mean(vals)) if vals else 1.0
 
     def occ_level(self, occlusion_avg: float) -> str:
-        b = self.cfg.visibility.occ_bins
-        if occlusion_avg < b[0]:
-            return "none"
-        if occlusion_avg < b[1]:
-            return "low"
-        if occlusion_avg < b[2]:
-            return "medium"
-        return "high"
+        """``OCC_LEVELS`` bin of an occlusion: [0, b0) low, [b0, b1) medium, ... (0 is low)."""
+        rank = sum(occlusion_avg >= b for b in self.cfg.visibility.occ_bins)
+        return OCC_LEVELS[rank]
 
     def vis_level(self, vs: ViewSet, targets: tuple[int, ...]) -> str:
         full = all(
             any(self.visible(f, t) and self.rec(f, t).state == "full" for f in vs.frame_ids)
             for t in targets
         )
-        return "fully visible" if full else "partially visible"
+        return VIS_LEVELS[0] if full else VIS_LEVELS[1]
 
     def coverage(self, vs: ViewSet, categories: tuple[str, ...]) -> str:
         for cat in categories:
             for i in self.by_category.get(cat, []):
                 if not self.visible_frames(vs, i):
-                    return "partial"
-        return "full"
+                    return COVERAGE_LEVELS[1]
+        return COVERAGE_LEVELS[0]
 
 
 def direction_word(axis: str, sign: int) -> str:

@@ -17,10 +17,10 @@ import numpy as np
 from ..config import MosaicConfig
 from ..errors import UnknownNameError
 from ..relations import build_spatial_graph
-from ..structures import FAMILY_OF, QA_TYPES, QAItem, Scene, ViewVisibility
+from ..structures import FAMILY_OF, OCC_LEVELS, QA_TYPES, QAItem, Scene, ViewVisibility
 from . import attribute, bestview, count, existence, localization, numeric, relation
 from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int
-from .options import place_options, select_drafts
+from .options import OCC_ORDER, place_options, select_drafts
 from .viewsets import sample_view_sets
 
 FAMILY_MODULES: dict[str, ModuleType] = {
@@ -126,7 +126,10 @@ def collect_drafts(
             group = by_class[cls]
             for j in rng.permutation(len(group))[:PER_SET]:
                 d = group[int(j)]
-                pool.append((d, ctx.occ_level(ctx.occlusion_avg(d.viewset, d.targets))))
+                level = ctx.occ_level(ctx.occlusion_avg(d.viewset, d.targets))
+                # select_drafts names the 4 occlusion strata its own way (OCC_ORDER): pass the
+                # stratum of the level's rank, so the mix does not depend on the labels
+                pool.append((d, OCC_ORDER[OCC_LEVELS.index(level)]))
         if len(pool) >= need:
             break
     return pool
