@@ -137,7 +137,12 @@ class SkippedFrame:
 
 
 class FrameStore(Protocol):
-    """Random access to a scene's per-frame sensor data (no whole-sequence decode)."""
+    """Random access to a scene's per-frame sensor data (no whole-sequence decode).
+
+    A store whose frames may lack depth (colour-only exports, cameras without a depth sensor)
+    also has ``has_depth(frame_id) -> bool``; the pose check then reports those frames as
+    not checked instead of reading depth. Stores without it have depth for every frame.
+    """
 
     def read_color(self, frame_id: int) -> bytes:
         """The colour image's encoded bytes as stored (JPEG for ScanNet)."""

@@ -30,6 +30,7 @@ from mosaic.synthetic.scannetpp_writer import (
 from mosaic.synthetic.world import RoomRenderer, room_renderer
 from mosaic.visibility import check_poses
 from mosaic.visibility.base import camera_rays, get_backend
+from mosaic.visibility.pose_check import NO_DEPTH
 
 SPEC = SynthSpec(n_frames=8, color_size=(128, 96), depth_size=(64, 48), target_faces=8000)
 # rgb.mkv needs PyAV and lz4 depth needs lz4 (the optional ScanNet++ extras); without them those
@@ -342,7 +343,7 @@ def test_benchmark_label_map(release, room, tmp_path):
 
 def test_iphone_without_any_depth_is_not_comparable_not_a_failure(release, tmp_path):
     """No depth/ and no depth.bin: the reader warns "no sensor depth", so the pose check must
-    report the frames as not comparable instead of failing the scene on a missing PNG."""
+    report the frames as not checked instead of failing the scene on a missing PNG."""
     root, ids = release
     dst = tmp_path / "data" / ids[2]
     shutil.copytree(root / "data" / ids[2], dst)
@@ -352,7 +353,7 @@ def test_iphone_without_any_depth_is_not_comparable_not_a_failure(release, tmp_p
     d = scene.read_depth(6)
     assert (d.depth == 0).all()
     checks = check_poses(scene, [0, 6])
-    assert [c.reason for c in checks] == ["no valid sensor depth"] * 2
+    assert [c.reason for c in checks] == [NO_DEPTH] * 2
     assert not any(c.rejected for c in checks)
 
 

@@ -21,6 +21,7 @@ from mosaic.visibility import (
     overlap_matrix,
     view_overlap,
 )
+from mosaic.visibility.pose_check import NO_VALID_DEPTH
 
 
 def _only(view, iid):
@@ -261,7 +262,7 @@ def test_pose_check_rejects_bad_pose_and_reports_unusable_depth():
     checks = {c.frame_id: c for c in check_poses(scene, max_error=0.10)}
     assert not checks[0].rejected and checks[0].error_m < 0.01
     assert checks[1].rejected and checks[1].error_m > 0.10 and "depth error" in checks[1].reason
-    assert not checks[3].rejected and checks[3].reason == "no valid sensor depth"
+    assert not checks[3].rejected and checks[3].reason == NO_VALID_DEPTH
 
 
 def test_pose_check_rejects_a_pose_whose_render_is_empty_where_the_sensor_sees_surfaces():
@@ -277,8 +278,8 @@ def test_pose_check_rejects_a_pose_whose_render_is_empty_where_the_sensor_sees_s
     scene = dataclasses.replace(scene, store=_RenderedDepthStore(scene, {2: good}))
     checks = {c.frame_id: c for c in check_poses(scene, max_error=0.10)}
     assert checks[2].rejected and checks[2].valid_px == 0
-    assert "no valid sensor depth" not in checks[2].reason and "sensor" in checks[2].reason
-    assert not checks[0].rejected and checks[3].reason == "no valid sensor depth"
+    assert checks[2].reason != NO_VALID_DEPTH and "sensor" in checks[2].reason
+    assert not checks[0].rejected and checks[3].reason == NO_VALID_DEPTH
 
 
 def test_warp_on_a_missing_gpu_is_a_clear_error_and_prints_nothing(capfd):

@@ -33,6 +33,8 @@ class SceneStats:
         skipped: frames dropped while reading: reason -> count.
         n_sampled: frames kept by subsampling.
         rejected: pose-check rejections: reason (measured number left out) -> count.
+        unchecked: sampled frames kept without a pose check: reason -> count (e.g.
+            "pose not checked: no depth" for colour-only exports).
         n_views: views labelled (sampled minus rejected).
         n_views_stored: views used by at least one question.
         qa_per_type: question type -> count.
@@ -44,6 +46,7 @@ class SceneStats:
     skipped: dict[str, int] = field(default_factory=dict)
     n_sampled: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    unchecked: dict[str, int] = field(default_factory=dict)
     n_views: int = 0
     n_views_stored: int = 0
     qa_per_type: dict[str, int] = field(default_factory=dict)
@@ -85,7 +88,8 @@ def _reason_key(reason: str) -> str:
 def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[Any, ...]:
     """Subsample frames, reject bad poses, label visibility.
 
-    Returns (sampled frame ids, kept views, rejected records, pose errors by frame).
+    Returns (sampled frame ids, kept views, rejected records, pose errors by frame,
+    unchecked records): records are dicts (frame_id, reason; rejected ones also error_m).
     """
     from ..tasks.viewsets import subsample_frames
     from ..visibility import SceneCasters, check_poses, compute_visibility
@@ -98,6 +102,7 @@ def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[
             "check the scene's .sens poses",
         )
     rejected: list[dict[str, Any]] = []
+    unchecked: list[dict[str, Any]] = []  # kept frames whose pose could not be checked
     pose_errors: dict[int, float] = {}
     kept = list(sampled)
     casters = SceneCasters(scene, vcfg.backend, vcfg.device)  # one scene BVH for both steps
@@ -107,6 +112,8 @@ def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[
         bad = set()
         for c in checks:
             pose_errors[int(c.frame_id)] = float(c.error_m)
+            if not c.checked:
+                unchecked.append({"frame_id": int(c.frame_id), "reason": c.reason})
             if c.rejected:
                 bad.add(int(c.frame_id))
                 rejected.append(
@@ -115,7 +122,7 @@ def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[
         kept = [f for f in sampled if f not in bad]
     with timer.stage("visibility"):
         views = compute_visibility(scene, kept, config=vcfg, casters=casters) if kept else []
-    return sampled, views, rejected, pose_errors
+    return sampled, views, rejected, pose_errors, unchecked
 
 
 def process_scene(
@@ -134,7 +141,7 @@ def process_scene(
     with timer.stage("read"):
         scene = load_scene(root, scene_id, source=source,
                            **source_options(source, config.source))
-    sampled, views, rejected, pose_errors = label_scene(scene, config, timer)
+    sampled, views, rejected, pose_errors, unchecked = label_scene(scene, config, timer)
     with timer.stage("qa"):
         qa = generate_qa(scene, visibility=views, seed=config.seed, config=config) if views else []
     used = sorted({int(f) for q in qa for f in q.frame_ids})
@@ -160,6 +167,7 @@ def process_scene(
         scene=scene,
         n_sampled=len(sampled),
         rejected=rejected,
+        unchecked=unchecked,
         views=stored,
         pose_errors=pose_errors,
         image_paths=image_paths,
@@ -172,6 +180,7 @@ def process_scene(
         skipped=dict(Counter(s.reason for s in scene.skipped_frames)),
         n_sampled=len(sampled),
         rejected=dict(Counter(_reason_key(r["reason"]) for r in rejected)),
+        unchecked=dict(Counter(r["reason"] for r in unchecked)),
         n_views=len(views),
         n_views_stored=len(stored),
         qa_per_type=dict(Counter(q.question_type for q in qa)),
