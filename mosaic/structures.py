@@ -247,7 +247,8 @@ class ObjectVisibility:
             but not visible, most pixels first (-1 never appears; 0 = unannotated geometry).
         state: one of ``STATES``.
         occ_level: one of ``OCC_LEVELS`` (bins of 1 - visible_ratio).
-        visible: V >= min_visible_px and visible_ratio >= min_visible_ratio.
+        visible: V >= min_visible_px, and visible_ratio >= min_visible_ratio or V covers
+            at least ``large_visible_frac`` of the labelling image.
     """
 
     instance_id: int
