@@ -48,6 +48,9 @@ class VisibilityConfig:
     near: float = 0.05  # objects reaching closer than this (m) get an unbounded projected box
     min_visible_frac: float = 0.001  # min visible pixels as a share of the labelling image
     min_visible_ratio: float = 0.05  # min V / A_tot to count as visible
+    # or: visible pixels cover at least this share of the labelling image, whatever V / A_tot
+    # (a couch filling 15 % of a frame from close by; docs/concepts.md)
+    large_visible_frac: float = 0.05
     full_threshold: float = 0.05  # occlusion and truncation at or below this -> state "full"
     occ_bins: tuple[float, float, float] = (0.1, 0.4, 0.7)  # low/medium/high/very high edges
     structural_labels: tuple[str, ...] = ("wall", "floor", "ceiling")  # never targets
@@ -84,6 +87,9 @@ class QAConfig:
     ambiguity_band: tuple[float, float] = (0.7, 1.4)
     need_margin: float = 0.03  # frames-needed "occluded/truncated": above full_threshold by this
     relation_slack_px: float = 2.0  # extra lr/ab margin in labelling pixels (centre rounding)
+    # lr (ab): objects whose visible box spans more than this share of the image width
+    # (height) are not related on that axis: their centre is not where a person looks
+    relation_max_span: float = 0.5
     bestview_px_tie_ratio: float = 1.2  # equal counts: best frame needs this x runner-up's pixels
 
 

@@ -44,6 +44,11 @@ class LabelledViews:
         """Pose checks that dropped their frame."""
         return tuple(c for c in self.pose_checks if c.rejected)
 
+    @property
+    def unchecked(self) -> tuple[PoseCheck, ...]:
+        """Kept frames whose pose could not be checked (no depth image, or no valid pixel)."""
+        return tuple(c for c in self.pose_checks if not c.checked)
+
 
 def label_views(scene: Scene, config: MosaicConfig, stage: Stage = _no_timing) -> LabelledViews:
     """Subsample frames, drop frames whose pose the depth check rejects, label the rest.

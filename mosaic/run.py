@@ -189,6 +189,8 @@ class RunSummary:
     wall_seconds: float
     views_labelled_this_run: int
     failures: list[dict[str, Any]]
+    # sampled frames kept without a pose check (no depth image...): reason -> count
+    frames_unchecked: dict[str, int] = field(default_factory=dict)
 
     @property
     def views_per_second(self) -> float:
@@ -278,7 +280,7 @@ def generate_dataset(
     def total(key: str) -> Counter:
         c: Counter = Counter()
         for s in stats:
-            c.update(s[key])
+            c.update(s.get(key, {}))  # markers written before a key existed lack it
         return c
 
     seconds: Counter = Counter()
@@ -305,6 +307,7 @@ def generate_dataset(
         wall_seconds=time.perf_counter() - t0,
         views_labelled_this_run=views_this_run,
         failures=failures,
+        frames_unchecked=dict(total("unchecked")),
     )
     write_bytes_atomic(
         out / "summary.json", json.dumps(summary.to_dict(), indent=1, sort_keys=True).encode()

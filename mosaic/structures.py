@@ -148,7 +148,12 @@ class SkippedFrame:
 
 
 class FrameStore(Protocol):
-    """Random access to a scene's per-frame sensor data (no whole-sequence decode)."""
+    """Random access to a scene's per-frame sensor data (no whole-sequence decode).
+
+    A store whose frames may lack depth (colour-only exports, cameras without a depth sensor)
+    also has ``has_depth(frame_id) -> bool``; the pose check then reports those frames as
+    not checked instead of reading depth. Stores without it have depth for every frame.
+    """
 
     def read_color(self, frame_id: int) -> bytes:
         """The colour image's encoded bytes as stored (JPEG for ScanNet)."""
@@ -256,7 +261,8 @@ class ObjectVisibility:
             but not visible, most pixels first (-1 never appears; 0 = unannotated geometry).
         state: one of ``STATES``.
         occ_level: one of ``OCC_LEVELS`` (bins of 1 - visible_ratio).
-        visible: V >= min_visible_px and visible_ratio >= min_visible_ratio.
+        visible: V >= min_visible_px, and visible_ratio >= min_visible_ratio or V covers
+            at least ``large_visible_frac`` of the labelling image.
     """
 
     instance_id: int

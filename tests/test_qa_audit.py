@@ -144,9 +144,12 @@ class Auditor:
 
     # ---- predicates ---------------------------------------------------------------------------
     def visible(self, fid: int, iid: int) -> bool:
-        obs, min_px, _, _ = self.view(fid)
+        """Enough pixels, and enough of the amodal footprint or a large share of the image."""
+        obs, min_px, w, h = self.view(fid)
         ob = obs.get(iid)
-        return ob is not None and ob.px >= min_px and ob.ratio >= VIS.min_visible_ratio
+        if ob is None or ob.px < min_px:
+            return False
+        return ob.ratio >= VIS.min_visible_ratio or ob.px >= VIS.large_visible_frac * w * h
 
     def obs(self, fid: int, iid: int) -> Obs:
         return self.view(fid)[0][iid]
@@ -163,6 +166,11 @@ class Auditor:
         """+1 a left/above/in front of b beyond the margin, -1 opposite, 0 inside."""
         fr = self.scene.frame(fid)
         oa, ob = self.obs(fid, a), self.obs(fid, b)
+        k = {"lr": 0, "ab": 1}.get(axis)
+        side = fr.width if axis == "lr" else fr.height
+        if k is not None and any(o.bbox[k + 2] - o.bbox[k] > QA.relation_max_span * side
+                                 for o in (oa, ob)):
+            return 0  # spans most of the image along the axis: not related
         if axis == "fb":
             ca, cb, m = oa.depth, ob.depth, QA.fb_margin
         elif axis == "lr":

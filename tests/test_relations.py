@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,26 @@ def test_spatial_graph_nodes_distances_and_view_relations():
     assert g2.relation(5, 2, 3, "lr") == 1
     g3 = build_spatial_graph(scene, [view], QA, slack_px=46.0)
     assert g3.relation(5, 2, 3, "lr") == 0 and g3.relation(5, 2, 3, "fb") == 1
+
+
+def test_objects_spanning_most_of_the_image_are_not_related_on_that_axis():
+    """A couch whose visible box spans 60 % of the width: its centre is not where a person
+    looks, so it has no left/right relation; its height is small, so above/below stays."""
+    couch = dataclasses.replace(rec(1, 350, 600, 1.5), bbox_visible=(50, 500, 650, 700))
+    lamp = rec(2, 900, 300, 3.0)
+    assert (650 - 50) / W == 0.6 > QA.relation_max_span
+    assert relation_sign(couch, lamp, "lr", W, H, QA) == 0
+    assert relation_sign(lamp, couch, "lr", W, H, QA) == 0
+    assert relation_sign(lamp, couch, "ab", W, H, QA) == 1  # lamp above the couch
+    assert relation_sign(couch, lamp, "fb", W, H, QA) == 1  # couch closer
+    vr = view_relations([couch, lamp], 7, W, H, QA)
+    assert vr.relation(1, 2, "lr") == 0 and vr.relation(2, 1, "lr") == 0
+    assert vr.relation(2, 1, "ab") == 1 and vr.relation(1, 2, "fb") == 1
+    # just under the span limit the relation is decided again
+    narrow = dataclasses.replace(couch, bbox_visible=(100, 500, 599, 700))
+    assert relation_sign(narrow, lamp, "lr", W, H, QA) == 1
+    assert view_relations([narrow, lamp], 7, W, H, QA).relation(1, 2, "lr") == 1
+    # a tall object (a curtain over 70 % of the height) is not related above/below
+    curtain = dataclasses.replace(rec(3, 100, 400, 2.5), bbox_visible=(80, 100, 120, 660))
+    assert relation_sign(curtain, lamp, "ab", W, H, QA) == 0
+    assert relation_sign(curtain, lamp, "lr", W, H, QA) == 1

@@ -25,7 +25,9 @@ from mosaic.synthetic.scannet_writer import (
     write_release_scene,
     write_split_lists,
 )
+from mosaic.visibility import check_poses
 from mosaic.visibility.base import camera_rays, get_backend
+from mosaic.visibility.pose_check import NO_DEPTH
 
 SID = "scene0042_00"
 CW, CH, DW, DH = 64, 48, 32, 24
@@ -636,3 +638,60 @@ def test_python_export_resized_images_get_scaled_intrinsics(root: Path):
     assert d.depth.shape == (DH // 2, DW // 2)
     np.testing.assert_allclose(d.K, np.diag([0.5, 0.5, 1]) @ DEPTH_K, atol=1e-5)
     assert any("intrinsics scaled" in w for w in scene.warnings)
+
+
+def test_export_frames_lacking_colour_or_pose_are_skipped_and_depth_is_optional(root: Path):
+    """A frame index without colour or pose is an incomplete export (skipped with the
+    reason); one without depth loads and only its pose check is skipped."""
+    folder = root / "scans" / SID
+    (folder / f"{SID}.sens").unlink()
+    (folder / "color" / "5.jpg").unlink()
+    (folder / "pose" / "6.txt").unlink()
+    (folder / "depth" / "7.png").unlink()
+    scene = load_scannet_scene(root, SID)
+    assert scene.meta["frames_source"] == "export_python"
+    assert [(s.frame_id, s.reason) for s in scene.skipped_frames] == [
+        (INVALID, "non-finite pose"),
+        (5, "incomplete export: no colour image"),
+        (6, "incomplete export: no pose file"),
+    ]
+    assert 7 in [f.frame_id for f in scene.frames]
+    assert [scene.store.has_depth(i) for i in (4, 7)] == [True, False]
+    checks = {c.frame_id: c for c in check_poses(scene, [4, 7])}
+    assert checks[4].checked and not checks[4].rejected
+    assert not checks[7].checked and checks[7].reason == NO_DEPTH
+    assert any("1 of" in w and "no depth image" in w for w in scene.warnings)
+    with pytest.raises(MissingDataError, match="frame 7 file missing"):
+        scene.read_depth(7)
+
+
+def test_colour_only_export_needs_no_depth_intrinsics(root: Path):
+    folder = root / "scans" / SID
+    (folder / f"{SID}.sens").unlink()
+    shutil.rmtree(folder / "depth")
+    (folder / "intrinsic" / "intrinsic_depth.txt").unlink()
+    scene = load_scannet_scene(root, SID)
+    assert not any(scene.store.has_depth(f.frame_id) for f in scene.frames)
+    with pytest.raises(MissingDataError, match="no depth images"):
+        scene.read_depth(scene.frames[0].frame_id)
+    shutil.rmtree(folder / "sens_export")  # C++ layout as well, for the posed_images fallback
+    for sub in ("color", "pose", "intrinsic"):
+        shutil.rmtree(folder / sub)
+    with pytest.raises(MissingDataError, match="posed_images"):
+        load_scannet_scene(root, SID)
+
+
+def test_posed_images_layout(tmp_path: Path, release: ReleaseScene):
+    write_release_scene(tmp_path, release, quirks=frozenset({"no_sens", "posed_images"}))
+    folder = tmp_path / "posed_images" / SID
+    assert sorted(p.name for p in folder.iterdir())[:3] == ["00000.jpg", "00000.txt", "00001.jpg"]
+    (folder / "00009.txt").unlink()
+    scene = load_scannet_scene(tmp_path, SID)
+    assert scene.meta["frames_source"] == "posed_images"
+    assert [(s.frame_id, s.reason) for s in scene.skipped_frames] == [
+        (INVALID, "non-finite pose"), (9, "incomplete export: no pose file")]
+    np.testing.assert_allclose(scene.frames[0].K, COLOR_K, atol=1e-5)
+    assert scene.read_color(4) == release.frames[4].color_jpeg
+    np.testing.assert_allclose(scene.frame(4).cam_to_world, AXIS @ release.frames[4].cam_to_world,
+                               atol=1e-5)
+    assert not scene.store.has_depth(4)

@@ -30,6 +30,7 @@ from mosaic.synthetic.scannetpp_writer import (
 from mosaic.synthetic.world import RoomRenderer, room_renderer
 from mosaic.visibility import check_poses
 from mosaic.visibility.base import camera_rays, get_backend
+from mosaic.visibility.pose_check import NO_DEPTH
 
 SPEC = SynthSpec(n_frames=8, color_size=(128, 96), depth_size=(64, 48), target_faces=8000)
 # rgb.mkv needs PyAV and lz4 depth needs lz4 (the optional ScanNet++ extras); without them those
@@ -342,7 +343,7 @@ def test_benchmark_label_map(release, room, tmp_path):
 
 def test_iphone_without_any_depth_is_not_comparable_not_a_failure(release, tmp_path):
     """No depth/ and no depth.bin: the reader warns "no sensor depth", so the pose check must
-    report the frames as not comparable instead of failing the scene on a missing PNG."""
+    report the frames as not checked instead of failing the scene on a missing PNG."""
     root, ids = release
     dst = tmp_path / "data" / ids[2]
     shutil.copytree(root / "data" / ids[2], dst)
@@ -352,7 +353,7 @@ def test_iphone_without_any_depth_is_not_comparable_not_a_failure(release, tmp_p
     d = scene.read_depth(6)
     assert (d.depth == 0).all()
     checks = check_poses(scene, [0, 6])
-    assert [c.reason for c in checks] == ["no valid sensor depth"] * 2
+    assert [c.reason for c in checks] == [NO_DEPTH] * 2
     assert not any(c.rejected for c in checks)
 
 
@@ -419,3 +420,115 @@ def test_manifest_lists_nested_files_and_summarises_frame_folders(release, tmp_p
     assert any(k.startswith("iphone/colmap/") for k in files)
     bulk = [v for k, v in files.items() if k.endswith("/")]
     assert all(v["n_files"] >= 0 and "sha256" not in v for v in bulk)
+
+
+# ---- COLMAP models: what the toolkit's read_model needs ---------------------------------------
+def _read_colmap_text(folder: Path) -> tuple[dict, dict, dict]:
+    """cameras, images and points3D of a COLMAP text model, read as the toolkit's read_model
+    does (images: two lines each, the second ``X Y POINT3D_ID`` triples)."""
+    def data_lines(name: str) -> list[str]:
+        return [ln for ln in (folder / name).read_text().split("\n")
+                if not ln.startswith("#")]
+
+    cams = {}
+    for ln in data_lines("cameras.txt"):
+        if ln.strip():
+            e = ln.split()
+            cams[int(e[0])] = (e[1], int(e[2]), int(e[3]), np.array(e[4:], float))
+    images, lines = {}, data_lines("images.txt")
+    while lines and lines[0].strip():
+        head, pts = lines[0].split(), lines[1].split()
+        lines = lines[2:]
+        images[int(head[0])] = (np.array(head[1:5], float), np.array(head[5:8], float),
+                                int(head[8]), head[9],
+                                [(float(pts[k]), float(pts[k + 1]), int(pts[k + 2]))
+                                 for k in range(0, len(pts), 3)])
+    points = {}
+    for ln in data_lines("points3D.txt"):
+        if ln.strip():
+            e = ln.split()
+            points[int(e[0])] = (np.array(e[1:4], float), [int(v) for v in e[4:7]], float(e[7]),
+                                 list(zip(map(int, e[8::2]), map(int, e[9::2]), strict=True)))
+    return cams, images, points
+
+
+def _quat_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def _project(model: str, params: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    fx, fy, cx, cy = params[:4]
+    x, y = cam[0] / cam[2], cam[1] / cam[2]
+    if model == "OPENCV_FISHEYE":
+        r = np.hypot(x, y)
+        t = np.arctan(r)
+        k = params[4:8]
+        scale = t * (1 + k[0] * t**2 + k[1] * t**4 + k[2] * t**6 + k[3] * t**8) / r
+        x, y = x * scale, y * scale
+    return np.array([fx * x + cx, fy * y + cy])
+
+
+def _opencv_new_camera_matrix(params: np.ndarray, w: int, h: int) -> np.ndarray:
+    """OpenCV's fisheye new camera matrix (balance 0, same size), undistorting the four border
+    midpoints by bisection on theta (the writer uses Newton)."""
+    fx, fy, cx, cy, *k = params
+    und = []
+    for u, v in ((w // 2, 0), (w, h // 2), (w // 2, h), (0, h // 2)):
+        px, py = (u - cx) / fx, (v - cy) / fy
+        td = np.hypot(px, py)
+        lo, hi = 0.0, np.pi / 2 - 1e-9
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            val = mid * (1 + k[0] * mid**2 + k[1] * mid**4 + k[2] * mid**6 + k[3] * mid**8)
+            lo, hi = (mid, hi) if val < td else (lo, mid)
+        s = np.tan(lo) / td
+        und.append((px * s, py * s * fx / fy))
+    pts = np.array(und)
+    c = pts.mean(axis=0)
+    a = fx / fy
+    f = max(w / 2 / (c[0] - pts[:, 0].min()), w / 2 / (pts[:, 0].max() - c[0]),
+            h / 2 * a / (c[1] - pts[:, 1].min()), h / 2 * a / (pts[:, 1].max() - c[1]))
+    return np.array([f, f / a, w / 2 - c[0] * f, (h / 2 * a - c[1] * f) / a])
+
+
+@pytest.mark.parametrize("camera", ["iphone", "dslr"])
+def test_colmap_models_are_complete_and_consistent(release, camera):
+    """Every POINT3D_ID an image names is defined in points3D.txt, tracks point back at the
+    right 2D points, and the points reproject onto them through the camera model."""
+    root, ids = release
+    cams, images, points = _read_colmap_text(root / "data" / ids[0] / camera / "colmap")
+    assert len(cams) == 1 and len(images) > 2 and len(points) >= 5
+    model, w, h, params = cams[1]
+    assert model == ("OPENCV" if camera == "iphone" else "OPENCV_FISHEYE")
+    named = {pid for im in images.values() for *_, pid in im[4] if pid != -1}
+    assert named == set(points)
+    n_obs = 0
+    for pid, (xyz, rgb, err, track) in points.items():
+        assert all(0 <= c <= 255 for c in rgb) and err >= 0 and track
+        for image_id, idx in track:
+            q, t, cam_id, _name, pts = images[image_id]
+            x, y, got = pts[idx]
+            assert got == pid and cam_id == 1
+            cam = _quat_matrix(q) @ xyz + t
+            assert cam[2] > 0 and 0 <= x < w and 0 <= y < h
+            np.testing.assert_allclose(_project(model, params, cam), (x, y), atol=2e-3)
+            n_obs += 1
+    assert n_obs == sum(pid != -1 for im in images.values() for *_, pid in im[4])
+
+
+def test_dslr_cameras_txt_matches_the_undistorted_transforms(release):
+    root, ids = release
+    dslr = root / "data" / ids[0] / "dslr"
+    (model, w, h, params), = _read_colmap_text(dslr / "colmap")[0].values()
+    ns = json.loads((dslr / "nerfstudio" / "transforms_undistorted.json").read_text())
+    assert model == "OPENCV_FISHEYE" and (w, h) == (ns["w"], ns["h"]) == (96, 64)
+    assert ns["camera_model"] == "PINHOLE"
+    got = np.array([ns["fl_x"], ns["fl_y"], ns["cx"], ns["cy"]])
+    np.testing.assert_allclose(got, _opencv_new_camera_matrix(params, w, h), atol=1e-6)
+    # the undistorted principal point is not the fisheye's: it is what the undistortion writes
+    assert abs(got[2] - params[2]) > 0.05
+    scene = load_scannetpp_scene(root, ids[0], frames="dslr")
+    np.testing.assert_allclose(scene.frames[0].K[[0, 1, 0, 1], [0, 1, 2, 2]], got, atol=1e-9)

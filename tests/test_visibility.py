@@ -21,6 +21,7 @@ from mosaic.visibility import (
     overlap_matrix,
     view_overlap,
 )
+from mosaic.visibility.pose_check import NO_VALID_DEPTH
 
 
 def _only(view, iid):
@@ -261,7 +262,7 @@ def test_pose_check_rejects_bad_pose_and_reports_unusable_depth():
     checks = {c.frame_id: c for c in check_poses(scene, max_error=0.10)}
     assert not checks[0].rejected and checks[0].error_m < 0.01
     assert checks[1].rejected and checks[1].error_m > 0.10 and "depth error" in checks[1].reason
-    assert not checks[3].rejected and checks[3].reason == "no valid sensor depth"
+    assert not checks[3].rejected and checks[3].reason == NO_VALID_DEPTH
 
 
 def test_pose_check_rejects_a_pose_whose_render_is_empty_where_the_sensor_sees_surfaces():
@@ -277,8 +278,8 @@ def test_pose_check_rejects_a_pose_whose_render_is_empty_where_the_sensor_sees_s
     scene = dataclasses.replace(scene, store=_RenderedDepthStore(scene, {2: good}))
     checks = {c.frame_id: c for c in check_poses(scene, max_error=0.10)}
     assert checks[2].rejected and checks[2].valid_px == 0
-    assert "no valid sensor depth" not in checks[2].reason and "sensor" in checks[2].reason
-    assert not checks[0].rejected and checks[3].reason == "no valid sensor depth"
+    assert checks[2].reason != NO_VALID_DEPTH and "sensor" in checks[2].reason
+    assert not checks[0].rejected and checks[3].reason == NO_VALID_DEPTH
 
 
 def test_warp_on_a_missing_gpu_is_a_clear_error_and_prints_nothing(capfd):
@@ -300,3 +301,26 @@ def test_package_wrapper_keeps_the_config_settings():
     assert view.instance_buffer.shape == (60, 80)
     (view,) = mosaic.compute_visibility(scene, config=cfg, max_side=40)
     assert view.instance_buffer.shape == (30, 40)
+
+
+@pytest.mark.parametrize("method", ["pruned", "exact"])
+def test_large_close_object_is_visible_whatever_share_of_its_footprint(method):
+    """The couch corner fills ~15 % of the frame but is ~3 % of its amodal footprint: visible
+    by the image-share rule (visibility.large_visible_frac), and clearly so for questions."""
+    from mosaic.config import MosaicConfig
+    from mosaic.tasks.context import TaskContext
+
+    scene = vs.close_couch_scene()
+    v = compute_visibility(scene, amodal_method=method)[0]
+    couch, curtain = _only(v, 2), _only(v, 3)
+    share = couch.visible_px / (vs.W * vs.H)
+    assert 0.13 <= share <= 0.18 and couch.visible_ratio < 0.05
+    assert couch.visible and couch.state == "truncated" and curtain.visible
+    assert couch.depth_median < curtain.depth_median  # the couch is the closer object
+    ctx = TaskContext(scene, [v], None, [], MosaicConfig(), 0)
+    assert ctx.status(0, 2) == "vis"
+    # the image-share rule is what makes it visible: above its share it is not
+    cfg = dataclasses.replace(VisibilityConfig(), large_visible_frac=0.2, amodal_method=method)
+    strict = compute_visibility(scene, config=cfg)[0]
+    assert not _only(strict, 2).visible and _only(strict, 2).state == "invisible"
+    assert _only(strict, 3).visible

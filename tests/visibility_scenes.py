@@ -80,3 +80,14 @@ def behind_camera_scene() -> Scene:
     ahead = box((0, 0, 1), (1, 1, 1))
     behind = box((0, -8, 1), (1, 1, 1))
     return build_scene([("box", ahead), ("chair", behind)], [camera_looking_along_y()])
+
+
+def close_couch_scene() -> Scene:
+    """A couch right in front of the camera, to its lower left: its corner fills about 15 %
+    of the frame while most of it projects far outside the image (visible_ratio ~0.03); a
+    curtain farther away."""
+    couch = box((-1.6, -4.175, 0.425), (2.8, 1.15, 0.85))  # x -3..-0.2, 0.25..1.4 m ahead
+    curtain = box((1.2, 1.0, 1.2), (0.6, 0.1, 1.6))
+    floor = box((0, 0, -0.05), (12, 12, 0.1))
+    return build_scene([("floor", floor), ("couch", couch), ("curtain", curtain)],
+                       [camera_looking_along_y()])

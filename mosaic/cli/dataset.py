@@ -59,6 +59,8 @@ def _print_summary(s: Any) -> None:
         echo(f"  skipped while reading: {n} ({reason})")
     for reason, n in sorted(s.frames_rejected.items()):
         echo(f"  rejected by pose check: {n} ({reason})")
+    for reason, n in sorted(s.frames_unchecked.items()):
+        echo(f"  kept, {reason}: {n}")
     echo(f"questions: {s.qa_total}")
     for t, n in s.qa_per_type.items():
         echo(f"  {t:<26}{n:>7}")

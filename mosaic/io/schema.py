@@ -76,7 +76,8 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         _a("n_objects", "int64", "rows in objects/"),
         _a("n_qa", "int64", "rows in qa/"),
         _a("axis_alignment", "float64", "transform applied to raw mesh and poses", (4, 4)),
-        _t("info", "JSON: skipped and rejected frames with reasons, warnings, source meta"),
+        _t("info", "JSON: skipped, rejected and unchecked (no pose check) frames with reasons, "
+           "warnings, source meta"),
     ),
     "views": (
         _a("scene_row", "int32", "row in scenes/"),

@@ -36,6 +36,8 @@ class SceneRecord:
         image_paths: frame id -> image path relative to the dataset root.
         images: frame id -> encoded colour bytes to embed (empty unless embedding).
         qa: the scene's questions in generation order.
+        unchecked: sampled frames kept without a pose check, as dicts (frame_id, reason),
+            e.g. reason "pose not checked: no depth".
     """
 
     scene: Scene
@@ -46,6 +48,7 @@ class SceneRecord:
     image_paths: dict[int, str]
     images: dict[int, bytes] = field(default_factory=dict)
     qa: list[QAItem] = field(default_factory=list)
+    unchecked: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ class ShardWriter:
                 {"frame_id": int(s.frame_id), "reason": s.reason} for s in scene.skipped_frames
             ],
             "rejected_frames": rec.rejected,
+            "unchecked_frames": rec.unchecked,
             "warnings": list(scene.warnings),
             "meta": scene.meta,
         }

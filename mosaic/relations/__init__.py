@@ -9,6 +9,7 @@ from .view_relations import (
     axis_margin,
     relation_sign,
     sign_matrix,
+    too_wide,
     view_relations,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "build_spatial_graph",
     "relation_sign",
     "sign_matrix",
+    "too_wide",
     "view_relations",
 ]

@@ -9,8 +9,12 @@ Three axes, each judged in one view from the visibility labels:
 * ``fb``: ``depth_median`` (camera z, metres); "in front of" = closer to the camera;
   margin ``fb_margin`` metres.
 
+An object whose visible box spans more than ``qa.relation_max_span`` of the image width is
+not related on ``lr`` (of the height: on ``ab``): the centre of a couch that fills most of the
+frame is not where a person looks to say what is left of it.
+
 Signs: +1 means "a is left of / above / in front of b", -1 the opposite, 0 that the pair is
-inside the margin (never used, neither as a positive nor as a negative).
+inside the margin or not related (never used, neither as a positive nor as a negative).
 """
 
 from __future__ import annotations
@@ -52,6 +56,16 @@ def axis_coordinate(rec: ObjectVisibility, axis: str) -> float:
     return float(rec.center_visible[0] if axis == "lr" else rec.center_visible[1])
 
 
+def too_wide(rec: ObjectVisibility, axis: str, width: int, height: int, qa: QAConfig) -> bool:
+    """The visible box spans more than ``qa.relation_max_span`` of the image along ``axis``
+    (lr: width, ab: height; never for fb), so the object is not related on that axis."""
+    if axis == "fb" or rec.bbox_visible is None:
+        return False
+    x0, y0, x1, y1 = rec.bbox_visible
+    extent, side = (x1 - x0, width) if axis == "lr" else (y1 - y0, height)
+    return extent > qa.relation_max_span * side
+
+
 def relation_sign(
     a: ObjectVisibility,
     b: ObjectVisibility,
@@ -62,11 +76,14 @@ def relation_sign(
     slack: float = 0.0,
 ) -> int:
     """+1 when a is left of / above / in front of b by more than the margin, -1 for the
-    opposite, 0 inside the margin (or when either object is not visible).
+    opposite, 0 inside the margin (or when either object is not visible, or spans most of the
+    image along the axis: ``too_wide``).
 
     ``slack`` widens the margin (same unit as the axis) to keep labels away from the edge.
     """
     if not (a.visible and b.visible):
+        return 0
+    if too_wide(a, axis, width, height, qa) or too_wide(b, axis, width, height, qa):
         return 0
     ca, cb = axis_coordinate(a, axis), axis_coordinate(b, axis)
     if not (np.isfinite(ca) and np.isfinite(cb)):
@@ -102,7 +119,8 @@ class ViewRelations:
         ids: (n,) int64 instance ids of the visible non-structural objects, sorted.
         centers: (n, 2) float64 ``center_visible`` (original pixels, x right, y down).
         depths: (n,) float64 ``depth_median`` (m).
-        signs: axis -> (n, n) int8 sign matrix (see module docstring), margins applied.
+        signs: axis -> (n, n) int8 sign matrix (see module docstring), margins and the
+            span rule applied.
     """
 
     frame_id: int
@@ -161,6 +179,9 @@ def view_relations(
     depths = np.array([r.depth_median for r in recs], dtype=np.float64)
     slack = slack or {}
     coords = {"lr": centers[:, 0], "ab": centers[:, 1], "fb": depths}
+    for axis in ("lr", "ab"):  # objects spanning most of the image are not related
+        wide = np.array([too_wide(r, axis, width, height, qa) for r in recs], dtype=bool)
+        coords[axis] = np.where(wide, np.nan, coords[axis])
     signs = {
         axis: sign_matrix(coords[axis], axis_margin(axis, width, height, qa) + slack.get(axis, 0.0))
         for axis in AXES

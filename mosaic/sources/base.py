@@ -3,11 +3,16 @@
 Every source reader turns its annotation into a per-face instance id and a label per instance,
 then calls ``build_objects``; boxes are therefore computed the same way for every source.
 World frame: metres, +z up (the source's aligned frame).
+
+Boxes ignore faces that continue a neighbouring surface (``surface_continuations``): real
+segmentations bleed, e.g. a ScanNet segment that belongs to a toaster oven also covers a strip
+of the counter top, and a box over every labelled face would be that much larger (see
+docs/concepts.md, "Object boxes").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +23,15 @@ from ..structures import OrientedBox, SceneObject
 
 STRUCTURAL_NAMES = frozenset({"wall", "floor", "ceiling"})
 STRUCTURAL_NYU40 = frozenset({1, 2, 22})  # NYU40 wall, floor, ceiling
+
+# Faces continue a neighbour's surface when they lie in one plane (within CONTINUATION_DIST m,
+# facing the same way within CONTINUATION_ANGLE_DEG) with an edge-adjacent face of another
+# instance that holds more of that plane (surface_continuations). An object more than
+# CONTINUATION_MAX_SHARE of whose area is such faces lies in the neighbour's surface itself (a
+# picture, a door, a rug) and keeps all its faces.
+CONTINUATION_DIST = 0.02
+CONTINUATION_ANGLE_DEG = 20.0
+CONTINUATION_MAX_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,117 @@ def face_instances_from_vertices(faces: np.ndarray, vertex_instance: np.ndarray)
     return out.astype(np.int32)
 
 
+def _edge_pairs(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(f, g) face index pairs sharing an edge, both directions (an edge with more than two
+    faces pairs each with the next one in sorted order)."""
+    f = np.asarray(faces, dtype=np.int64)
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    owner = np.tile(np.arange(len(f)), 3)
+    order = np.lexsort((edges[:, 1], edges[:, 0]))
+    e, o = edges[order], owner[order]
+    same = (e[1:] == e[:-1]).all(axis=1) & (o[1:] != o[:-1])
+    a, b = o[:-1][same], o[1:][same]
+    return np.concatenate([a, b]), np.concatenate([b, a])
+
+
+def surface_continuations(vertices: np.ndarray, faces: np.ndarray, face_instance: np.ndarray,
+                          instances: Collection[int] | None = None) -> np.ndarray:
+    """Faces of annotated instances that continue a larger surface of another instance.
+
+    Where a face f of instance A shares an edge with a face g of another instance B (or of
+    unannotated geometry) and both lie in one plane (facing the same way within
+    ``CONTINUATION_ANGLE_DEG``, f within ``CONTINUATION_DIST`` of g's plane), the plane is
+    grown from f over edge-adjacent faces of A and from g over faces of B, each face keeping to
+    g's plane by the same two tolerances. If A's part of the plane has less area than B's, it
+    is B's surface going on across the label boundary (the strip of counter top a bleeding
+    segment brought into a toaster oven) and its faces are returned. An object's own faces
+    meet the surface it stands on at a crease, so they stay out of that plane; and where the
+    label boundary runs along the object's side (a row of side faces labelled as the table),
+    the object holds the larger part of the side's plane and keeps it.
+
+    Args:
+        vertices: (V, 3) float world coordinates (metres).
+        faces: (F, 3) int vertex indices.
+        face_instance: (F,) int instance id per face (0 = unannotated).
+        instances: the instances whose faces to test (default: every annotated one).
+
+    Returns:
+        (F,) bool.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    tri = v[np.asarray(faces, dtype=np.int64)]
+    inst = np.asarray(face_instance)
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area = 0.5 * np.linalg.norm(n, axis=1)
+    n = np.where(area[:, None] > 0, n / np.maximum(2 * area[:, None], 1e-300), 0.0)
+    c = tri.mean(axis=1)
+    cos_max = np.cos(np.deg2rad(CONTINUATION_ANGLE_DEG))
+    out = np.zeros(len(inst), dtype=bool)
+    src, dst = _edge_pairs(faces)
+    if not len(src):
+        return out
+
+    def on_plane(f: np.ndarray, pn: np.ndarray, pc: np.ndarray) -> np.ndarray:
+        return ((n[f] @ pn > cos_max) & (np.abs((c[f] - pc) @ pn) < CONTINUATION_DIST))
+
+    seed = (inst[src] != inst[dst]) & (inst[src] >= 1)
+    if instances is not None:
+        seed &= np.isin(inst[src], np.fromiter(instances, dtype=np.int64))
+    seed[seed] = ((n[src[seed]] * n[dst[seed]]).sum(axis=1) > cos_max) & (
+        np.abs(((c[src[seed]] - c[dst[seed]]) * n[dst[seed]]).sum(axis=1)) < CONTINUATION_DIST)
+    if not seed.any():
+        return out
+    # adjacency inside each instance (and inside unannotated geometry), for growing planes;
+    # faces more than twice the tolerance apart in direction never join one plane
+    keep = (inst[src] == inst[dst]) & ((n[src] * n[dst]).sum(axis=1)
+                                       > np.cos(np.deg2rad(2 * CONTINUATION_ANGLE_DEG)))
+    a, b = src[keep], dst[keep]
+    order = np.argsort(a, kind="stable")
+    a, b = a[order], b[order]
+    starts = np.searchsorted(a, np.arange(len(inst)))
+    ends = np.searchsorted(a, np.arange(len(inst)), side="right")
+
+    stamp = np.full(len(inst), -1, dtype=np.int64)  # id of the last growth that reached a face
+    grown = [0]
+
+    def grow(start: int, pn: np.ndarray, pc: np.ndarray) -> np.ndarray:
+        """Faces of start's instance reachable from it while keeping to the plane."""
+        gid = grown[0] = grown[0] + 1
+        stamp[start] = gid
+        frontier, found = np.array([start]), [np.array([start])]
+        while len(frontier):
+            counts = ends[frontier] - starts[frontier]
+            total = int(counts.sum())
+            if not total:
+                break
+            idx = np.repeat(starts[frontier] - (np.cumsum(counts) - counts), counts)
+            nxt = np.unique(b[idx + np.arange(total)])
+            nxt = nxt[stamp[nxt] != gid]
+            nxt = nxt[on_plane(nxt, pn, pc)]
+            stamp[nxt] = gid
+            found.append(nxt)
+            frontier = nxt
+        return np.concatenate(found)
+
+    decided = np.zeros(len(inst), dtype=bool)  # faces of A already in a grown plane
+    plane_area: dict[int, float] = {}  # face of B -> area of B's plane grown through it
+    pairs = sorted(zip(src[seed].tolist(), dst[seed].tolist(), strict=True))
+    for f, g in pairs:
+        if decided[f]:
+            continue
+        pn, pc = n[g], c[g]
+        mine = grow(f, pn, pc)
+        decided[mine] = True
+        theirs = plane_area.get(g)
+        if theirs is None:
+            region = grow(g, pn, pc)
+            theirs = float(area[region].sum())
+            plane_area.update(dict.fromkeys(region.tolist(), theirs))
+        if area[mine].sum() < theirs:
+            out[mine] = True
+    return out
+
+
 def build_objects(
     vertices: np.ndarray,
     faces: np.ndarray,
@@ -157,15 +282,25 @@ def build_objects(
         face_instance: (F,) int instance id per face (0 = unannotated).
         labels: instance id -> ``ObjectLabel`` (or a plain raw label, used as category).
 
-    Boxes are fitted to the vertices of the instance's faces: ``aabb_min``/``aabb_max`` and a
-    minimum-area box about z (``fit_z_box``). ``structural`` follows ``is_structural``.
-    Raises ValueError when an instance present in ``face_instance`` has no label.
+    Boxes are fitted to the vertices of the instance's faces, leaving out the faces that
+    continue a neighbouring surface (``surface_continuations``) unless they hold more than
+    ``CONTINUATION_MAX_SHARE`` of its area: ``aabb_min``/``aabb_max`` and a minimum-area box
+    about z (``fit_z_box``). ``n_faces`` counts every face. ``structural`` follows
+    ``is_structural``. Raises ValueError when an instance present in ``face_instance`` has no
+    label.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces)
     face_instance = np.asarray(face_instance)
     ids = np.unique(face_instance)
     ids = ids[ids >= 1]
+    named = {int(i): labels.get(int(i)) for i in ids}
+    # walls, floors and ceilings are never question targets: their boxes need no care
+    targets = [i for i, info in named.items() if info is not None and not is_structural(
+        info if isinstance(info, ObjectLabel) else ObjectLabel(label=info, category=info))]
+    continued = surface_continuations(vertices, faces, face_instance, targets)
+    tri = vertices[faces]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
     order = np.argsort(face_instance, kind="stable")
     sorted_inst = face_instance[order]
     objects = []
@@ -177,7 +312,11 @@ def build_objects(
             raise ValueError(f"instance {int(inst)} is on the mesh but has no label")
         if isinstance(info, str):
             info = ObjectLabel(label=info, category=info)
-        pts = vertices[np.unique(faces[fidx])]
+        box_faces = fidx[~continued[fidx]]
+        if not len(box_faces) or (area[fidx].sum() - area[box_faces].sum()
+                                  > CONTINUATION_MAX_SHARE * area[fidx].sum()):
+            box_faces = fidx  # the object lies in the neighbour's surface: keep everything
+        pts = vertices[np.unique(faces[box_faces])]
         objects.append(
             SceneObject(
                 instance_id=int(inst),

@@ -158,7 +158,7 @@ def image_size(scene_id: str, path: Path, hint: str = FILE_HINT) -> tuple[int, i
 
 def no_sensor_depth(width: int, height: int, K: np.ndarray) -> DepthImage:
     """An all-invalid depth image (0 everywhere) at 1/8 of the colour size, for cameras that
-    have no depth sensor: the pose check then reports the frame as not comparable."""
+    have no depth sensor (their stores' ``has_depth`` is False, so the pose check skips them)."""
     w, h = max(1, width // 8), max(1, height // 8)
     Kd = np.diag([w / width, h / height, 1.0]) @ K
     return DepthImage(depth=np.zeros((h, w), np.float32), K=Kd)
@@ -226,6 +226,9 @@ class MeshFrameStore:
             raise MissingDataError(self.scene_id, path, f"colour image of frame {frame_id} missing",
                                    f"restore it or fix its path in {FRAMES_FILE}")
         return path.read_bytes()
+
+    def has_depth(self, frame_id: int) -> bool:
+        return int(frame_id) in self.depths
 
     def read_depth(self, frame_id: int) -> DepthImage:
         fid = int(frame_id)

@@ -8,8 +8,14 @@ Files read from ``<root>/scans/<scene>/`` (or ``<root>/scans_test/<scene>/``):
 * ``<scene>.txt``: ``axisAlignment`` (aligned = A @ raw) and ``sceneType``.
 * frames from ``<scene>.sens`` (default), or an exported folder: the official Python
   exporter layout (``color/<i>.jpg``, ``depth/<i>.png``, ``pose/<i>.txt``,
-  ``intrinsic/intrinsic_color.txt`` inside the scene folder) or the C++ exporter layout in
-  ``<scene>/sens_export/`` (``frame-%06d.{color.jpg,depth.pgm,pose.txt}``, ``_info.txt``).
+  ``intrinsic/intrinsic_color.txt`` inside the scene folder), the C++ exporter layout in
+  ``<scene>/sens_export/`` (``frame-%06d.{color.jpg,depth.pgm,pose.txt}``, ``_info.txt``), or
+  mmdetection3d's ``<root>/posed_images/<scene>/`` (``%05d.jpg``, ``%05d.txt`` poses and one
+  ``intrinsic.txt``, the colour intrinsics; frame ids are its own numbers, which count the
+  extracted subset, not ``.sens`` indices). Depth is optional in every exported layout
+  (colour-only exports are common): a frame without a depth image is loaded and its pose is
+  not checked (``pose_check.NO_DEPTH``). A frame index with a depth image but no colour image
+  or no pose file is an incomplete export: listed in ``skipped_frames`` with the reason.
 
 Release quirks handled (docs/release_layouts.md section 1.11): aggregations with or without the
 ``scannet.`` prefix and ``appId``/``segmentsFile``/``annotationId``; duplicated objects
@@ -21,6 +27,7 @@ a wrong scene is never returned.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -47,6 +54,7 @@ OBTAIN_HINT = (
     "download-scannet.py script you receive, and pass the folder that contains scans/ "
     "(and scans_test/) as --root"
 )
+POSED_IMAGES_DIR = "posed_images"  # mmdetection3d's extract_posed_images.py output, under root
 _SCENE_RE = re.compile(r"^scene\d{4}_\d{2}$")
 
 
@@ -114,8 +122,10 @@ class ExportedFrameStore:
         scene_id: scene (for errors).
         folder: the exported folder.
         color_pattern, depth_pattern: file names with ``{i}`` for the frame index
-            (``"color/{i}.jpg"`` or ``"frame-{i:06d}.color.jpg"``).
-        depth_K: (3, 3) depth intrinsics at ``depth_size``; depth_shift: raw units per metre.
+            (``"color/{i}.jpg"`` or ``"frame-{i:06d}.color.jpg"``); ``depth_pattern`` is ""
+            when the export has no depth images at all.
+        depth_K: (3, 3) depth intrinsics at ``depth_size`` (None without depth);
+            depth_shift: raw units per metre.
         depth_size: (w, h) the intrinsics belong to, or None when unknown; a depth image of
             another size (exported with ``image_size``) gets its intrinsics scaled.
     """
@@ -124,9 +134,14 @@ class ExportedFrameStore:
     folder: Path
     color_pattern: str
     depth_pattern: str
-    depth_K: np.ndarray
+    depth_K: np.ndarray | None
     depth_shift: float
     depth_size: tuple[int, int] | None = None
+
+    def has_depth(self, frame_id: int) -> bool:
+        """The export holds a depth image for this frame (colour-only exports do not)."""
+        return bool(self.depth_pattern) and (
+            self.folder / self.depth_pattern.format(i=int(frame_id))).is_file()
 
     def _path(self, pattern: str, frame_id: int) -> Path:
         path = self.folder / pattern.format(i=int(frame_id))
@@ -141,6 +156,10 @@ class ExportedFrameStore:
     def read_depth(self, frame_id: int) -> DepthImage:
         from PIL import Image, UnidentifiedImageError
 
+        if not self.depth_pattern or self.depth_K is None:
+            raise MissingDataError(self.scene_id, self.folder, "the export has no depth images",
+                                   "export depth too (reader.py --export_depth_images) to "
+                                   "check poses; frames load without it")
         path = self._path(self.depth_pattern, frame_id)
         try:
             with Image.open(path) as im:
@@ -157,7 +176,7 @@ class ExportedFrameStore:
 
 @dataclass
 class _FrameSource:
-    kind: str  # "sens", "export_python", "export_cxx"
+    kind: str  # "sens", "export_python", "export_cxx", "posed_images"
     path: Path  # the file or folder the poses come from
     frame_ids: list[int]
     raw_poses: list[np.ndarray]
@@ -165,6 +184,7 @@ class _FrameSource:
     width: int
     height: int
     store: Any
+    incomplete: list[SkippedFrame] = dataclasses.field(default_factory=list)
 
 
 def _sens_frames(scene_id: str, path: Path) -> _FrameSource:
@@ -187,18 +207,48 @@ def _numbered(folder: Path, suffix: str, rx: re.Pattern[str]) -> dict[int, Path]
     return out
 
 
-def _common_ids(scene_id: str, folder: Path, groups: list[dict[int, Path]],
-                warnings: list[str]) -> list[int]:
-    ids = set(groups[0])
-    for g in groups[1:]:
-        ids &= set(g)
-    union = set().union(*groups)
-    if union != ids:
-        warnings.append(
-            f"{folder}: {len(union - ids)} frame indices lack a colour, depth or pose file; "
-            f"using the {len(ids)} complete frames"
-        )
-    return sorted(ids)
+def _complete_ids(
+    folder: Path, color: dict[int, Path], pose: dict[int, Path], depth: dict[int, Path],
+    warnings: list[str],
+) -> tuple[list[int], list[SkippedFrame]]:
+    """Frame indices with a colour image and a pose (depth is optional), and the incomplete
+    ones as skipped frames with what they lack."""
+    ids = set(color) & set(pose)
+    incomplete = []
+    for fid in sorted((set(color) | set(pose) | set(depth)) - ids):
+        lacks = [what for what, have in (("colour image", color), ("pose file", pose))
+                 if fid not in have]
+        incomplete.append(SkippedFrame(fid, "incomplete export: no " + " and no ".join(lacks)))
+    if incomplete:
+        warnings.append(f"{folder}: {len(incomplete)} frame indices lack a colour image or a "
+                        f"pose file (listed as skipped); using the {len(ids)} complete frames")
+    n_depth = len(ids & set(depth))
+    if ids and n_depth < len(ids):
+        warnings.append(f"{folder}: {len(ids) - n_depth} of {len(ids)} frames have no depth "
+                        "image; their pose is not checked")
+    return sorted(ids), incomplete
+
+
+def _image_size(scene_id: str, path: Path) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise _corrupt(scene_id, path, f"unreadable colour image ({exc})") from None
+
+
+def _native_color_K(folder: Path, color_K: np.ndarray, size: tuple[int, int],
+                    native: dict[str, tuple[int, int]], warnings: list[str]) -> np.ndarray:
+    """Colour intrinsics for images of ``size``: exported intrinsics are at the native size
+    (``<scene>.txt`` colorWidth/colorHeight); the exporter's image_size option resizes."""
+    cw, ch = native.get("color", size)
+    if size == (cw, ch):
+        return color_K
+    warnings.append(f"{folder}: images are {size[0]}x{size[1]}, not the native {cw}x{ch}; "
+                    "colour intrinsics scaled to match")
+    return _scale_K(color_K, size[0] / cw, size[1] / ch)
 
 
 def _scale_K(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -208,33 +258,24 @@ def _scale_K(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
 def _python_export_frames(
     scene_id: str, folder: Path, warnings: list[str], native: dict[str, tuple[int, int]]
 ) -> _FrameSource:
-    from PIL import Image, UnidentifiedImageError
-
     num = re.compile(r"^(\d+)\.")
     color = _numbered(folder / "color", ".jpg", num)
     depth = _numbered(folder / "depth", ".png", num)
     pose = _numbered(folder / "pose", ".txt", num)
-    ids = _common_ids(scene_id, folder, [color, depth, pose], warnings)
+    ids, incomplete = _complete_ids(folder, color, pose, depth, warnings)
     intr = folder / "intrinsic"
     color_K = _read_matrix_file(scene_id, intr / "intrinsic_color.txt")[:3, :3]
-    depth_K = _read_matrix_file(scene_id, intr / "intrinsic_depth.txt")[:3, :3]
-    width = height = 0
+    # intrinsic_depth.txt matters only when there are depth images to compare with
+    depth_K = _read_matrix_file(scene_id, intr / "intrinsic_depth.txt")[:3, :3] if depth else None
+    width, height = _image_size(scene_id, color[ids[0]]) if ids else (0, 0)
     if ids:
-        try:
-            with Image.open(color[ids[0]]) as im:
-                width, height = im.size
-        except (UnidentifiedImageError, OSError) as exc:
-            raise _corrupt(scene_id, color[ids[0]], f"unreadable colour image ({exc})") from None
-    # intrinsic_color.txt is at the native size; the exporter's image_size option resizes.
-    cw, ch = native.get("color", (width, height))
-    if ids and (width, height) != (cw, ch):
-        color_K = _scale_K(color_K, width / cw, height / ch)
-        warnings.append(f"{folder / 'color'}: images are {width}x{height}, not the native "
-                        f"{cw}x{ch}; colour intrinsics scaled to match")
-    store = ExportedFrameStore(scene_id, folder, "color/{i}.jpg", "depth/{i}.png", depth_K,
-                               1000.0, native.get("depth"))
+        color_K = _native_color_K(folder / "color", color_K, (width, height), native, warnings)
+    store = ExportedFrameStore(scene_id, folder, "color/{i}.jpg",
+                               "depth/{i}.png" if depth else "", depth_K, 1000.0,
+                               native.get("depth"))
     poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
-    return _FrameSource("export_python", folder / "pose", ids, poses, color_K, width, height, store)
+    return _FrameSource("export_python", folder / "pose", ids, poses, color_K, width, height,
+                        store, incomplete)
 
 
 def _cxx_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> _FrameSource:
@@ -254,11 +295,36 @@ def _cxx_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> _Fra
     color = _numbered(folder, ".color.jpg", rx)
     depth = _numbered(folder, ".depth.pgm", rx)
     pose = _numbered(folder, ".pose.txt", rx)
-    ids = _common_ids(scene_id, folder, [color, depth, pose], warnings)
+    ids, incomplete = _complete_ids(folder, color, pose, depth, warnings)
     store = ExportedFrameStore(scene_id, folder, "frame-{i:06d}.color.jpg",
-                               "frame-{i:06d}.depth.pgm", depth_K, shift)
+                               "frame-{i:06d}.depth.pgm" if depth else "", depth_K, shift)
     poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
-    return _FrameSource("export_cxx", folder, ids, poses, color_K, width, height, store)
+    return _FrameSource("export_cxx", folder, ids, poses, color_K, width, height, store,
+                        incomplete)
+
+
+def posed_images_folder(scene_folder: Path, scene_id: str) -> Path:
+    """``<root>/posed_images/<scene>`` for a scene folder ``<root>/scans*/<scene>``."""
+    return scene_folder.parent.parent / POSED_IMAGES_DIR / scene_id
+
+
+def _posed_images_frames(
+    scene_id: str, folder: Path, warnings: list[str], native: dict[str, tuple[int, int]]
+) -> _FrameSource:
+    """mmdetection3d's posed_images: ``%05d.jpg``, ``%05d.txt`` and ``intrinsic.txt`` (the
+    colour intrinsics as 4 lines of 4 numbers); no depth."""
+    num = re.compile(r"^(\d+)\.")
+    color = _numbered(folder, ".jpg", num)
+    pose = _numbered(folder, ".txt", num)
+    ids, incomplete = _complete_ids(folder, color, pose, {}, warnings)
+    color_K = _read_matrix_file(scene_id, folder / "intrinsic.txt")[:3, :3]
+    width, height = _image_size(scene_id, color[ids[0]]) if ids else (0, 0)
+    if ids:
+        color_K = _native_color_K(folder, color_K, (width, height), native, warnings)
+    store = ExportedFrameStore(scene_id, folder, "{i:05d}.jpg", "", None, 1000.0)
+    poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
+    return _FrameSource("posed_images", folder, ids, poses, color_K, width, height, store,
+                        incomplete)
 
 
 def _frame_source(
@@ -270,18 +336,21 @@ def _frame_source(
     sens = folder / f"{scene_id}.sens"
     python_ok = (folder / "pose").is_dir() and (folder / "color").is_dir()
     cxx_ok = (folder / CXX_EXPORT_DIR / "_info.txt").is_file()
+    posed = posed_images_folder(folder, scene_id)
     if mode in ("auto", "sens") and (sens.is_file() or mode == "sens"):
         return _sens_frames(scene_id, sens)  # raises MissingDataError when absent
     if python_ok:
         return _python_export_frames(scene_id, folder, warnings, native)
     if cxx_ok:
         return _cxx_export_frames(scene_id, folder / CXX_EXPORT_DIR, warnings)
+    if (posed / "intrinsic.txt").is_file():
+        return _posed_images_frames(scene_id, posed, warnings, native)
     what = "no .sens file and no exported frames" if mode == "auto" else "no exported frames"
     raise MissingDataError(
         scene_id, sens if mode == "auto" else folder, what,
         f"download {scene_id}.sens with download-scannet.py --type .sens, or export frames "
-        f"into {folder}/color,depth,pose,intrinsic (Python exporter) or "
-        f"{folder / CXX_EXPORT_DIR} (C++ exporter)",
+        f"into {folder}/color,pose,intrinsic[,depth] (Python exporter), "
+        f"{folder / CXX_EXPORT_DIR} (C++ exporter) or {posed} (mmdetection3d)",
     )
 
 
@@ -509,7 +578,8 @@ def load_scannet_scene(
             ``scannetv2-labels.combined.tsv`` and the split lists.
         scene_id: e.g. ``"scene0000_00"``.
         frames: ``"auto"`` (the ``.sens`` when present, else an exported folder), ``"sens"``
-            or ``"exported"`` (Python exporter layout first, then the C++ one).
+            or ``"exported"`` (Python exporter layout first, then the C++ one, then
+            ``<root>/posed_images/<scene>``).
         label_table: a ``LabelTable``, a tsv path, or None to use ``<root>``'s tsv if any.
 
     Returns:
@@ -517,7 +587,8 @@ def load_scannet_scene(
         vertices (V, 3) float32, faces (F, 3) int32, ``face_instance`` (F,) int32 where a face
         takes the instance id shared by at least two of its three vertices, else 0; frames with
         finite poses (OpenCV camera to aligned world, colour intrinsics of the ``.sens``
-        header); non-finite poses in ``skipped_frames``; a picklable ``store``.
+        header); non-finite poses and incomplete exported frames in ``skipped_frames``; a
+        picklable ``store`` (an exported store's ``has_depth`` tells frames without depth).
 
     Raises:
         MissingDataError: the scene folder or a required file is absent.
@@ -576,13 +647,14 @@ def load_scannet_scene(
             f"{meta_path}: numColorFrames = {n_meta} but {src.path.name} has "
             f"{len(src.frame_ids)} frames; trusting {src.path.name}"
         )
-    frame_list, skipped = [], []
+    frame_list, skipped = [], list(src.incomplete)
     K = np.asarray(src.color_K, dtype=np.float64)
     for fid, pose in zip(src.frame_ids, src.raw_poses, strict=True):
         if not np.isfinite(pose).all():
             skipped.append(SkippedFrame(int(fid), "non-finite pose"))
             continue
         frame_list.append(Frame(int(fid), K.copy(), A @ pose, src.width, src.height))
+    skipped.sort(key=lambda sk: sk.frame_id)
     if not frame_list:
         raise _corrupt(
             scene_id, src.path,
@@ -643,9 +715,9 @@ def scene_missing_files(folder: Path, scene_id: str, test: bool) -> tuple[str, .
     exported frames are present)."""
     if not folder.is_dir():
         return (folder.name + "/",)
-    exported = ((folder / "pose").is_dir() and (folder / "color").is_dir()) or (
-        folder / CXX_EXPORT_DIR / "_info.txt"
-    ).is_file()
+    exported = (((folder / "pose").is_dir() and (folder / "color").is_dir())
+                or (folder / CXX_EXPORT_DIR / "_info.txt").is_file()
+                or (posed_images_folder(folder, scene_id) / "intrinsic.txt").is_file())
     return tuple(
         name for name in required_files(scene_id, test)
         if not (folder / name).is_file() and not (name.endswith(".sens") and exported)

@@ -19,14 +19,15 @@ Files read from ``<root>/data/<scene>/`` (docs/release_layouts.md section 2):
   ``iphone/rgb/frame_%06d.jpg`` when extracted, else decoded on demand from ``iphone/rgb.mkv``
   (PyAV). Depth from ``iphone/depth/frame_%06d.png`` (uint16 mm) or ``iphone/depth.bin``
   (256x192; one raw-deflate float32 stream, or per-frame length-prefixed lz4 uint16 mm /
-  raw-deflate float32 chunks); with neither there is no sensor depth (frames are reported as
-  not comparable by the pose check). The COLMAP OPENCV distortion of the iPhone is small and is
+  raw-deflate float32 chunks); with neither there is no sensor depth (the pose check reports
+  the frames as not checked). The COLMAP OPENCV distortion of the iPhone is small and is
   ignored (pinhole), as the toolkit's own renders do; it is recorded in ``meta``.
 * ``frames="dslr"``: ``dslr/resized_undistorted_images/`` with the undistorted pinhole
   intrinsics of ``dslr/nerfstudio/transforms_undistorted.json``; poses from
   ``dslr/colmap/images.txt`` when present, else from the nerfstudio ``transform_matrix`` with
-  its camera flip and world permutation undone. The DSLR has no depth sensor: ``read_depth``
-  returns an all-invalid image, so the pose check reports those frames as not comparable.
+  its camera flip and world permutation undone. The DSLR has no depth sensor: ``has_depth``
+  is False (the pose check reports the frames as not checked) and ``read_depth`` returns an
+  all-invalid image.
 
 Frame ids are the number in the image name (``frame_000120.jpg`` -> 120, ``DSC01234.JPG`` ->
 1234). Splits: ``<root>/splits/*.txt`` (``nvs_sem_train`` -> train, ``nvs_sem_val`` -> val,
@@ -433,6 +434,10 @@ class IphoneFrameStore:
         raise MissingDataError(self.scene_id, jpg, "no extracted frame and no rgb.mkv",
                                OBTAIN_HINT)
 
+    def has_depth(self, frame_id: int) -> bool:
+        """False when the scene has neither ``depth/`` nor ``depth.bin``."""
+        return self.depth_bin is not None or (self.folder / "depth").is_dir()
+
     def read_depth(self, frame_id: int) -> DepthImage:
         png = self.folder / "depth" / f"frame_{int(frame_id):06d}.png"
         if self.depth_bin is None and not png.parent.is_dir():
@@ -463,6 +468,9 @@ class DslrFrameStore:
             raise MissingDataError(self.scene_id, path, "undistorted DSLR image missing",
                                    NERFSTUDIO_HINT)
         return path.read_bytes()
+
+    def has_depth(self, frame_id: int) -> bool:
+        return False  # the DSLR has no depth sensor
 
     def read_depth(self, frame_id: int) -> DepthImage:
         return no_sensor_depth(self.size[0], self.size[1], self.color_K)

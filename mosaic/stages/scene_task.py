@@ -31,6 +31,8 @@ class SceneStats:
         skipped: frames dropped while reading: reason -> count.
         n_sampled: frames kept by subsampling.
         rejected: pose-check rejections: reason (measured number left out) -> count.
+        unchecked: sampled frames kept without a pose check: reason -> count (e.g.
+            "pose not checked: no depth" for colour-only exports).
         n_views: views labelled (sampled minus rejected).
         n_views_stored: views used by at least one question.
         qa_per_type: question type -> count.
@@ -42,6 +44,7 @@ class SceneStats:
     skipped: dict[str, int] = field(default_factory=dict)
     n_sampled: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    unchecked: dict[str, int] = field(default_factory=dict)
     n_views: int = 0
     n_views_stored: int = 0
     qa_per_type: dict[str, int] = field(default_factory=dict)
@@ -118,10 +121,12 @@ def process_scene(
         {"frame_id": int(c.frame_id), "error_m": float(c.error_m), "reason": c.reason}
         for c in labelled.rejected
     ]
+    unchecked = [{"frame_id": int(c.frame_id), "reason": c.reason} for c in labelled.unchecked]
     record = SceneRecord(
         scene=scene,
         n_sampled=len(labelled.sampled),
         rejected=rejected,
+        unchecked=unchecked,
         views=stored,
         pose_errors={int(c.frame_id): float(c.error_m) for c in labelled.pose_checks},
         image_paths=image_paths,
@@ -134,6 +139,7 @@ def process_scene(
         skipped=dict(Counter(s.reason for s in scene.skipped_frames)),
         n_sampled=len(labelled.sampled),
         rejected=dict(Counter(_reason_key(r["reason"]) for r in rejected)),
+        unchecked=dict(Counter(r["reason"] for r in unchecked)),
         n_views=len(labelled.views),
         n_views_stored=len(stored),
         qa_per_type=dict(Counter(q.question_type for q in qa)),

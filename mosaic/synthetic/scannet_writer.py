@@ -16,6 +16,14 @@ against them:
 * ``export_cxx``: the official C++ exporter's files in ``<scene>/sens_export/``:
   ``frame-%06d.color.jpg``, ``frame-%06d.depth.pgm`` (binary 16-bit PGM, big-endian),
   ``frame-%06d.pose.txt`` and ``_info.txt``.
+* ``export_python_color`` / ``export_cxx_color``: the same layouts without depth images, as
+  colour-only exports have them (``reader.py --export_color_images --export_poses
+  --export_intrinsics`` still writes all four intrinsic/extrinsic matrices).
+* ``posed_images``: mmdetection3d's ``extract_posed_images.py`` output,
+  ``<root>/posed_images/<scene>/%05d.jpg`` and ``%05d.txt`` (poses) plus ``intrinsic.txt``
+  (the colour intrinsics); every frame is written (the script keeps all frames of a scan up
+  to its limit of 300), numbered in order.
+* ``no_sens``: no ``.sens`` file (a copy that holds only exported frames).
 
 Geometry is written in the RAW (unaligned) world: the reader applies ``axisAlignment``.
 """
@@ -32,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnknownNameError
+from ..sources.scannet import POSED_IMAGES_DIR
 from ..sources.sens import write_sens
 
 QUIRKS = frozenset(
@@ -42,6 +51,10 @@ QUIRKS = frozenset(
         "duplicate_objects",
         "export_python",
         "export_cxx",
+        "export_python_color",
+        "export_cxx_color",
+        "posed_images",
+        "no_sens",
     }
 )
 SPLITS = ("train", "val", "test")
@@ -283,12 +296,14 @@ def _pgm16(depth_mm: np.ndarray) -> bytes:
     return f"P5\n{w} {h}\n65535\n".encode("ascii") + depth_mm.astype(">u2").tobytes()
 
 
-def _export_python(folder: Path, scene: ReleaseScene) -> None:
-    for sub in ("color", "depth", "pose", "intrinsic"):
+def _export_python(folder: Path, scene: ReleaseScene, depth: bool = True) -> None:
+    for sub in ("color", "depth", "pose", "intrinsic") if depth else ("color", "pose",
+                                                                       "intrinsic"):
         (folder / sub).mkdir(exist_ok=True)
     for i, fr in enumerate(scene.frames):
         (folder / "color" / f"{i}.jpg").write_bytes(fr.color_jpeg)
-        (folder / "depth" / f"{i}.png").write_bytes(_png16(fr.depth_mm))
+        if depth:
+            (folder / "depth" / f"{i}.png").write_bytes(_png16(fr.depth_mm))
         (folder / "pose" / f"{i}.txt").write_text(_mat_lines(fr.cam_to_world))
     intr = folder / "intrinsic"
     (intr / "intrinsic_color.txt").write_text(_mat_lines(_k4(scene.color_K)))
@@ -297,12 +312,13 @@ def _export_python(folder: Path, scene: ReleaseScene) -> None:
     (intr / "extrinsic_depth.txt").write_text(_mat_lines(np.eye(4)))
 
 
-def _export_cxx(folder: Path, scene: ReleaseScene) -> None:
+def _export_cxx(folder: Path, scene: ReleaseScene, depth: bool = True) -> None:
     out = folder / CXX_EXPORT_DIR
     out.mkdir(exist_ok=True)
     for i, fr in enumerate(scene.frames):
         (out / f"frame-{i:06d}.color.jpg").write_bytes(fr.color_jpeg)
-        (out / f"frame-{i:06d}.depth.pgm").write_bytes(_pgm16(fr.depth_mm))
+        if depth:
+            (out / f"frame-{i:06d}.depth.pgm").write_bytes(_pgm16(fr.depth_mm))
         (out / f"frame-{i:06d}.pose.txt").write_text(_mat_lines(fr.cam_to_world))
     info = {
         "m_versionNumber": "4",
@@ -321,6 +337,15 @@ def _export_cxx(folder: Path, scene: ReleaseScene) -> None:
     (out / "_info.txt").write_text("".join(f"{k} = {v}\n" for k, v in info.items()))
 
 
+def _export_posed_images(root: Path, scene: ReleaseScene) -> None:
+    out = Path(root) / POSED_IMAGES_DIR / scene.scene_id
+    out.mkdir(parents=True, exist_ok=True)
+    for i, fr in enumerate(scene.frames):
+        (out / f"{i:05d}.jpg").write_bytes(fr.color_jpeg)
+        (out / f"{i:05d}.txt").write_text(_mat_lines(fr.cam_to_world))
+    (out / "intrinsic.txt").write_text(_mat_lines(_k4(scene.color_K)))
+
+
 # ---- public ------------------------------------------------------------------------------
 def write_release_scene(
     root: Path,
@@ -337,8 +362,9 @@ def write_release_scene(
     one), ``_vh_clean_2.ply``, ``_vh_clean_2.labels.ply`` (label = ``nyu40_of[raw label]`` or
     0), ``_vh_clean_2.0.010000.segs.json`` and ``.aggregation.json``. Test scenes get only the
     ``.sens``, both meshes and a ``.txt`` without ``axisAlignment``. ``quirks`` (subset of
-    ``QUIRKS``, see the module docstring) add the release's known defects; ``seed`` fixes the
-    segment ids. Returns the scene folder.
+    ``QUIRKS``, see the module docstring) add the release's known defects or other frame
+    layouts (``no_sens`` leaves the ``.sens`` out); ``seed`` fixes the segment ids. Returns the
+    scene folder.
     """
     bad = set(quirks) - QUIRKS
     if bad:
@@ -354,15 +380,16 @@ def write_release_scene(
     if vinst.shape != (len(verts),):
         raise ValueError(f"{sid}: vertex_instance shape {vinst.shape} != ({len(verts)},)")
 
-    write_sens(
-        folder / f"{sid}.sens",
-        color_K=scene.color_K,
-        depth_K=scene.depth_K,
-        color_size=scene.color_size,
-        depth_size=scene.depth_size,
-        frames=((f.cam_to_world, f.color_jpeg, f.depth_mm) for f in scene.frames),
-        sensor_name=scene.sensor_name,
-    )
+    if "no_sens" not in quirks:
+        write_sens(
+            folder / f"{sid}.sens",
+            color_K=scene.color_K,
+            depth_K=scene.depth_K,
+            color_size=scene.color_size,
+            depth_size=scene.depth_size,
+            frames=((f.cam_to_world, f.color_jpeg, f.depth_mm) for f in scene.frames),
+            sensor_name=scene.sensor_name,
+        )
     (folder / f"{sid}.txt").write_text(_meta_txt(scene, test_split, quirks))
     write_ply(folder / f"{sid}_vh_clean_2.ply", verts, colors, faces)
     write_ply(folder / f"{sid}_vh_clean.ply", verts, colors, faces)
@@ -377,10 +404,12 @@ def write_release_scene(
         for inst, label in scene.instance_labels.items():
             lab[vinst == inst] = int(nyu.get(label, 0))
         write_ply(folder / f"{sid}_vh_clean_2.labels.ply", verts, colors, faces, labels=lab)
-    if "export_python" in quirks:
-        _export_python(folder, scene)
-    if "export_cxx" in quirks:
-        _export_cxx(folder, scene)
+    if quirks & {"export_python", "export_python_color"}:
+        _export_python(folder, scene, depth="export_python" in quirks)
+    if quirks & {"export_cxx", "export_cxx_color"}:
+        _export_cxx(folder, scene, depth="export_cxx" in quirks)
+    if "posed_images" in quirks:
+        _export_posed_images(root, scene)
     return folder
 
 

@@ -11,18 +11,25 @@ frame, metres, +z up) this writes ``<root>/data/<scene>/`` as the release has it
   axes as rows; one object's group also lists the vertices of a smaller object standing on it,
   see ``overlap_pair``). Wall, floor and ceiling are annotated like any object, as in ScanNet++.
 * iPhone: every room pose is a video frame; ``iphone/colmap/cameras.txt`` (one OPENCV camera)
-  and ``images.txt`` (world-to-camera qvec/tvec, two lines per image, some with 2D points)
-  list all frames except ``iphone_dropped`` (COLMAP registers a subset of the video).
+  and ``images.txt`` (world-to-camera qvec/tvec, two lines per image: the pose, then the 2D
+  points) list all frames except ``iphone_dropped`` (COLMAP registers a subset of the video);
+  ``points3D.txt`` defines every 3D point an image observes (see ``colmap_points``), so the
+  toolkit's ``read_model`` reads the folder.
   Colour as ``iphone/rgb/frame_%06d.jpg`` of the registered frames (``iphone_color="jpg"``) or
   as ``iphone/rgb.mkv`` of every frame (``"mkv"``, H.264 through PyAV). Depth at 256x192 as
   ``iphone/depth/frame_%06d.png`` uint16 mm (``"png"``) or ``iphone/depth.bin``: one
   raw-deflate float32 stream (``"bin_stream"``), per-frame length-prefixed raw-deflate float32
   (``"bin_deflate"``) or lz4 uint16 mm (``"bin_lz4"``). ``iphone/nerfstudio/transforms.json``
   holds the same poses in the nerfstudio convention (camera flip + world permutation).
-* DSLR (``dslr=True``): every other room pose turned a little about the vertical, rendered at
-  ``dslr_size`` with a wider lens into ``dslr/resized_undistorted_images/DSC%05d.JPG``;
-  ``dslr/nerfstudio/transforms_undistorted.json`` (PINHOLE, ``frames`` + ``test_frames``, poses
-  in the nerfstudio convention) and ``dslr/colmap/{cameras,images}.txt`` (OPENCV_FISHEYE).
+* DSLR (``dslr=True``): every other room pose turned a little about the vertical. The camera
+  is a fisheye (``dslr_fisheye``) at ``dslr_size``, the size of ``resized_images``:
+  ``dslr/colmap/cameras.txt`` holds it as OPENCV_FISHEYE, ``images.txt`` the poses with 2D
+  points in the distorted images, ``points3D.txt`` the points. The images are rendered with the
+  pinhole intrinsics the toolkit's ``dslr/undistort.py`` writes for that fisheye
+  (``undistorted_intrinsics``: same size, OpenCV's new camera matrix with balance 0) into
+  ``dslr/resized_undistorted_images/DSC%05d.JPG``, and
+  ``dslr/nerfstudio/transforms_undistorted.json`` holds those intrinsics (PINHOLE, ``frames``
+  + ``test_frames``, poses in the nerfstudio convention).
 * ``splits/nvs_sem_train.txt`` / ``nvs_sem_val.txt`` from ``write_split_lists``.
 """
 
@@ -94,20 +101,158 @@ def colmap_line(image_id: int, cam_to_world: np.ndarray, camera_id: int, name: s
     return f"{image_id} {vals} {camera_id} {name}"
 
 
-def _images_txt(lines: list[str], rng: np.random.Generator) -> str:
+def fisheye_distort(xn: np.ndarray, D: Sequence[float]) -> np.ndarray:
+    """OPENCV_FISHEYE distortion of normalised image points (N, 2): with r = |x| and
+    theta = atan(r), x_d = x * theta_d / r, theta_d = theta (1 + k1 t^2 + k2 t^4 + k3 t^6 +
+    k4 t^8)."""
+    k1, k2, k3, k4 = D
+    r = np.linalg.norm(xn, axis=1, keepdims=True)
+    t = np.arctan(r)
+    td = t * (1 + k1 * t**2 + k2 * t**4 + k3 * t**6 + k4 * t**8)
+    return np.where(r > 1e-12, xn * td / np.maximum(r, 1e-12), xn)
+
+
+def fisheye_undistort(uv: np.ndarray, K: np.ndarray, D: Sequence[float]) -> np.ndarray:
+    """Pixels (N, 2) of a fisheye image -> normalised pinhole points (N, 2) (Newton on theta,
+    as OpenCV's ``fisheye::undistortPoints`` with no rectification)."""
+    k1, k2, k3, k4 = D
+    pw = (np.asarray(uv, np.float64) - K[:2, 2]) / np.diag(K)[:2]
+    td = np.clip(np.linalg.norm(pw, axis=1), -np.pi / 2, np.pi / 2)
+    t = td.copy()
+    for _ in range(10):
+        t2 = t * t
+        f = t * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4)))) - td
+        df = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + 9 * k4 * t2)))
+        t = t - f / df
+    scale = np.where(td > 1e-8, np.tan(t) / np.maximum(td, 1e-8), 1.0)
+    return pw * scale[:, None]
+
+
+def undistorted_intrinsics(K: np.ndarray, D: Sequence[float], size: tuple[int, int]
+                           ) -> np.ndarray:
+    """(3, 3) pinhole K that ScanNet++'s ``dslr/undistort.py`` writes to
+    ``transforms_undistorted.json`` for a fisheye (K, D) at ``size``: OpenCV's
+    ``fisheye.estimateNewCameraMatrixForUndistortRectify`` with R = I and balance 0, for an
+    output of the same size (OpenCV >= 4.7, where the aspect-ratio correction applies to y).
+
+    The midpoints of the four image borders are undistorted; the new principal point puts
+    their mean at the image centre and the focal length is the largest that maps the nearest
+    of them to its border (balance 0: no black border, the rest is cropped).
+    """
+    w, h = size
+    mid = np.array([[w // 2, 0], [w, h // 2], [w // 2, h], [0, h // 2]], np.float64)
+    pts = fisheye_undistort(mid, np.asarray(K, np.float64), D)
+    aspect = K[0, 0] / K[1, 1]
+    pts[:, 1] *= aspect
+    cn = pts.mean(axis=0)
+    f = max(w * 0.5 / (cn[0] - pts[:, 0].min()), w * 0.5 / (pts[:, 0].max() - cn[0]),
+            h * 0.5 * aspect / (cn[1] - pts[:, 1].min()),
+            h * 0.5 * aspect / (pts[:, 1].max() - cn[1]))
+    cx, cy = w * 0.5 - cn[0] * f, (h * 0.5 * aspect - cn[1] * f) / aspect
+    return np.array([[f, 0.0, cx], [0.0, f / aspect, cy], [0.0, 0.0, 1.0]])
+
+
+def colmap_points(vertices: np.ndarray, colors: np.ndarray, poses: Sequence[np.ndarray],
+                  project, size: tuple[int, int], renderer: RoomRenderer,
+                  rng: np.random.Generator, n_points: int = 40, n_candidates: int = 2000
+                  ) -> tuple[list[list[tuple[float, float, int]]], list[str]]:
+    """Sparse COLMAP points for ``images.txt`` and ``points3D.txt``: of ``n_candidates`` mesh
+    vertices drawn at random, the first ``n_points`` that at least two images observe (as a
+    triangulated point is; one image when there is only one). An image observes a vertex
+    that projects inside it with nothing in front (the first hit of the ray is at the
+    vertex's distance).
+
+    Args:
+        project: camera coordinates (N, 3), z > 0 -> pixels (N, 2) of the image model.
+        poses: camera-to-world per image (image id = index + 1).
+
+    Returns:
+        per image its 2D points (x, y, point3D id; COLMAP pixel coordinates, pixel centres
+        at +0.5) plus one unmatched key point (id -1), and the ``points3D.txt`` data lines
+        (``ID X Y Z R G B ERROR`` then the track as ``IMAGE_ID POINT2D_IDX`` pairs).
+    """
+    w, h = size
+    # one candidate per position: parts of the room share corner positions
+    _, first = np.unique(np.asarray(vertices), axis=0, return_index=True)
+    pick = np.sort(rng.choice(np.sort(first), size=min(n_candidates, len(first)),
+                              replace=False))
+    xyz = np.asarray(vertices, np.float64)[pick]
+    seen_at: list[dict[int, np.ndarray]] = []  # per image: candidate -> pixel
+    for pose in poses:
+        R, c = pose[:3, :3], pose[:3, 3]
+        cam = (xyz - c) @ R
+        front = np.flatnonzero(cam[:, 2] > 0.05)
+        got: dict[int, np.ndarray] = {}
+        if len(front):
+            uv = project(cam[front])
+            inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+            idx, uv = front[inside], uv[inside]
+            dirs = (xyz[idx] - c).astype(np.float32)
+            dist = np.linalg.norm(dirs, axis=1)
+            face, t = renderer.caster.cast(
+                np.broadcast_to(c.astype(np.float32), dirs.shape), dirs / dist[:, None])
+            seen = (face >= 0) & (t >= dist - 1e-3)
+            got = {int(i): p for i, p in zip(idx[seen], uv[seen], strict=True)}
+        seen_at.append(got)
+    views = np.bincount([i for got in seen_at for i in got], minlength=len(pick))
+    need = min(2, len(poses))
+    keep = [int(i) for i in np.flatnonzero(views >= need)[:n_points]] if need else []
+    obs: list[list[tuple[float, float, int]]] = []
+    tracks: dict[int, list[tuple[int, int]]] = {i: [] for i in keep}
+    for k, got in enumerate(seen_at):
+        pts: list[tuple[float, float, int]] = []
+        for i in keep:
+            if i in got:
+                tracks[i].append((k + 1, len(pts)))
+                pts.append((float(got[i][0]), float(got[i][1]), i + 1))
+        pts.append((float(rng.uniform(0, w)), float(rng.uniform(0, h)), -1))
+        obs.append(pts)
+    lines = []
+    for i in keep:
+        r, g, b = (int(v) for v in colors[pick[i]])
+        track = " ".join(f"{im} {j}" for im, j in tracks[i])
+        x, y, z = xyz[i]
+        lines.append(f"{i + 1} {x:.9g} {y:.9g} {z:.9g} {r} {g} {b} "
+                     f"{rng.uniform(0.2, 1.2):.6f} {track}")
+    return obs, lines
+
+
+def _images_txt(lines: list[str], points: list[list[tuple[float, float, int]]]) -> str:
+    n_obs = sum(pid != -1 for p in points for *_, pid in p)
     out = ["# Image list with two lines of data per image:",
            "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
            "#   POINTS2D[] as (X, Y, POINT3D_ID)",
-           f"# Number of images: {len(lines)}, mean observations per image: 2"]
-    for k, line in enumerate(lines):
+           f"# Number of images: {len(lines)}, mean observations per image: "
+           f"{n_obs / max(1, len(lines)):g}"]
+    for line, pts in zip(lines, points, strict=True):
         out.append(line)
-        if k % 2:  # some images carry 2D observations, others an empty points line
-            pts = rng.uniform(0, 50, (2, 2))
-            out.append(" ".join(f"{p[0]:.2f} {p[1]:.2f} {-1 if j else 17}"
-                                for j, p in enumerate(pts)))
-        else:
-            out.append("")
+        out.append(" ".join(f"{x:.6f} {y:.6f} {pid}" for x, y, pid in pts))
     return "\n".join(out) + "\n"
+
+
+def _points3d_txt(lines: list[str]) -> str:
+    n_obs = sum((len(line.split()) - 8) // 2 for line in lines)
+    return ("# 3D point list with one line of data per point:\n"
+            "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n"
+            f"# Number of points: {len(lines)}, mean track length: "
+            f"{n_obs / max(1, len(lines)):g}\n" + "".join(line + "\n" for line in lines))
+
+
+def _write_colmap(folder: Path, room: SyntheticRoom, camera_line: str, names: list[str],
+                  poses: Sequence[np.ndarray], project, size: tuple[int, int],
+                  renderer: RoomRenderer, rng: np.random.Generator) -> None:
+    """``cameras.txt`` (one camera), ``images.txt`` and ``points3D.txt`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cameras.txt").write_text(
+        "# Camera list with one line of data per camera:\n"
+        "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n# Number of cameras: 1\n"
+        f"{camera_line}\n")
+    obs, points = colmap_points(room.vertices, room.vertex_colors, poses, project, size,
+                                renderer, rng)
+    lines = [colmap_line(k + 1, p, 1, n) for k, (n, p) in enumerate(zip(names, poses,
+                                                                          strict=True))]
+    (folder / "images.txt").write_text(_images_txt(lines, obs))
+    (folder / "points3D.txt").write_text(_points3d_txt(points))
 
 
 def to_nerfstudio(cam_to_world: np.ndarray) -> np.ndarray:
@@ -206,19 +351,19 @@ def _annotation(scene_id: str, room: SyntheticRoom) -> dict:
 def _write_iphone(folder: Path, room: SyntheticRoom, renderer: RoomRenderer,
                   opts: IphoneOptions, rng: np.random.Generator) -> None:
     iphone = folder / "iphone"
-    (iphone / "colmap").mkdir(parents=True, exist_ok=True)
     w, h = room.spec.color_size
     K = room.color_K
-    (iphone / "colmap" / "cameras.txt").write_text(
-        "# Camera list with one line of data per camera:\n"
-        "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n# Number of cameras: 1\n"
-        f"1 OPENCV {w} {h} {K[0, 0]:.10g} {K[1, 1]:.10g} {K[0, 2]:.10g} {K[1, 2]:.10g} "
-        "0 0 0 0\n")
     n = len(room.poses)
     registered = [i for i in range(n) if i not in set(opts.dropped)]
-    lines = [colmap_line(k + 1, room.poses[i], 1, f"frame_{i:06d}.jpg")
-             for k, i in enumerate(registered)]
-    (iphone / "colmap" / "images.txt").write_text(_images_txt(lines, rng))
+
+    def pinhole(cam: np.ndarray) -> np.ndarray:
+        return (cam[:, :2] / cam[:, 2:3]) * np.diag(K)[:2] + K[:2, 2]
+
+    _write_colmap(iphone / "colmap", room,
+                  f"1 OPENCV {w} {h} {K[0, 0]:.10g} {K[1, 1]:.10g} {K[0, 2]:.10g} "
+                  f"{K[1, 2]:.10g} 0 0 0 0",
+                  [f"frame_{i:06d}.jpg" for i in registered], [room.poses[i] for i in registered],
+                  pinhole, (w, h), renderer, rng)
     ns = {"fl_x": K[0, 0], "fl_y": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "w": w, "h": h,
           "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "camera_model": "OPENCV",
           "frames": [{"file_path": f"frame_{i:06d}.jpg",
@@ -256,16 +401,27 @@ def dslr_poses(room: SyntheticRoom, yaw_deg: float = 6.0) -> np.ndarray:
     return out
 
 
-def dslr_intrinsics(size: tuple[int, int]) -> np.ndarray:
-    """Undistorted pinhole K of the synthetic DSLR (a wider lens than the iPhone)."""
+DSLR_DISTORTION = (0.012, -0.004, 0.0011, -0.0002)  # OPENCV_FISHEYE k1..k4
+
+
+def dslr_fisheye(size: tuple[int, int]) -> tuple[np.ndarray, tuple[float, ...]]:
+    """(K, (k1, k2, k3, k4)) of the synthetic DSLR's fisheye at ``size`` (the resized images):
+    a slightly off-centre principal point and unequal focal lengths, like a calibration."""
     w, h = size
-    return np.array([[0.62 * w, 0, 0.5 * w + 0.7], [0, 0.62 * w, 0.5 * h - 0.4], [0, 0, 1]])
+    K = np.array([[0.70 * w, 0, 0.5 * w + 0.7], [0, 0.701 * w, 0.5 * h - 0.4], [0, 0, 1]])
+    return K, DSLR_DISTORTION
+
+
+def dslr_intrinsics(size: tuple[int, int]) -> np.ndarray:
+    """Undistorted pinhole K of the synthetic DSLR: what the toolkit's undistortion writes for
+    ``dslr_fisheye(size)`` (a wider view than the iPhone)."""
+    return undistorted_intrinsics(*dslr_fisheye(size), size)
 
 
 def _write_dslr(folder: Path, room: SyntheticRoom, renderer: RoomRenderer,
                 size: tuple[int, int], rng: np.random.Generator) -> None:
     dslr = folder / "dslr"
-    for sub in ("resized_undistorted_images", "nerfstudio", "colmap"):
+    for sub in ("resized_undistorted_images", "nerfstudio"):
         (dslr / sub).mkdir(parents=True, exist_ok=True)
     poses = dslr_poses(room)
     K = dslr_intrinsics(size)
@@ -280,13 +436,15 @@ def _write_dslr(folder: Path, room: SyntheticRoom, renderer: RoomRenderer,
           "h": size[1], "k1": 0.0, "k2": 0.0, "k3": 0.0, "k4": 0.0, "camera_model": "PINHOLE",
           "frames": entries[:-n_test], "test_frames": entries[-n_test:]}
     (dslr / "nerfstudio" / "transforms_undistorted.json").write_text(json.dumps(ns, indent=1))
-    # The fisheye calibration of the original images (not used for undistorted frames).
-    (dslr / "colmap" / "cameras.txt").write_text(
-        f"1 OPENCV_FISHEYE {size[0] * 4} {size[1] * 4} {K[0, 0] * 4:.6f} {K[1, 1] * 4:.6f} "
-        f"{K[0, 2] * 4:.6f} {K[1, 2] * 4:.6f} 0.01 -0.002 0.0003 -0.00001\n")
-    lines = [colmap_line(k + 1, p, 1, n) for k, (n, p) in enumerate(zip(names, poses,
-                                                                          strict=True))]
-    (dslr / "colmap" / "images.txt").write_text(_images_txt(lines, rng))
+    # COLMAP models the distorted (resized) images: the fisheye at the same size
+    Kf, D = dslr_fisheye(size)
+
+    def fisheye(cam: np.ndarray) -> np.ndarray:
+        return fisheye_distort(cam[:, :2] / cam[:, 2:3], D) * np.diag(Kf)[:2] + Kf[:2, 2]
+
+    params = " ".join(f"{v:.10g}" for v in (Kf[0, 0], Kf[1, 1], Kf[0, 2], Kf[1, 2], *D))
+    _write_colmap(dslr / "colmap", room, f"1 OPENCV_FISHEYE {size[0]} {size[1]} {params}",
+                  names, list(poses), fisheye, size, renderer, rng)
 
 
 def write_scannetpp_scene(

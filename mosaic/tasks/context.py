@@ -5,8 +5,9 @@ the sampled view sets, templates and the robust visibility predicates every fami
 
 Robustness: an answer must not hinge on a label that sits on a threshold. Every
 (object, view) is classified ``vis`` (clearly visible), ``inv`` (clearly not visible) or
-``border`` (within ``qa.ambiguity_band`` times a visibility threshold); questions
-whose answer depends on a ``border`` label are skipped.
+``border`` (within ``qa.ambiguity_band`` times a visibility threshold: the minimum pixels, and
+the visible ratio or, for large objects, the image share ``visibility.large_visible_frac``);
+questions whose answer depends on a ``border`` label are skipped.
 """
 
 from __future__ import annotations
@@ -126,9 +127,11 @@ class TaskContext:
         for iid, o in sorted(self.objects.items()):
             self.by_category.setdefault(o.category, []).append(iid)
         self._min_px: dict[int, float] = {}
+        self._large_px: dict[int, float] = {}  # pixels that make an object visible by area
         for v in views:
             h, w = v.instance_buffer.shape[:2]
             self._min_px[v.frame_id] = max(1, math.ceil(config.visibility.min_visible_frac * w * h))
+            self._large_px[v.frame_id] = math.ceil(config.visibility.large_visible_frac * w * h)
         self._status: dict[tuple[int, int], str] = {}
 
     # ---- visibility predicates -------------------------------------------------------------
@@ -149,13 +152,14 @@ class TaskContext:
         r = self.rec(frame_id, iid)
         if r is None or r.visible_px == 0:
             return "inv"
-        min_px = self._min_px[frame_id]
+        min_px, large_px = self._min_px[frame_id], self._large_px[frame_id]
         min_ratio = self.cfg.visibility.min_visible_ratio
-        low, high = self.cfg.qa.ambiguity_band  # robust band on pixel count and ratio
-        if r.visible_px < low * min_px or r.visible_ratio < low * min_ratio:
+        low, high = self.cfg.qa.ambiguity_band  # robust band on pixel count, ratio and area
+        px = r.visible_px
+        if px < low * min_px or (r.visible_ratio < low * min_ratio and px < low * large_px):
             return "inv" if not r.visible else "border"
-        if r.visible and r.visible_px >= high * min_px and (
-            r.visible_ratio >= high * min_ratio
+        if r.visible and px >= high * min_px and (
+            r.visible_ratio >= high * min_ratio or px >= high * large_px
         ):
             return "vis"
         return "border"

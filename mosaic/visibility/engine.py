@@ -313,7 +313,10 @@ class ViewLabeller:
         truncation = 1.0 - A_in / A_tot
         occlusion = 1.0 - V / A_in if A_in > 0 else 0.0
         visible_ratio = V / A_tot
-        visible = V >= min_px and visible_ratio >= cfg.min_visible_ratio
+        # enough pixels, and enough of its footprint or a large share of the image (a couch
+        # close by shows a small share of its huge footprint yet fills much of the frame)
+        visible = V >= min_px and (visible_ratio >= cfg.min_visible_ratio
+                                   or V >= math.ceil(cfg.large_visible_frac * g.w * g.h))
         bbox_vis = _span_box(vis_span, g.sx, g.sy) if vis_span else None
         center = (
             ((bbox_vis[0] + bbox_vis[2]) / 2.0, (bbox_vis[1] + bbox_vis[3]) / 2.0)

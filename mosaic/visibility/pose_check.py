@@ -1,8 +1,10 @@
 """Pose quality: rendered depth against the sensor's depth, per frame (product.md section 2).
 
 A frame whose median |rendered - sensor| depth over pixels valid in both exceeds ``max_error``
-metres is rejected as a bad pose. Frames without any valid sensor depth cannot be checked: they
-are kept and reported with reason "no valid sensor depth". A frame whose sensor sees surfaces
+metres is rejected as a bad pose. Frames that cannot be checked are kept and reported, never
+silently: reason ``NO_DEPTH`` when the source has no depth image for the frame (colour-only
+exports, cameras without a depth sensor: the frame store's ``has_depth`` says so), reason
+``NO_VALID_DEPTH`` when the depth image has no valid pixel. A frame whose sensor sees surfaces
 but whose render shares no valid pixel with it (the pose looks where the mesh is not) is
 rejected with ``error_m`` = inf.
 """
@@ -17,6 +19,9 @@ import numpy as np
 from ..structures import Scene
 from .base import Caster, get_backend
 
+NO_DEPTH = "pose not checked: no depth"
+NO_VALID_DEPTH = "pose not checked: no valid sensor depth"
+
 
 @dataclass(frozen=True)
 class PoseCheck:
@@ -24,11 +29,12 @@ class PoseCheck:
 
     Attributes:
         frame_id: source frame number.
-        error_m: median absolute depth difference in metres (NaN when the sensor has no
-            valid depth; inf when it has some but the render shares no valid pixel with it).
+        error_m: median absolute depth difference in metres (NaN when not checked; inf when
+            the sensor has valid depth but the render shares no valid pixel with it).
         valid_px: number of pixels valid in both depths.
         rejected: True when ``error_m`` > max_error.
-        reason: "" when kept and checked; otherwise why (rejected, or not comparable).
+        reason: "" when kept and checked; otherwise why: rejected, or not checked
+            (``NO_DEPTH``, ``NO_VALID_DEPTH``).
     """
 
     frame_id: int
@@ -36,6 +42,11 @@ class PoseCheck:
     valid_px: int
     rejected: bool
     reason: str
+
+    @property
+    def checked(self) -> bool:
+        """The rendered depth was compared with sensor depth (kept or rejected)."""
+        return self.rejected or not self.reason
 
 
 def check_poses(
@@ -52,16 +63,22 @@ def check_poses(
         frames: frame ids, or objects with a ``frame_id`` (e.g. ViewVisibility); default all.
         stride: compare every ``stride``-th sensor depth pixel in x and y (cheap and robust).
         caster: an existing full-scene caster to reuse.
+
+    A frame store without ``has_depth`` is taken to have depth for every frame.
     """
     if frames is None:
         ids = [f.frame_id for f in scene.frames]
     else:
         ids = [int(getattr(f, "frame_id", f)) for f in frames]
-    if caster is None:
+    has_depth = getattr(scene.store, "has_depth", None)
+    if caster is None and ids:
         caster = get_backend(backend).build(scene.vertices, scene.faces)
     out = []
     for fid in ids:
         frame = scene.frame(fid)
+        if has_depth is not None and not has_depth(fid):
+            out.append(PoseCheck(fid, float("nan"), 0, False, NO_DEPTH))
+            continue
         d = scene.read_depth(fid)
         sensor = d.depth[::stride, ::stride]
         h, w = sensor.shape
@@ -79,7 +96,7 @@ def check_poses(
         if n == 0:
             n_sensed = int(sensed.sum())
             if n_sensed == 0:
-                out.append(PoseCheck(fid, float("nan"), 0, False, "no valid sensor depth"))
+                out.append(PoseCheck(fid, float("nan"), 0, False, NO_VALID_DEPTH))
             else:  # the sensor sees surfaces where the posed mesh shows none: a bad pose
                 out.append(PoseCheck(
                     fid, float("inf"), 0, True,
