@@ -26,6 +26,9 @@ from ..structures import QAItem
 from .visibility_figure import decode_image
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
     from ..io.reader import DatasetItem, MosaicDataset
 
 LETTERS = "ABCDEFGHIJ"
@@ -163,6 +166,172 @@ def _wrap(text: str, width_px: float, font_px: float, char_em: float = 0.6) -> l
     return lines
 
 
+@dataclass(frozen=True)
+class _CardLayout:
+    """Pixel geometry and wrapped text of one card (pixels from the card's top-left corner).
+
+    Attributes:
+        width, height: card size.
+        cell_w, cell_h: size of one frame panel; ``top`` is the y of the panels' top edge.
+        line_px: height of one text line.
+        q_lines, opt_lines, answer_text, diag_lines: the text block as drawn, line by line
+            (``opt_lines`` holds the wrapped lines of each option).
+        opts, correct: the option texts ("A. text", ...) and the correct one's index.
+    """
+
+    width: int
+    height: int
+    cell_w: float
+    cell_h: int
+    top: int
+    line_px: float
+    q_lines: list[str]
+    opt_lines: list[list[str]]
+    answer_text: str
+    diag_lines: list[str]
+    opts: tuple[str, ...]
+    correct: int | None
+
+    def fy(self, px_from_top: float) -> float:
+        """Figure y coordinate (0 bottom, 1 top) of a pixel row counted from the top."""
+        return 1.0 - px_from_top / self.height
+
+
+def _card_layout(item: QAItem, frames: Sequence[CardFrame], width: int, dpi: int) -> _CardLayout:
+    """Frame panel size, wrapped text and card height: frames side by side, text below."""
+    k = max(1, len(frames))
+    cell_w = (width - (k + 1) * _MARGIN) / k
+    aspect = max((f.height / f.width for f in frames), default=0.75)
+    cell_h = int(round(cell_w * aspect))
+    scale = dpi / 100.0
+    font_px = _FONT_PT * dpi / 72.0
+    line_px = _LINE_PX * scale
+    text_w = width - 2 * _MARGIN
+
+    q_lines = _wrap(item.question, text_w, font_px)
+    opts, correct = option_lines(item)
+    opt_lines = [_wrap(o, text_w - 30, font_px) for o in opts]
+    answer_text = (
+        f"Answer: {item.answer}   (ground truth: {item.ground_truth})"
+        if correct is not None
+        else f"Answer: {item.ground_truth}"
+    )
+    # monospace glyphs are 0.6 em wide; 0.62 leaves room for rounding
+    diag_lines = _pack(diagnostics_parts(item), max(20, int(text_w / (font_px * 0.85 * 0.62))))
+    header_px = 28
+    n_text = len(q_lines) + sum(len(o) for o in opt_lines) + 1 + len(diag_lines)
+    text_px = int(round((n_text + 0.8) * line_px))
+    height = int(header_px + _CAPTION + cell_h + _MARGIN + text_px + _MARGIN)
+    return _CardLayout(width=width, height=height, cell_w=cell_w, cell_h=cell_h,
+                       top=header_px + _CAPTION, line_px=line_px, q_lines=q_lines,
+                       opt_lines=opt_lines, answer_text=answer_text, diag_lines=diag_lines,
+                       opts=opts, correct=correct)
+
+
+def _draw_frame_panel(
+    fig: Figure, layout: _CardLayout, i: int, fr: CardFrame, is_named: bool
+) -> Axes:
+    """Draw frame ``i`` (its image, or grey) with its caption above; named frames in red.
+
+    Returns the panel's axes, in the frame's original pixel coordinates (x right, y down).
+    """
+    width, height, cell_w, cell_h, top = (layout.width, layout.height, layout.cell_w,
+                                          layout.cell_h, layout.top)
+    left = _MARGIN + i * (cell_w + _MARGIN)
+    ax = fig.add_axes((left / width, layout.fy(top + cell_h), cell_w / width, cell_h / height))
+    ax.set_xlim(0, fr.width)
+    ax.set_ylim(fr.height, 0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if fr.image is None:
+        img = np.full((8, 8, 3), 150, np.uint8)
+    else:
+        img = _thumbnail(fr.image, int(cell_w), cell_h)
+    ax.imshow(img, extent=(0, fr.width, fr.height, 0), aspect="auto",
+              interpolation="bilinear")
+    for spine in ax.spines.values():
+        spine.set_edgecolor(_NAMED_FRAME if is_named else "black")
+        spine.set_linewidth(3.0 if is_named else 0.8)
+    caption = f"Frame {i + 1}  (#{fr.frame_id})" + ("  - named" if is_named else "")
+    fig.text((left + 2) / width, layout.fy(top - 4), caption, fontsize=10, va="bottom",
+             ha="left", fontweight="bold" if is_named else "normal",
+             color=_NAMED_FRAME if is_named else "black")
+    return ax
+
+
+def _draw_target_boxes(
+    ax: Axes, item: QAItem, i: int, fr: CardFrame, categories: Mapping[int, str]
+) -> list[tuple[int, int, tuple[float, float, float, float]]]:
+    """Draw each target's visible box in frame ``i`` with an ``"<id> <category>"`` tag.
+
+    Returns (frame index, instance id, box) of every box drawn, in instance id order.
+    """
+    from matplotlib.patches import Rectangle
+
+    marked: list[tuple[int, int, tuple[float, float, float, float]]] = []
+    for iid, box in sorted(fr.boxes.items()):
+        x0, y0, x1, y1 = box
+        color = target_color(item, int(iid))
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color,
+                               linewidth=2.0))
+        name = categories.get(int(iid))
+        # above the box, or just inside it when the box touches the top border
+        inside = y0 < 0.08 * fr.height
+        ax.text(x0, y0, f"{iid} {name}" if name else str(iid), fontsize=8,
+                va="top" if inside else "bottom", ha="left", color="black", clip_on=True,
+                bbox={"facecolor": color, "alpha": 0.8, "edgecolor": "none",
+                      "boxstyle": "square,pad=0.1"})
+        marked.append((i, int(iid), (float(x0), float(y0), float(x1), float(y1))))
+    return marked
+
+
+def _draw_localization_points(
+    ax: Axes, i: int, fr: CardFrame, points: Sequence[tuple[str, float, float, bool]]
+) -> list[tuple[int, str, float, float]]:
+    """Mark each option's point (x, y) in frame ``i`` with its letter, the correct one green.
+
+    Returns (frame index, letter or "", x, y) of every point drawn.
+    """
+    drawn: list[tuple[int, str, float, float]] = []
+    for letter, x, y, ok in points:
+        c = _CORRECT if ok else "white"
+        ax.plot([x], [y], marker="o", markersize=7, markerfacecolor=c,
+                markeredgecolor="black", linestyle="none")
+        if letter:
+            ax.text(x + 0.012 * fr.width, y, letter, fontsize=9, color="black",
+                    va="center", ha="left", fontweight="bold",
+                    bbox={"facecolor": c, "alpha": 0.85, "edgecolor": "none",
+                          "boxstyle": "round,pad=0.15"})
+        drawn.append((i, letter, x, y))
+    return drawn
+
+
+def _draw_text_block(fig: Figure, layout: _CardLayout) -> None:
+    """Draw the question, the options (correct one boxed green), the answer and diagnostics."""
+    width, line_px, correct, fy = layout.width, layout.line_px, layout.correct, layout.fy
+    y = layout.top + layout.cell_h + _MARGIN + 0.3 * line_px
+    for line in layout.q_lines:
+        fig.text(_MARGIN / width, fy(y), line, fontsize=_FONT_PT, va="top", ha="left",
+                 fontweight="bold")
+        y += line_px
+    for j, wrapped in enumerate(layout.opt_lines):
+        ok = j == correct
+        for n, line in enumerate(wrapped):
+            fig.text((_MARGIN + 18) / width, fy(y), line, fontsize=_FONT_PT, va="top",
+                     ha="left", color=_CORRECT if ok else "black",
+                     fontweight="bold" if ok else "normal",
+                     bbox={"facecolor": "#d7f5dd", "edgecolor": _CORRECT,
+                           "boxstyle": "round,pad=0.2"} if ok and n == 0 else None)
+            y += line_px
+    fig.text(_MARGIN / width, fy(y), layout.answer_text,
+             fontsize=_FONT_PT, va="top", ha="left", color=_CORRECT, fontweight="bold")
+    y += line_px
+    for line in layout.diag_lines:
+        fig.text(_MARGIN / width, fy(y), line, fontsize=_FONT_PT * 0.85, va="top", ha="left",
+                 color="#444444", family="monospace")
+        y += line_px
+
+
 def render_qa_card(
     item: QAItem,
     frames: Sequence[CardFrame],
@@ -187,124 +356,35 @@ def render_qa_card(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
 
     if len(frames) != len(item.frame_ids):
         raise ValueError(
             f"item {item.id}: {len(item.frame_ids)} frame ids but {len(frames)} card frames"
         )
     categories = categories or {}
-    k = max(1, len(frames))
-    cell_w = (width - (k + 1) * _MARGIN) / k
-    aspect = max((f.height / f.width for f in frames), default=0.75)
-    cell_h = int(round(cell_w * aspect))
-    scale = dpi / 100.0
-    font_px = _FONT_PT * dpi / 72.0
-    line_px = _LINE_PX * scale
-    text_w = width - 2 * _MARGIN
-
-    q_lines = _wrap(item.question, text_w, font_px)
-    opts, correct = option_lines(item)
-    opt_lines = [_wrap(o, text_w - 30, font_px) for o in opts]
-    answer_text = (
-        f"Answer: {item.answer}   (ground truth: {item.ground_truth})"
-        if correct is not None
-        else f"Answer: {item.ground_truth}"
-    )
-    # monospace glyphs are 0.6 em wide; 0.62 leaves room for rounding
-    diag_lines = _pack(diagnostics_parts(item), max(20, int(text_w / (font_px * 0.85 * 0.62))))
-    header_px = 28
-    n_text = len(q_lines) + sum(len(o) for o in opt_lines) + 1 + len(diag_lines)
-    text_px = int(round((n_text + 0.8) * line_px))
-    height = int(header_px + _CAPTION + cell_h + _MARGIN + text_px + _MARGIN)
-
-    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    layout = _card_layout(item, frames, width, dpi)
+    fig = Figure(figsize=(width / dpi, layout.height / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
-
-    def fy(px_from_top: float) -> float:
-        return 1.0 - px_from_top / height
-
-    fig.text(_MARGIN / width, fy(6), f"{item.id}   ({item.scene_id}, {item.family})",
+    fig.text(_MARGIN / width, layout.fy(6), f"{item.id}   ({item.scene_id}, {item.family})",
              fontsize=9, va="top", ha="left", color="#444444")
 
     named = named_frame_index(item)
     points = _localization_points(item) if item.family == "object_localization" else []
     marked: list[tuple[int, int, tuple[float, float, float, float]]] = []
     drawn_points: list[tuple[int, str, float, float]] = []
-    top = header_px + _CAPTION
     for i, fr in enumerate(frames):
-        left = _MARGIN + i * (cell_w + _MARGIN)
-        ax = fig.add_axes((left / width, fy(top + cell_h), cell_w / width, cell_h / height))
-        ax.set_xlim(0, fr.width)
-        ax.set_ylim(fr.height, 0)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if fr.image is None:
-            img = np.full((8, 8, 3), 150, np.uint8)
-        else:
-            img = _thumbnail(fr.image, int(cell_w), cell_h)
-        ax.imshow(img, extent=(0, fr.width, fr.height, 0), aspect="auto",
-                  interpolation="bilinear")
-        is_named = named == i
-        for spine in ax.spines.values():
-            spine.set_edgecolor(_NAMED_FRAME if is_named else "black")
-            spine.set_linewidth(3.0 if is_named else 0.8)
-        caption = f"Frame {i + 1}  (#{fr.frame_id})" + ("  - named" if is_named else "")
-        fig.text((left + 2) / width, fy(top - 4), caption, fontsize=10, va="bottom",
-                 ha="left", fontweight="bold" if is_named else "normal",
-                 color=_NAMED_FRAME if is_named else "black")
-        for iid, box in sorted(fr.boxes.items()):
-            x0, y0, x1, y1 = box
-            color = target_color(item, int(iid))
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color,
-                                   linewidth=2.0))
-            name = categories.get(int(iid))
-            # above the box, or just inside it when the box touches the top border
-            inside = y0 < 0.08 * fr.height
-            ax.text(x0, y0, f"{iid} {name}" if name else str(iid), fontsize=8,
-                    va="top" if inside else "bottom", ha="left", color="black", clip_on=True,
-                    bbox={"facecolor": color, "alpha": 0.8, "edgecolor": "none",
-                          "boxstyle": "square,pad=0.1"})
-            marked.append((i, int(iid), (float(x0), float(y0), float(x1), float(y1))))
-        if is_named:
-            for letter, x, y, ok in points:
-                c = _CORRECT if ok else "white"
-                ax.plot([x], [y], marker="o", markersize=7, markerfacecolor=c,
-                        markeredgecolor="black", linestyle="none")
-                if letter:
-                    ax.text(x + 0.012 * fr.width, y, letter, fontsize=9, color="black",
-                            va="center", ha="left", fontweight="bold",
-                            bbox={"facecolor": c, "alpha": 0.85, "edgecolor": "none",
-                                  "boxstyle": "round,pad=0.15"})
-                drawn_points.append((i, letter, x, y))
-
-    y = top + cell_h + _MARGIN + 0.3 * line_px
-    for line in q_lines:
-        fig.text(_MARGIN / width, fy(y), line, fontsize=_FONT_PT, va="top", ha="left",
-                 fontweight="bold")
-        y += line_px
-    for j, wrapped in enumerate(opt_lines):
-        ok = j == correct
-        for n, line in enumerate(wrapped):
-            fig.text((_MARGIN + 18) / width, fy(y), line, fontsize=_FONT_PT, va="top",
-                     ha="left", color=_CORRECT if ok else "black",
-                     fontweight="bold" if ok else "normal",
-                     bbox={"facecolor": "#d7f5dd", "edgecolor": _CORRECT,
-                           "boxstyle": "round,pad=0.2"} if ok and n == 0 else None)
-            y += line_px
-    fig.text(_MARGIN / width, fy(y), answer_text,
-             fontsize=_FONT_PT, va="top", ha="left", color=_CORRECT, fontweight="bold")
-    y += line_px
-    for line in diag_lines:
-        fig.text(_MARGIN / width, fy(y), line, fontsize=_FONT_PT * 0.85, va="top", ha="left",
-                 color="#444444", family="monospace")
-        y += line_px
+        ax = _draw_frame_panel(fig, layout, i, fr, named == i)
+        marked += _draw_target_boxes(ax, item, i, fr, categories)
+        if named == i:
+            drawn_points += _draw_localization_points(ax, i, fr, points)
+    _draw_text_block(fig, layout)
 
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, format="png")
-    return QACard(path=path, size=(width, height), marked=tuple(marked),
-                  option_lines=opts, correct_index=correct, points=tuple(drawn_points))
+    return QACard(path=path, size=(width, layout.height), marked=tuple(marked),
+                  option_lines=layout.opts, correct_index=layout.correct,
+                  points=tuple(drawn_points))
 
 
 def _thumbnail(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -18,10 +18,15 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..structures import Frame, ObjectVisibility, Scene, ViewVisibility
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # One colour per state, shared by the legend, the tint and the box outlines.
 STATE_COLORS: dict[str, str] = {
@@ -182,6 +187,133 @@ def figure_size(frame: Frame, panel_width: int) -> tuple[int, int]:
     return fig_w, _HEADER + panel_h + footer_height(fig_w)
 
 
+def _panel_axes(fig: Figure, frame: Frame, panel_width: int, panel_h: int) -> tuple[Axes, Axes]:
+    """The two panels side by side above the legend band, in original-frame pixels.
+
+    Both axes span x 0..frame.width, y frame.height..0 (y down) with no ticks.
+    """
+    fig_w, fig_h = figure_size(frame, panel_width)
+    footer = footer_height(fig_w)
+    axes = []
+    for k in range(2):
+        left = (_MARGIN + k * (panel_width + _MARGIN)) / fig_w
+        ax = fig.add_axes((left, footer / fig_h, panel_width / fig_w, panel_h / fig_h))
+        ax.set_xlim(0, frame.width)
+        ax.set_ylim(frame.height, 0)
+        ax.set_aspect("auto")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        axes.append(ax)
+    return axes[0], axes[1]
+
+
+def _draw_tinted_frame(
+    ax: Axes, view: ViewVisibility, records: Sequence[ObjectVisibility], frame: Frame,
+    image: np.ndarray | None, panel_width: int, panel_h: int,
+) -> None:
+    """Draw the colour frame (grey without one) and tint each drawn object's visible pixels
+    with its state colour (the instance buffer stretched over the frame)."""
+    W, H = frame.width, frame.height
+    if image is None:
+        shown = np.full((panel_h, panel_width, 3), _GREY_BACKGROUND, np.uint8)
+    else:
+        shown = _resize_for_display(np.asarray(image, np.uint8), panel_width, panel_h)
+    ax.imshow(shown, extent=(0, W, H, 0), interpolation="bilinear", aspect="auto")
+    buf = view.instance_buffer
+    tint = np.zeros((*buf.shape, 4), np.float32)
+    for rec in records:
+        r, g, b = _hex_rgb(STATE_COLORS[rec.state])
+        tint[buf == rec.instance_id] = (r, g, b, _TINT_ALPHA)
+    ax.imshow(tint, extent=(0, W, H, 0), interpolation="nearest", aspect="auto")
+
+
+def _draw_label(
+    ax: Axes, placer: _LabelPlacer, text: str, anchor: Sequence[float], color: str,
+    to_panel: float,
+) -> None:
+    """Draw an object's label where ``placer`` finds room near its anchor box (x0, y0, x1,
+    y1, original-frame pixels), with a leader line to the box when it had to move away."""
+    px, py = placer.place(text, [c * to_panel for c in anchor])
+    if py + placer.line_h < anchor[1] * to_panel - 1 or py > anchor[3] * to_panel + 1:
+        # label slid away from its box: a leader line keeps the pairing readable
+        ly = py + placer.line_h if py < anchor[1] * to_panel else py
+        ax.plot([px / to_panel + 4 / to_panel, anchor[0]],
+                [ly / to_panel, anchor[1] if py < anchor[1] * to_panel else anchor[3]],
+                color=color, linewidth=0.7, alpha=0.9)
+    ax.text(px / to_panel + 2 / to_panel, py / to_panel, text, fontsize=_LABEL_PT,
+            color="black", va="top", ha="left", clip_on=True,
+            bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": color,
+                  "boxstyle": "square,pad=0.15", "linewidth": 0.8})
+
+
+def _draw_objects(
+    ax: Axes, records: Sequence[ObjectVisibility], categories: Mapping[int, str],
+    frame: Frame, panel_width: int, panel_h: int, dpi: int,
+) -> list[DrawnObject]:
+    """Draw each record's amodal box (dashed), visible box (solid) and label in its state
+    colour; returns what was drawn, in the order of ``records``."""
+    from matplotlib.patches import Rectangle
+
+    placer = _LabelPlacer(panel_width, panel_h, _LABEL_PT * dpi / 72.0)
+    to_panel = panel_width / frame.width
+    drawn: list[DrawnObject] = []
+    for rec in records:
+        color = STATE_COLORS[rec.state]
+        cat = categories.get(rec.instance_id, "?")
+        text = label_text(rec.instance_id, cat, rec.occlusion, rec.truncation)
+        for bbox, style, lw in ((rec.bbox_amodal, "--", 1.0), (rec.bbox_visible, "-", 1.6)):
+            if bbox is None:
+                continue
+            x0, y0, x1, y1 = bbox
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False,
+                                   edgecolor=color, linestyle=style, linewidth=lw))
+        # objects_to_draw keeps only records with at least one box
+        anchor = rec.bbox_visible if rec.bbox_visible is not None else rec.bbox_amodal
+        _draw_label(ax, placer, text, anchor, color, to_panel)
+        drawn.append(DrawnObject(
+            instance_id=rec.instance_id, category=cat, state=rec.state,
+            occlusion=rec.occlusion, truncation=rec.truncation,
+            visible_ratio=rec.visible_ratio, bbox_visible=rec.bbox_visible,
+            bbox_amodal=rec.bbox_amodal, label=text, color=color,
+        ))
+    return drawn
+
+
+def _draw_instance_buffer(
+    ax: Axes, buf: np.ndarray, records: Sequence[ObjectVisibility], frame: Frame
+) -> None:
+    """Draw the (h, w) instance buffer in pseudo-colour, each drawn object's id at its visible
+    centre, and a caption explaining black and grey."""
+    ax.imshow(instance_buffer_rgb(buf), extent=(0, frame.width, frame.height, 0),
+              interpolation="nearest", aspect="auto")
+    for rec in records:
+        if rec.center_visible is None:
+            continue
+        cx, cy = rec.center_visible
+        ax.text(cx, cy, str(rec.instance_id), fontsize=_LABEL_PT, color="white",
+                ha="center", va="center", fontweight="bold",
+                bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none",
+                      "boxstyle": "round,pad=0.1"})
+    ax.text(0.01, 0.01, "instance buffer (black = miss, grey = unannotated)",
+            transform=ax.transAxes, fontsize=7.5, color="white", va="bottom",
+            ha="left", bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none"})
+
+
+def _draw_legend(fig: Figure, drawn: Sequence[DrawnObject], fig_w: int) -> None:
+    """Draw the legend band: each state's colour with its count, and the two box styles."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    counts = {s: sum(d.state == s for d in drawn) for s in STATE_COLORS}
+    handles = [Patch(facecolor=c, edgecolor=c, alpha=0.8, label=f"{s} ({counts[s]})")
+               for s, c in STATE_COLORS.items()]
+    handles += [Line2D([], [], color="black", linestyle="-", label="visible box"),
+                Line2D([], [], color="black", linestyle="--", label="amodal box")]
+    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(_MARGIN / fig_w, 0.0),
+               ncol=_legend_columns(fig_w), fontsize=7.5, frameon=False, handlelength=1.6,
+               columnspacing=1.2)
+
+
 def render_visibility_figure(
     view: ViewVisibility,
     frame: Frame,
@@ -212,107 +344,28 @@ def render_visibility_figure(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch, Rectangle
 
     categories = categories or {}
-    W, H = frame.width, frame.height
     fig_w, fig_h = figure_size(frame, panel_width)
-    footer = footer_height(fig_w)
-    panel_h = fig_h - _HEADER - footer
+    panel_h = fig_h - _HEADER - footer_height(fig_w)
     fig = Figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
-    axes = []
-    for k in range(2):
-        left = (_MARGIN + k * (panel_width + _MARGIN)) / fig_w
-        ax = fig.add_axes((left, footer / fig_h, panel_width / fig_w, panel_h / fig_h))
-        ax.set_xlim(0, W)
-        ax.set_ylim(H, 0)
-        ax.set_aspect("auto")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        axes.append(ax)
-    ax_img, ax_buf = axes
+    ax_img, ax_buf = _panel_axes(fig, frame, panel_width, panel_h)
 
     # left: colour frame, state tint of visible pixels, boxes, labels
-    if image is None:
-        shown = np.full((panel_h, panel_width, 3), _GREY_BACKGROUND, np.uint8)
-    else:
-        shown = _resize_for_display(np.asarray(image, np.uint8), panel_width, panel_h)
-    ax_img.imshow(shown, extent=(0, W, H, 0), interpolation="bilinear", aspect="auto")
-
     records = objects_to_draw(view)
-    buf = view.instance_buffer
-    tint = np.zeros((*buf.shape, 4), np.float32)
-    for rec in records:
-        r, g, b = _hex_rgb(STATE_COLORS[rec.state])
-        tint[buf == rec.instance_id] = (r, g, b, _TINT_ALPHA)
-    ax_img.imshow(tint, extent=(0, W, H, 0), interpolation="nearest", aspect="auto")
-
-    font_px = _LABEL_PT * dpi / 72.0
-    placer = _LabelPlacer(panel_width, panel_h, font_px)
-    to_panel = panel_width / W
-    drawn: list[DrawnObject] = []
-    for rec in records:
-        color = STATE_COLORS[rec.state]
-        cat = categories.get(rec.instance_id, "?")
-        text = label_text(rec.instance_id, cat, rec.occlusion, rec.truncation)
-        for bbox, style, lw in ((rec.bbox_amodal, "--", 1.0), (rec.bbox_visible, "-", 1.6)):
-            if bbox is None:
-                continue
-            x0, y0, x1, y1 = bbox
-            ax_img.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False,
-                                       edgecolor=color, linestyle=style, linewidth=lw))
-        # objects_to_draw keeps only records with at least one box
-        anchor = rec.bbox_visible if rec.bbox_visible is not None else rec.bbox_amodal
-        px, py = placer.place(text, [c * to_panel for c in anchor])
-        if py + placer.line_h < anchor[1] * to_panel - 1 or py > anchor[3] * to_panel + 1:
-            # label slid away from its box: a leader line keeps the pairing readable
-            ly = py + placer.line_h if py < anchor[1] * to_panel else py
-            ax_img.plot([px / to_panel + 4 / to_panel, anchor[0]],
-                        [ly / to_panel, anchor[1] if py < anchor[1] * to_panel else anchor[3]],
-                        color=color, linewidth=0.7, alpha=0.9)
-        ax_img.text(px / to_panel + 2 / to_panel, py / to_panel, text, fontsize=_LABEL_PT,
-                    color="black", va="top", ha="left", clip_on=True,
-                    bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": color,
-                          "boxstyle": "square,pad=0.15", "linewidth": 0.8})
-        drawn.append(DrawnObject(
-            instance_id=rec.instance_id, category=cat, state=rec.state,
-            occlusion=rec.occlusion, truncation=rec.truncation,
-            visible_ratio=rec.visible_ratio, bbox_visible=rec.bbox_visible,
-            bbox_amodal=rec.bbox_amodal, label=text, color=color,
-        ))
-
+    _draw_tinted_frame(ax_img, view, records, frame, image, panel_width, panel_h)
+    drawn = _draw_objects(ax_img, records, categories, frame, panel_width, panel_h, dpi)
     # right: instance buffer, ids written at the visible centres of drawn objects
-    ax_buf.imshow(instance_buffer_rgb(buf), extent=(0, W, H, 0), interpolation="nearest",
-                  aspect="auto")
-    for rec in records:
-        if rec.center_visible is None:
-            continue
-        cx, cy = rec.center_visible
-        ax_buf.text(cx, cy, str(rec.instance_id), fontsize=_LABEL_PT, color="white",
-                    ha="center", va="center", fontweight="bold",
-                    bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none",
-                          "boxstyle": "round,pad=0.1"})
+    _draw_instance_buffer(ax_buf, view.instance_buffer, records, frame)
 
-    n_vis = sum(o.visible for o in view.objects)
-    h_lab, w_lab = buf.shape
     if title is None:
+        n_vis = sum(o.visible for o in view.objects)
+        h_lab, w_lab = view.instance_buffer.shape
         title = (f"frame {view.frame_id}  |  {len(records)} objects drawn, {n_vis} visible  |  "
                  f"labelling {w_lab}x{h_lab}")
     fig.text(_MARGIN / fig_w, 1 - 7 / fig_h, title, fontsize=9, va="top", ha="left")
-    ax_buf.text(0.01, 0.01, "instance buffer (black = miss, grey = unannotated)",
-                transform=ax_buf.transAxes, fontsize=7.5, color="white", va="bottom",
-                ha="left", bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none"})
-
-    counts = {s: sum(d.state == s for d in drawn) for s in STATE_COLORS}
-    handles = [Patch(facecolor=c, edgecolor=c, alpha=0.8, label=f"{s} ({counts[s]})")
-               for s, c in STATE_COLORS.items()]
-    handles += [Line2D([], [], color="black", linestyle="-", label="visible box"),
-                Line2D([], [], color="black", linestyle="--", label="amodal box")]
-    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(_MARGIN / fig_w, 0.0),
-               ncol=_legend_columns(fig_w), fontsize=7.5, frameon=False, handlelength=1.6,
-               columnspacing=1.2)
+    _draw_legend(fig, drawn, fig_w)
 
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
