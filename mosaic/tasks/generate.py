@@ -151,7 +151,7 @@ def finalize(ctx: TaskContext, d: Draft, target: int, rng: np.random.Generator) 
         answer = "A" if d.correct == existence.YES else "B"
     else:
         options, answer = place_options(d.correct, d.distractors, target, rng)
-    occ = ctx.occlusion_avg(vs, d.targets)
+    occ = round(ctx.occlusion_avg(vs, d.targets), 4)  # the level is the bin of the stored value
     bbox = None if d.bbox_2d is None else tuple(round(float(v), 2) for v in d.bbox_2d)
     diag = None if bbox is None else round(math.hypot(bbox[2] - bbox[0], bbox[3] - bbox[1]), 2)
     content = json.dumps(
@@ -177,7 +177,7 @@ def finalize(ctx: TaskContext, d: Draft, target: int, rng: np.random.Generator) 
         ground_truth=d.correct,
         overlap_avg=round(float(vs.overlap_avg), 3),
         overlap_level=vs.overlap_level,
-        occlusion_avg=round(occ, 4),
+        occlusion_avg=occ,
         occ_level=ctx.occ_level(occ),
         vis_level=ctx.vis_level(vs, d.targets),
         coverage=ctx.coverage(vs, d.coverage_categories),
