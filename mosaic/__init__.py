@@ -82,9 +82,10 @@ def generate_qa(
     return _gq(scene, visibility=visibility, seed=seed, config=config)
 
 
-def open_dataset(path: Any, split: str | None = None) -> Any:
+def open_dataset(path: Any, split: str | None = None, allow_incomplete: bool = False) -> Any:
     """Open a generated dataset directory for reading, optionally one output split (``train``,
-    ``bench``); see ``mosaic.io.reader``."""
+    ``bench``); its shards are verified first, and ``allow_incomplete`` reads only the valid
+    ones of an incomplete or altered dataset; see ``mosaic.io.reader``."""
     from .io.reader import open_dataset as _od
 
-    return _od(path, split=split)
+    return _od(path, split=split, allow_incomplete=allow_incomplete)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from . import EXIT_ERROR, EXIT_PARTIAL, friendly_errors, main
+from .reading import allow_incomplete_option, report_left_out
 
 EXIT_USAGE = 2
 SCANNET_HELP = """\
@@ -329,13 +330,15 @@ def validate(out, no_images):
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="folder for stats.json and PNG plots (default <out>/stats)")
+@allow_incomplete_option
 @friendly_errors
-def stats(out, plots):
+def stats(out, plots, allow_incomplete):
     """Tables and plots: QA per type, answer balance, occlusion/overlap, categories."""
     from ..io.reader import open_dataset
     from ..reports.stats import dataset_stats, format_stats, write_stats
 
-    with open_dataset(out) as ds:
+    with open_dataset(out, allow_incomplete=allow_incomplete) as ds:
+        report_left_out(ds)
         st = dataset_stats(ds)
     click.echo(format_stats(st))
     paths = write_stats(st, plots or Path(out) / "stats")
@@ -349,15 +352,17 @@ def stats(out, plots):
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
               help="file to write (default <out>/exports/<format>.json[l])")
 @click.option("--split", default=None, help="only this output split")
+@allow_incomplete_option
 @friendly_errors
-def export(out, fmt, output, split):
+def export(out, fmt, output, split, allow_incomplete):
     """Export QA items as JSON lines, LLaVA conversations or SpatialMosaic test JSON."""
     from ..io.exports import export_dataset
     from ..io.reader import open_dataset
 
     ext = "jsonl" if fmt == "jsonl" else "json"
     target = Path(output) if output else Path(out) / "exports" / f"{fmt}.{ext}"
-    with open_dataset(out, split=split) as ds:
+    with open_dataset(out, split=split, allow_incomplete=allow_incomplete) as ds:
+        report_left_out(ds)
         path = export_dataset(ds, fmt, target)
         n = len(ds)
     click.echo(f"wrote {n} items to {path}")
@@ -370,15 +375,17 @@ def export(out, fmt, output, split):
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="also write the scores as JSON")
 @click.option("--split", default=None, help="only this output split")
+@allow_incomplete_option
 @friendly_errors
-def evaluate(out, pred, json_out, split):
+def evaluate(out, pred, json_out, split, allow_incomplete):
     """Score predictions: per type, per family, overall and per diagnostic level."""
     from ..evaluation import evaluate as score
     from ..evaluation import load_predictions
     from ..io.reader import open_dataset
 
     preds = load_predictions(pred)
-    with open_dataset(out, split=split) as ds:
+    with open_dataset(out, split=split, allow_incomplete=allow_incomplete) as ds:
+        report_left_out(ds)
         report = score(ds.iter_qa(), preds)
     click.echo(f"{'question type':<28}{'n':>6}{'score':>8}")
     for t, r in report.per_type.items():

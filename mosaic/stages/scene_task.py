@@ -19,6 +19,7 @@ from ..config import MosaicConfig
 from ..errors import SceneDataError
 from ..io.shard_writer import SceneRecord, write_bytes_atomic
 from ..structures import Scene
+from .frame_checks import check_color_frames, require_usable
 
 STAGES = ("read", "pose", "visibility", "qa", "write")
 
@@ -113,6 +114,9 @@ def label_scene(scene: Scene, config: MosaicConfig, timer: StageTimer) -> tuple[
                     {"frame_id": int(c.frame_id), "error_m": float(c.error_m), "reason": c.reason}
                 )
         kept = [f for f in sampled if f not in bad]
+    with timer.stage("read"):
+        kept, undecodable = check_color_frames(scene, kept)
+        rejected += undecodable
     with timer.stage("visibility"):
         views = compute_visibility(scene, kept, config=vcfg, casters=casters) if kept else []
     return sampled, views, rejected, pose_errors
@@ -137,6 +141,7 @@ def process_scene(
     sampled, views, rejected, pose_errors = label_scene(scene, config, timer)
     with timer.stage("qa"):
         qa = generate_qa(scene, visibility=views, seed=config.seed, config=config) if views else []
+    require_usable(scene, sampled, len(views), rejected, len(qa))
     used = sorted({int(f) for q in qa for f in q.frame_ids})
     used_set = set(used)
     stored = [v for v in views if int(v.frame_id) in used_set]
