@@ -55,6 +55,9 @@ class _Progress:
         self.failed = 0
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] == "note":  # e.g. scenes retried: shown with or without a bar
+            click.echo(f"note: {event['text']}", err=True)
+            return
         if not self.enabled:
             return
         from tqdm import tqdm
@@ -93,7 +96,8 @@ def _print_summary(s: Any) -> None:
          f"per stage (summed over workers): {stages}")
     for f in s.failures:
         where = f" [{f['file']}]" if f.get("file") else ""
-        echo(f"FAILED {f['scene']}{where}: {f['type']}: {f['cause']}", err=True)
+        hint = f" -> {f['hint']}" if f.get("hint") else ""
+        echo(f"FAILED {f['scene']}{where}: {f['type']}: {f['cause']}{hint}", err=True)
     for e in s.chunk_errors:
         echo(f"CHUNK FAILED {e} (rerun to retry)", err=True)
     if s.failures:
@@ -207,6 +211,7 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
 
     from ..errors import ConfigError
     from ..io.shard_writer import write_bytes_atomic
+    from ..stages.output_lock import OutputLock
     from ..synthetic.world import SynthSpec, write_synthetic_dataset
 
     stamp = cache / ".mosaic-synthetic.json"
@@ -224,11 +229,14 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
             "Choose an empty or new folder"
         )
     cache.mkdir(parents=True, exist_ok=True)
-    # stamp first (an interrupted write leaves a mismatching stamp, so it is redone, not refused)
-    write_bytes_atomic(stamp, json.dumps({"writing": want}).encode())
-    spec = dataclasses.replace(SynthSpec(), n_frames=SYNTHETIC_FRAMES)
-    write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed, spec=spec, workers=workers)
-    write_bytes_atomic(stamp, json.dumps(want).encode())
+    with OutputLock(cache):  # two `mosaic dataset` runs must not write one cache at once
+        if stamp.is_file() and stamp.read_text() == json.dumps(want):
+            return cache  # another run finished writing it since the check above
+        # stamp first (an interrupted write leaves a mismatching stamp: redone, not refused)
+        write_bytes_atomic(stamp, json.dumps({"writing": want}).encode())
+        spec = dataclasses.replace(SynthSpec(), n_frames=SYNTHETIC_FRAMES)
+        write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed, spec=spec, workers=workers)
+        write_bytes_atomic(stamp, json.dumps(want).encode())
     return cache
 
 

@@ -640,16 +640,21 @@ def required_files(scene_id: str, test: bool) -> tuple[str, ...]:
 
 def scene_missing_files(folder: Path, scene_id: str, test: bool) -> tuple[str, ...]:
     """Names of required files absent from ``folder`` (the ``.sens`` is not required when
-    exported frames are present)."""
-    if not folder.is_dir():
-        return (folder.name + "/",)
-    exported = ((folder / "pose").is_dir() and (folder / "color").is_dir()) or (
-        folder / CXX_EXPORT_DIR / "_info.txt"
-    ).is_file()
-    return tuple(
-        name for name in required_files(scene_id, test)
-        if not (folder / name).is_file() and not (name.endswith(".sens") and exported)
-    )
+    exported frames are present). A folder that cannot be read is reported as
+    ``"<folder>/ (unreadable: <why>)"`` instead of stopping the listing: the scene is still
+    attempted, so its failure is recorded with the others."""
+    try:
+        if not folder.is_dir():
+            return (folder.name + "/",)
+        exported = ((folder / "pose").is_dir() and (folder / "color").is_dir()) or (
+            folder / CXX_EXPORT_DIR / "_info.txt"
+        ).is_file()
+        return tuple(
+            name for name in required_files(scene_id, test)
+            if not (folder / name).is_file() and not (name.endswith(".sens") and exported)
+        )
+    except OSError as exc:  # e.g. no read permission on the folder
+        return (f"{folder.name}/ (unreadable: {exc.strerror or exc})",)
 
 
 
