@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .config_checks import validate_config
 from .errors import ConfigError
 
 
@@ -179,7 +180,8 @@ def _apply(cfg: MosaicConfig, section: str | None, key: str, value: Any) -> Mosa
 
 
 def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> MosaicConfig:
-    """Build a config from nested plain data (as in a YAML file); unknown keys are errors."""
+    """Build a config from nested plain data (as in a YAML file); unknown keys and settings
+    out of range (``mosaic.config_checks``) are errors."""
     cfg = base or MosaicConfig()
     for top, value in (data or {}).items():
         if isinstance(value, dict):
@@ -187,7 +189,7 @@ def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> 
                 cfg = _apply(cfg, top, key, v)
         else:
             cfg = _apply(cfg, None, top, value)
-    return cfg
+    return validate_config(cfg)
 
 
 def load_config(
@@ -222,4 +224,4 @@ def load_config(
             cfg = _apply(cfg, parts[0], parts[1], value)
         else:
             raise ConfigError(f"override {item!r}: use one dot, e.g. visibility.max_side=320")
-    return cfg
+    return validate_config(cfg)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import MosaicConfig
+from .config_checks import validate_config
 from .errors import ConfigError, DatasetRootError, UnknownNameError
 from .executors.signals import stop_on_signals
 from .io.shard_writer import write_bytes_atomic
@@ -252,6 +253,7 @@ def generate_dataset(
     Ctrl-C (``mosaic.executors.signals``: workers killed, lock released). Raises
     ``ConfigError`` when resuming against another root or changed inputs of written scenes.
     """
+    validate_config(config)  # also for a config built in code, not through load_config
     # a misspelt question type or backend would otherwise fail every scene (after its ray
     # casting, for a type) and pin the bad config in plan.json
     for qtype in config.qa.types:

@@ -33,6 +33,7 @@ from ..errors import CorruptDataError, DatasetRootError, MissingDataError, Unkno
 from ..structures import DepthImage, Frame, Scene, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
 from .label_table import LabelTable, find_label_table, load_label_table
+from .sanity import NON_RIGID_POSE, check_intrinsics, check_rigid, rigid_problem
 from .sens import SensReader
 
 SOURCE = "scannet"
@@ -48,6 +49,7 @@ OBTAIN_HINT = (
     "(and scans_test/) as --root"
 )
 _SCENE_RE = re.compile(r"^scene\d{4}_\d{2}$")
+_EXPORT_HINT = "re-run the ScanNet exporter for this scene"
 
 
 # ---- small file readers ------------------------------------------------------------------
@@ -65,9 +67,19 @@ def _read_json(scene_id: str, path: Path) -> Any:
 
 
 def read_meta_txt(scene_id: str, path: Path) -> dict[str, str]:
-    """``key = value`` lines of ``<scene>.txt`` (split on the first ``=``; values stripped)."""
+    """``key = value`` lines of ``<scene>.txt`` (split on the first ``=``; values stripped).
+
+    A file that is not UTF-8 text, or holds no ``key = value`` line at all, is corrupt (a
+    binary file must not pass for one without an ``axisAlignment``).
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _corrupt(scene_id, path, f"is not a text file ({exc})") from None
+    if "\x00" in text or ("=" not in text and text.strip()):
+        raise _corrupt(scene_id, path, "is not a `key = value` text file (binary content?)")
     meta = {}
-    for line in path.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         if "=" not in line:
             continue
         key, value = line.split("=", 1)
@@ -217,7 +229,9 @@ def _python_export_frames(
     ids = _common_ids(scene_id, folder, [color, depth, pose], warnings)
     intr = folder / "intrinsic"
     color_K = _read_matrix_file(scene_id, intr / "intrinsic_color.txt")[:3, :3]
-    depth_K = _read_matrix_file(scene_id, intr / "intrinsic_depth.txt")[:3, :3]
+    depth_K = check_intrinsics(scene_id, intr / "intrinsic_depth.txt",
+                               _read_matrix_file(scene_id, intr / "intrinsic_depth.txt")[:3, :3],
+                               "depth intrinsics", hint=_EXPORT_HINT)
     width = height = 0
     if ids:
         try:
@@ -231,6 +245,9 @@ def _python_export_frames(
         color_K = _scale_K(color_K, width / cw, height / ch)
         warnings.append(f"{folder / 'color'}: images are {width}x{height}, not the native "
                         f"{cw}x{ch}; colour intrinsics scaled to match")
+    if ids:
+        check_intrinsics(scene_id, intr / "intrinsic_color.txt", color_K, "colour intrinsics",
+                         (width, height), _EXPORT_HINT)
     store = ExportedFrameStore(scene_id, folder, "color/{i}.jpg", "depth/{i}.png", depth_K,
                                1000.0, native.get("depth"))
     poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
@@ -250,6 +267,10 @@ def _cxx_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> _Fra
     except (KeyError, ValueError) as exc:
         raise _corrupt(scene_id, info_path, f"missing or invalid key {exc}",
                        "re-run the ScanNet C++ exporter for this scene") from None
+    check_intrinsics(scene_id, info_path, color_K, "m_calibrationColorIntrinsic",
+                     (width, height), _EXPORT_HINT)
+    check_intrinsics(scene_id, info_path, depth_K, "m_calibrationDepthIntrinsic",
+                     hint=_EXPORT_HINT)
     rx = re.compile(r"^frame-(\d+)\.")
     color = _numbered(folder, ".color.jpg", rx)
     depth = _numbered(folder, ".depth.pgm", rx)
@@ -539,8 +560,9 @@ def load_scannet_scene(
         warnings.append(f"{meta_path} missing: no axisAlignment or sceneType")
     if "axisAlignment" in meta:
         A = _parse_matrix(scene_id, meta_path, meta["axisAlignment"], "axisAlignment")
-        if not np.isfinite(A).all() or not np.allclose(A[3], [0, 0, 0, 1], atol=1e-6):
-            raise _corrupt(scene_id, meta_path, "axisAlignment is not a finite affine 4x4")
+        check_rigid(scene_id, meta_path, A, "axisAlignment",
+                    "ScanNet alignments are a rotation about z plus a translation (metres); "
+                    "re-download this file with download-scannet.py --type .txt")
     else:
         A = np.eye(4)
         if meta_path.is_file():
@@ -582,11 +604,15 @@ def load_scannet_scene(
         if not np.isfinite(pose).all():
             skipped.append(SkippedFrame(int(fid), "non-finite pose"))
             continue
+        if rigid_problem(pose) is not None:
+            skipped.append(SkippedFrame(int(fid), NON_RIGID_POSE))
+            continue
         frame_list.append(Frame(int(fid), K.copy(), A @ pose, src.width, src.height))
     if not frame_list:
         raise _corrupt(
             scene_id, src.path,
-            f"none of the {len(src.frame_ids)} frames has a finite camera pose",
+            f"none of the {len(src.frame_ids)} frames has a finite camera pose with a rigid "
+            "rotation",
             "this scan cannot be used; leave it out of the scene list",
         )
 

@@ -53,12 +53,16 @@ def prepare_views(
 ) -> list[ViewVisibility]:
     """The views questions are drawn from.
 
-    Given views are used as they are. Otherwise every ``viewsets.frame_step``-th usable frame
+    Given views are used as they are once checked to belong to ``scene``
+    (``mosaic.visibility.consistency``). Otherwise every ``viewsets.frame_step``-th usable frame
     is labelled with ``compute_visibility`` and, when ``visibility.pose_check`` is on, frames
     whose pose ``check_poses`` rejects are dropped (scenes without a frame store have no
     sensor depth and are not checked).
     """
     if visibility is not None:
+        from ..visibility.consistency import check_views_belong
+
+        check_views_belong(scene, list(visibility))  # another scene's views: refused
         return list(visibility)
     from ..visibility import SceneCasters, check_poses, compute_visibility
 
