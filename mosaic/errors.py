@@ -54,7 +54,15 @@ class CorruptDataError(SceneDataError):
 
 
 class DatasetRootError(MosaicError):
-    """The dataset root given by the user does not look like the expected release."""
+    """The dataset root given by the user does not look like the expected release.
+
+    Attributes:
+        path: the offending file or folder when one is to blame (else None).
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        super().__init__(message)
+        self.path = str(path) if path is not None else None
 
 
 class BackendUnavailableError(MosaicError):
