@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from process_helpers import without_privileges
 
 from mosaic.cli import main
 from mosaic.io.shard_writer import temporary_path
@@ -291,17 +292,6 @@ def test_a_bad_input_failure_stays_recorded_until_its_files_change(release, refe
     assert _jsonl(out) == reference[1]
 
 
-def _without_privileges(cmd: list[str]) -> list[str]:
-    """Run ``cmd`` where file permissions apply: as is for a normal user; for root, in a user
-    namespace without capabilities (``unshare --user``)."""
-    if os.geteuid() != 0:
-        return cmd
-    probe = subprocess.run(["unshare", "--user", "true"], capture_output=True)
-    if shutil.which("unshare") is None or probe.returncode != 0:
-        pytest.skip("running as root without user namespaces: permissions do not apply")
-    return ["unshare", "--user", *cmd]
-
-
 def test_a_permission_failure_is_retried_by_the_next_run(release, reference, tmp_path):
     root = tmp_path / "release"
     shutil.copytree(release, root)
@@ -309,12 +299,12 @@ def test_a_permission_failure_is_retried_by_the_next_run(release, reference, tmp
     out = tmp_path / "ds"
     folder.chmod(0)
     try:
-        first = subprocess.run(_without_privileges(_command(root, out)), capture_output=True,
+        first = subprocess.run(without_privileges(_command(root, out)), capture_output=True,
                                text=True)
         assert first.returncode == 3, first.stdout + first.stderr
         assert "FAILED scene0001_00" in first.stderr and "PermissionError" in first.stderr
         assert "this may pass" in first.stderr and "Traceback" not in first.stderr
-        again = subprocess.run(_without_privileges(_command(root, out)), capture_output=True,
+        again = subprocess.run(without_privileges(_command(root, out)), capture_output=True,
                                text=True)
         assert again.returncode == 3
         assert "retrying scene0001_00: it failed for a cause that may pass" in again.stderr

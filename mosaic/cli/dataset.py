@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from . import EXIT_ERROR, EXIT_PARTIAL, friendly_errors, main
-from .reading import allow_incomplete_option, report_left_out
+from .reading import allow_incomplete_option, report_left_out, writing_to
 
 EXIT_USAGE = 2
 SCANNET_HELP = """\
@@ -349,7 +349,9 @@ def stats(out, plots, allow_incomplete):
         report_left_out(ds)
         st = dataset_stats(ds)
     click.echo(format_stats(st))
-    paths = write_stats(st, plots or Path(out) / "stats")
+    folder = plots or Path(out) / "stats"
+    with writing_to(folder):
+        paths = write_stats(st, folder)
     click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -371,7 +373,8 @@ def export(out, fmt, output, split, allow_incomplete):
     target = Path(output) if output else Path(out) / "exports" / f"{fmt}.{ext}"
     with open_dataset(out, split=split, allow_incomplete=allow_incomplete) as ds:
         report_left_out(ds)
-        path = export_dataset(ds, fmt, target)
+        with writing_to(target):
+            path = export_dataset(ds, fmt, target)
         n = len(ds)
     click.echo(f"wrote {n} items to {path}")
 
@@ -408,4 +411,5 @@ def evaluate(out, pred, json_out, split, allow_incomplete):
     click.echo(f"overall {report.overall:.1f}  (scored {report.n_scored}, "
                f"missing {report.n_missing}, unknown ids {report.n_unknown})")
     if json_out:
-        Path(json_out).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True))
+        with writing_to(json_out):
+            Path(json_out).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True))

@@ -1,8 +1,11 @@
-"""What every dataset-reading command shares: ``--allow-incomplete`` and its report."""
+"""What every dataset-reading command shares: ``--allow-incomplete`` and its report, and
+naming the file a failed write was for."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,3 +26,15 @@ def report_left_out(ds: Any) -> None:
                "cover only the shards read", err=True)
     for name, why in left:
         click.echo(f"  left out {name}: {why}", err=True)
+
+
+@contextmanager
+def writing_to(path: str | Path) -> Iterator[None]:
+    """Name ``path`` in an OS error raised inside without a file name (a failed ``write()``
+    says only "No space left on device"), so the one-line error says where."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
