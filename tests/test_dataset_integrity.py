@@ -246,3 +246,10 @@ def test_checksums_are_cached_by_size_and_mtime(copy):
         assert calls[first:] == [shard.name]
     finally:
         verify.sha256_file = real
+
+
+def test_other_h5_files_in_the_folder_are_not_taken_for_shards(copy, tmp_path):
+    (copy / "labels.h5").write_bytes(b"not a shard")  # e.g. `mosaic visibility --out` output
+    res = _read(copy, ["export", "--format", "jsonl"], tmp_path)
+    assert res.exit_code == 0, res.output
+    assert CliRunner().invoke(main, ["validate", str(copy)]).exit_code == 0

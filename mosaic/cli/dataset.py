@@ -211,7 +211,7 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
 
     from ..errors import ConfigError
     from ..io.shard_writer import write_bytes_atomic
-    from ..stages.output_lock import OutputLock
+    from ..stages.output_lock import LOCK_FILES, OutputLock
     from ..synthetic.world import SynthSpec, write_synthetic_dataset
 
     stamp = cache / ".mosaic-synthetic.json"
@@ -222,7 +222,7 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
                 return cache
         except json.JSONDecodeError:
             pass
-    elif cache.is_dir() and any(cache.iterdir()):
+    elif cache.is_dir() and any(p.name not in LOCK_FILES for p in cache.iterdir()):
         raise ConfigError(
             f"--cache {cache} is not empty and holds no {stamp.name}, so it was not written by "
             "`mosaic dataset`; writing synthetic scenes there would overwrite its files. "

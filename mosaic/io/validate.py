@@ -17,7 +17,7 @@ from ..structures import QA_TYPES
 from .image_check import decode_problem
 from .reader import read_index
 from .schema import SCHEMA, SCHEMA_VERSION
-from .verify import index_problems, planned_shards, shard_problem
+from .verify import SHARD_RE, index_problems, planned_shards, shard_problem
 
 ROOT_ATTRS = ("schema_version", "mosaic_version", "config", "config_hash", "compression")
 
@@ -233,7 +233,8 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> ValidationR
         )
     report.counts = totals
     for path in sorted(root.glob("*.h5")):
-        if path.name not in listed and path.name not in index.get("missing_shards", []):
+        if (SHARD_RE.match(path.name) and path.name not in listed
+                and path.name not in index.get("missing_shards", [])):
             report.problems.append(
                 f"{path.name}: shard on disk but not listed in index.json (the index was "
                 "edited, or the shard belongs to another run); rerun generate with the same "

@@ -257,7 +257,8 @@ def verify_shards(
             left[name] = "planned but not listed in index.json (the run is unfinished or the " \
                          "index was edited)"
     for path in sorted(root.glob("*.h5")):
-        if path.name not in listed and path.name not in left and selected(path.name):
+        if (SHARD_RE.match(path.name) and path.name not in listed and path.name not in left
+                and selected(path.name)):
             left[path.name] = "on disk but not listed in index.json (the index was edited or " \
                               "belongs to another run)"
     cache = ChecksumCache(root) if use_cache else None

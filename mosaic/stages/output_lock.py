@@ -36,6 +36,7 @@ from ..io.shard_writer import TEMPORARY_RE, temporary_path
 LOCK_NAME = ".mosaic-run.lock"
 HELD_NAME = ".mosaic-run.held"  # the fallback lock without flock
 WORKERS_LOCK_NAME = ".mosaic-workers.lock"
+LOCK_FILES = frozenset({LOCK_NAME, HELD_NAME, WORKERS_LOCK_NAME})
 ORPHAN_WAIT_S = 10.0  # how long a new run waits for workers of a dead run to stop
 _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 _WORKER_LOCK_FD: int | None = None  # the shared lock a worker holds until it exits
@@ -90,7 +91,10 @@ def _read_holder(fd_or_path: int | Path) -> dict[str, Any]:
 def _flock(fd: int, exclusive: bool, blocking: bool) -> bool:
     """Take a flock; False when another holder has it (non-blocking). OSError when the file
     system has no flock."""
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: the O_EXCL fallback
+        raise OSError(errno.ENOSYS, "flock is not available") from None
 
     op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
     try:
