@@ -82,7 +82,8 @@ def generate_qa(
 
     Args:
         scene: the scene.
-        visibility: labelled views to use as they are; None labels every
+        visibility: labelled views of this scene to use as they are (another scene's views
+            raise ``SceneDataError``); None labels every
             ``viewsets.frame_step``-th usable frame and drops pose-rejected frames
             (``mosaic.pipeline.label_views``).
         config: the run configuration (defaults when None).
@@ -95,13 +96,20 @@ def generate_qa(
     cfg = config or MosaicConfig()
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=int(seed))
-    views = label_views(scene, cfg).views if visibility is None else visibility
+    if visibility is None:
+        views = label_views(scene, cfg).views
+    else:
+        from .visibility.consistency import check_views_belong
+
+        views = list(visibility)
+        check_views_belong(scene, views)  # another scene's views are refused
     return questions_of(scene, views, cfg)
 
 
-def open_dataset(path: Any, split: str | None = None) -> Any:
+def open_dataset(path: Any, split: str | None = None, allow_incomplete: bool = False) -> Any:
     """Open a generated dataset directory for reading, optionally one output split (``train``,
-    ``bench``); see ``mosaic.io.reader``."""
+    ``bench``); its shards are verified first, and ``allow_incomplete`` reads only the valid
+    ones of an incomplete or altered dataset; see ``mosaic.io.reader``."""
     from .io.reader import open_dataset as _od
 
-    return _od(path, split=split)
+    return _od(path, split=split, allow_incomplete=allow_incomplete)

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from .config_checks import validate_config
 from .errors import ConfigError
 
 
@@ -192,9 +193,7 @@ def _apply(cfg: MosaicConfig, section: str | None, key: str, value: Any) -> Mosa
     return dataclasses.replace(cfg, **{section: new_sub})
 
 
-def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> MosaicConfig:
-    """Build a config from nested plain data (as in a YAML file); unknown keys are errors."""
-    cfg = base or MosaicConfig()
+def _with_dict(cfg: MosaicConfig, data: dict[str, Any]) -> MosaicConfig:
     for top, value in (data or {}).items():
         if isinstance(value, dict):
             for key, v in value.items():
@@ -202,6 +201,12 @@ def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> 
         else:
             cfg = _apply(cfg, None, top, value)
     return cfg
+
+
+def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> MosaicConfig:
+    """Build a config from nested plain data (as in a YAML file); unknown keys and settings
+    out of range (``mosaic.config_checks``) are errors."""
+    return validate_config(_with_dict(base or MosaicConfig(), data))
 
 
 # Presets: the repository's pipelines/ folder, reached through the package (mosaic/pipelines is
@@ -259,10 +264,10 @@ def load_config(
             raise ConfigError(f"config file {p} must hold a mapping of sections")
         data.pop("name", None)
         data.pop("description", None)
-        cfg = config_from_dict(data, cfg)
+        cfg = _with_dict(cfg, data)  # checked once, after the overrides (they may fix a value)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value")
         name, value = item.split("=", 1)
         cfg = override(cfg, name, value)
-    return cfg
+    return validate_config(cfg)

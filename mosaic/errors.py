@@ -54,7 +54,15 @@ class CorruptDataError(SceneDataError):
 
 
 class DatasetRootError(MosaicError):
-    """The dataset root given by the user does not look like the expected release."""
+    """The dataset root given by the user does not look like the expected release.
+
+    Attributes:
+        path: the offending file or folder when one is to blame (else None).
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        super().__init__(message)
+        self.path = str(path) if path is not None else None
 
 
 class BackendUnavailableError(MosaicError):
@@ -78,3 +86,31 @@ class ConfigError(MosaicError):
 
 class ShardError(MosaicError):
     """A dataset shard is missing, incomplete or fails its checksum."""
+
+
+def os_error_message(exc: OSError) -> str | None:
+    """One line for an operating-system error a user can act on (disk full, permission,
+    read-only or failing storage, missing path): what happened, to which file, what to do.
+    None when the error carries no errno (then it is a bug, not the environment)."""
+    import errno
+
+    if exc.errno is None:
+        return None
+    files = [f for f in (exc.filename, getattr(exc, "filename2", None)) if f]
+    where = f" ({' -> '.join(str(f) for f in files)})" if files else ""
+    strerror = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        what = "no space left on the device" if exc.errno == errno.ENOSPC else "disk quota full"
+        return (f"{what}{where}: free some space or write somewhere else (--out / --output), "
+                "then rerun the same command; finished work is kept")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (f"permission denied{where}: give this user access to it (or choose another "
+                "path), then rerun the same command")
+    if exc.errno == errno.EROFS:
+        return f"read-only file system{where}: write somewhere else, then rerun"
+    if exc.errno == errno.EIO:
+        return (f"input/output error{where}: the disk or network file system failed; check "
+                "it, then rerun the same command")
+    if exc.errno == errno.ENOENT:
+        return f"no such file or folder{where}: check the path"
+    return f"{strerror}{where}"

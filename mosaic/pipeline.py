@@ -8,7 +8,8 @@ about clocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -24,6 +25,26 @@ def _no_timing(_name: str) -> AbstractContextManager[object]:
     return nullcontext()
 
 
+DECODE_REASON = "colour image does not decode"
+
+
+@dataclass(frozen=True)
+class RejectedFrame:
+    """A sampled frame left out of labelling.
+
+    Attributes:
+        frame_id: source frame number.
+        reason: why (the pose check's reason, or ``DECODE_REASON``).
+        error_m: the pose check's depth error in metres (NaN for a frame that does not decode).
+        detail: the decoder's message for an undecodable image ("" otherwise).
+    """
+
+    frame_id: int
+    reason: str
+    error_m: float = math.nan
+    detail: str = ""
+
+
 @dataclass(frozen=True)
 class LabelledViews:
     """The views of one scene that questions are drawn from.
@@ -33,16 +54,20 @@ class LabelledViews:
         views: labels of the sampled frames the pose check kept, in frame order.
         pose_checks: one ``PoseCheck`` per checked frame (empty when the check is off or the
             scene has no frame store, i.e. no sensor depth).
+        undecodable: frames the pose check kept whose colour image does not decode.
     """
 
     sampled: tuple[int, ...]
     views: tuple[ViewVisibility, ...]
     pose_checks: tuple[PoseCheck, ...]
+    undecodable: tuple[RejectedFrame, ...] = ()
 
     @property
-    def rejected(self) -> tuple[PoseCheck, ...]:
-        """Pose checks that dropped their frame."""
-        return tuple(c for c in self.pose_checks if c.rejected)
+    def rejected(self) -> tuple[RejectedFrame, ...]:
+        """Every sampled frame left out: rejected poses, then undecodable images."""
+        poses = tuple(RejectedFrame(int(c.frame_id), c.reason, float(c.error_m))
+                      for c in self.pose_checks if c.rejected)
+        return poses + self.undecodable
 
     @property
     def unchecked(self) -> tuple[PoseCheck, ...]:
@@ -74,9 +99,32 @@ def label_views(scene: Scene, config: MosaicConfig, stage: Stage = _no_timing) -
             checks = check_poses(scene, sampled, vcfg.pose_max_error, caster=casters.full)
     bad = {int(c.frame_id) for c in checks if c.rejected}
     kept = [f for f in sampled if f not in bad]
+    with stage("read"):
+        kept, undecodable = _decodable(scene, kept)
     with stage("visibility"):
         views = compute_visibility(scene, kept, config=vcfg, casters=casters) if kept else []
-    return LabelledViews(sampled, tuple(views), tuple(checks))
+    return LabelledViews(sampled, tuple(views), tuple(checks), undecodable)
+
+
+def _decodable(scene: Scene, frame_ids: Sequence[int]
+               ) -> tuple[list[int], tuple[RejectedFrame, ...]]:
+    """(frames whose colour image decodes at the frame's size, the rest as rejections), so no
+    question shows a broken image. A scene without a frame store has no images to check."""
+    from .sources.image_check import decode_problem
+
+    if scene.store is None:
+        return list(frame_ids), ()
+    kept: list[int] = []
+    bad: list[RejectedFrame] = []
+    for fid in frame_ids:
+        frame = scene.frame(fid)
+        why = decode_problem(scene.read_color(fid), (int(frame.width), int(frame.height)))
+        if why is None:
+            kept.append(fid)
+        else:
+            bad.append(RejectedFrame(int(fid), DECODE_REASON, detail=f"frame {fid} colour image "
+                                                                     f"{why}"))
+    return kept, tuple(bad)
 
 
 def questions_of(

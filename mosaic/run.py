@@ -9,6 +9,7 @@ directory: a rerun with another config or scene list is refused instead of mixin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -18,10 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from .config import MosaicConfig, SourceConfig
+from .config_checks import validate_config
 from .errors import ConfigError, DatasetRootError, UnknownNameError
+from .executors.signals import stop_on_signals
 from .io.shard_writer import write_bytes_atomic
+from .sources.fingerprint import input_fingerprint
 from .stages.chunk import ChunkTask, read_marker, run_chunk, write_index
 from .stages.failures import failure_record, write_failures
+from .stages.output_lock import LOCK_NAME, OutputLock, remove_stale_temporaries
+from .stages.resume import check_same_root, forget_chunks, plan_resume
 from .structures import FAMILY_OF, QA_TYPES
 
 PLAN_NAME = "plan.json"
@@ -36,6 +42,7 @@ class ScenePlan:
 
     splits: dict[str, list[str]]
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    folders: dict[str, str] = field(default_factory=dict)  # scene -> its input folder
 
     @property
     def n_scenes(self) -> int:
@@ -70,11 +77,13 @@ def resolve_scenes(
         official = {"bench": "val"}.get(split, split)
     entries, _warnings = listing(official)
     split_of = {e.scene_id: e.split for e in entries}
+    folder_of = {e.scene_id: str(e.folder) for e in entries}
     if wanted is not None or scene_ids:
         if official is None:
             # a scene list may name scenes of any split: look them up in the full listing
             all_entries, _ = listing(None)
             split_of = {e.scene_id: e.split for e in all_entries}
+            folder_of = {e.scene_id: str(e.folder) for e in all_entries}
         if wanted is None:
             wanted = sorted(split_of)
         if scene_ids:
@@ -116,7 +125,8 @@ def resolve_scenes(
             f"which has no annotations ({', '.join(s['scene'] for s in skipped[:5])}"
             f"{' ...' if len(skipped) > 5 else ''}); use --split train or bench"
         )
-    return ScenePlan(splits, skipped)
+    folders = {sid: folder_of[sid] for ids in splits.values() for sid in ids if sid in folder_of}
+    return ScenePlan(splits, skipped, folders)
 
 
 def plan_chunks(
@@ -125,8 +135,10 @@ def plan_chunks(
     out_dir: str | Path,
     chunk_size: int,
     embed_images: bool = False,
+    fingerprints: dict[str, str] | None = None,
 ) -> list[ChunkTask]:
-    """Consecutive chunks of ``chunk_size`` sorted scenes per split."""
+    """Consecutive chunks of ``chunk_size`` sorted scenes per split (``fingerprints``: scene ->
+    input fingerprint, recorded in each chunk's marker)."""
     if chunk_size < 1:
         raise ConfigError(f"chunk size must be >= 1, got {chunk_size}")
     tasks = []
@@ -143,9 +155,15 @@ def plan_chunks(
                     config=config,
                     out_dir=str(out_dir),
                     embed_images=embed_images,
+                    fingerprints=tuple((fingerprints or {}).get(s, "") for s in chunk),
                 )
             )
     return tasks
+
+
+# plan.json fields a resumed run may change: the fingerprints are checked per chunk instead
+# (mosaic.stages.resume), and a plan written before the root was recorded has none.
+_PLAN_UNPINNED = ("inputs", "root")
 
 
 def _check_plan(out_dir: Path, plan_doc: dict[str, Any]) -> None:
@@ -155,8 +173,12 @@ def _check_plan(out_dir: Path, plan_doc: dict[str, Any]) -> None:
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             old = None
-        if old is not None and old != plan_doc:
-            diff = sorted(k for k in plan_doc if old.get(k) != plan_doc[k])
+        if isinstance(old, dict):
+            check_same_root(out_dir, old, plan_doc["root"])
+            old = {k: v for k, v in old.items() if k not in _PLAN_UNPINNED}
+        pinned = {k: v for k, v in plan_doc.items() if k not in _PLAN_UNPINNED}
+        if old is not None and old != pinned:
+            diff = sorted(k for k in pinned if old.get(k) != pinned[k])
             raise ConfigError(
                 f"{out_dir} holds a run with a different plan ({', '.join(diff)} differ); "
                 "use a new --out directory, or delete this one to start over"
@@ -191,6 +213,7 @@ class RunSummary:
     failures: list[dict[str, Any]]
     # sampled frames kept without a pose check (no depth image...): reason -> count
     frames_unchecked: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # retried scenes, a dead run's lock taken
 
     @property
     def views_per_second(self) -> float:
@@ -221,10 +244,17 @@ def generate_dataset(
     """Run (or resume) every chunk, then write ``failures.json``, ``summary.json`` and,
     last, ``index.json``.
 
-    ``on_event`` gets ``{"event": "start", "total": n_scenes, "done": n_already_done}`` once,
-    then ``{"event": "scene", "scene": id, "ok": bool, "views": n}`` per processed scene.
+    ``on_event`` gets ``{"event": "note", "text": ...}`` for what the user should know before
+    the work starts (scenes retried, a killed run's lock taken over), then
+    ``{"event": "start", "total": n_scenes, "done": n_already_done}`` once, then
+    ``{"event": "scene", "scene": id, "ok": bool, "views": n}`` per processed scene.
+
+    The output folder is locked for the whole run (``mosaic.stages.output_lock``: a second
+    run is refused with the holder's pid and host), and SIGTERM / SIGHUP stop the run like
+    Ctrl-C (``mosaic.executors.signals``: workers killed, lock released). Raises
+    ``ConfigError`` when resuming against another root or changed inputs of written scenes.
     """
-    t0 = time.perf_counter()
+    validate_config(config)  # also for a config built in code, not through load_config
     # a misspelt question type or backend would otherwise fail every scene (after its ray
     # casting, for a type) and pin the bad config in plan.json
     for qtype in config.qa.types:
@@ -235,20 +265,52 @@ def generate_dataset(
     if config.visibility.backend not in BACKENDS:
         raise UnknownNameError("ray-casting backend (visibility.backend)",
                                config.visibility.backend, list(BACKENDS))
+    with OutputLock(out_dir) as lock, stop_on_signals():
+        notes = []
+        if lock.taken_over:
+            notes.append(f"took over {Path(out_dir) / LOCK_NAME} from a run that ended without "
+                         f"releasing it (pid {lock.taken_over.get('pid')} on host "
+                         f"{lock.taken_over.get('host')})")
+        remove_stale_temporaries(out_dir)
+        return _generate_locked(plan, config, out_dir, executor, chunk_size, embed_images,
+                                on_event, notes)
+
+
+def _generate_locked(
+    plan: ScenePlan,
+    config: MosaicConfig,
+    out_dir: str | Path,
+    executor: Any,
+    chunk_size: int,
+    embed_images: bool,
+    on_event: Callable[[Event], None] | None,
+    notes: list[str],
+) -> RunSummary:
+    """``generate_dataset`` with the output folder locked."""
+    t0 = time.perf_counter()
     out = Path(out_dir)
-    tasks = plan_chunks(plan, config, out, chunk_size, embed_images)
+    fingerprints = {sid: input_fingerprint(plan.folders.get(sid))
+                    for ids in plan.splits.values() for sid in ids}
+    tasks = plan_chunks(plan, config, out, chunk_size, embed_images, fingerprints)
     _check_plan(
         out,
         {
             "source": config.source.name,
+            "root": str(Path(config.source.root).resolve()),
             "config_hash": config.hash(),
             "chunk_size": chunk_size,
             "embed_images": embed_images,
             "splits": {k: sorted(v) for k, v in sorted(plan.splits.items())},
+            "inputs": dict(sorted(fingerprints.items())),
         },
     )
-    todo = executor.pending(tasks)
     emit = on_event or (lambda _e: None)
+    resume = plan_resume(out, tasks, fingerprints)
+    forget_chunks(tasks, resume.redo)
+    notes += resume.notes
+    for text in notes:
+        emit({"event": "note", "text": text})
+    todo = executor.pending(tasks)
     emit({
         "event": "start",
         "total": plan.n_scenes,
@@ -257,11 +319,13 @@ def generate_dataset(
     chunk_errors: list[str] = []
     crashed: list[dict[str, Any]] = []
     this_run: set[str] = set()
-    for task, result in executor.run(run_chunk, tasks, on_event):
-        this_run.add(task.shard_name)
-        if isinstance(result, BaseException):
-            chunk_errors.append(f"{task.shard_name}: {type(result).__name__}: {result}")
-            crashed += [failure_record(s, result) for s in task.scene_ids]
+    with contextlib.closing(executor.run(run_chunk, tasks, on_event)) as results:
+        # closing: an interrupt between two results still stops the executor's workers
+        for task, result in results:
+            this_run.add(task.shard_name)
+            if isinstance(result, BaseException):
+                chunk_errors.append(f"{task.shard_name}: {type(result).__name__}: {result}")
+                crashed += [failure_record(s, result) for s in task.scene_ids]
     # only chunks whose shard is present with the recorded size count: a stale marker of a
     # chunk that was redone and crashed this time must not put a missing shard in the index
     markers = {t.shard_name: read_marker(t.marker_path) if t.is_done() else None for t in tasks}
@@ -308,6 +372,7 @@ def generate_dataset(
         views_labelled_this_run=views_this_run,
         failures=failures,
         frames_unchecked=dict(total("unchecked")),
+        notes=notes,
     )
     write_bytes_atomic(
         out / "summary.json", json.dumps(summary.to_dict(), indent=1, sort_keys=True).encode()

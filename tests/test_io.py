@@ -120,6 +120,17 @@ def make_qa(scene_id: str, k: int, frame_ids: tuple[int, ...]) -> QAItem:
     )
 
 
+def jpeg(frame_id: int) -> bytes:
+    """A real 64x48 JPEG (the frames' size) whose pixels depend on the frame id."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (frame_id % 256, 80, 160)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
 def write_dataset(root, n_scenes=2, embed=False, splits=None):
     """``n_scenes`` one-scene shards, all ``train`` unless ``splits`` names each one's split."""
     splits = splits or ("train",) * n_scenes
@@ -133,13 +144,15 @@ def write_dataset(root, n_scenes=2, embed=False, splits=None):
             scene=scene, n_sampled=3, rejected=[{"frame_id": 10, "error_m": 0.3, "reason": "r"}],
             views=views, pose_errors={0: 0.01},
             image_paths={0: f"images/{sid}/0.jpg", 20: f"images/{sid}/20.jpg"},
-            images={0: b"\xff\xd8jpeg0", 20: b"\xff\xd8jpeg20"} if embed else {}, qa=qa,
+            images={0: jpeg(0), 20: jpeg(20)} if embed else {}, qa=qa,
         )
         if not embed:
             for fid in (0, 20):
                 (root / "images" / sid).mkdir(parents=True, exist_ok=True)
-                write_bytes_atomic(root / f"images/{sid}/{fid}.jpg", b"\xff\xd8jpeg%d" % fid)
-        w = ShardWriter(root / f"{splits[s]}-{s:05d}-of-{n_scenes:05d}.h5", splits[s],
+                write_bytes_atomic(root / f"images/{sid}/{fid}.jpg", jpeg(fid))
+        # shard i of n of its own split, as the driver names them
+        i, n = splits[:s].count(splits[s]), splits.count(splits[s])
+        w = ShardWriter(root / f"{splits[s]}-{i:05d}-of-{n:05d}.h5", splits[s],
                         '{"seed":0}', "abc", "0.1.0", embed_images=embed)
         w.add_scene(rec)
         shards.append(w.close())
@@ -224,11 +237,11 @@ def test_embedded_images(tmp_path):
     write_dataset(tmp_path, n_scenes=1, embed=True)
     ds = open_dataset(tmp_path)
     item = ds[1]
-    assert ds.image_bytes(item, 0) == b"\xff\xd8jpeg20"
+    assert ds.image_bytes(item, 0) == jpeg(20)
     assert not (tmp_path / "images").exists()
     assert validate_dataset(tmp_path).ok
     export_dataset(tmp_path, "spatialmosaic", tmp_path / "exports")
-    assert (tmp_path / "images/scene0000_00/20.jpg").read_bytes() == b"\xff\xd8jpeg20"
+    assert (tmp_path / "images/scene0000_00/20.jpg").read_bytes() == jpeg(20)
 
 
 def test_validate_flags_flipped_byte(tmp_path):

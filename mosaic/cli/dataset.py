@@ -17,6 +17,7 @@ import click
 from ..executors import EXECUTORS
 from ..sources import SOURCES
 from . import EXIT_ERROR, EXIT_PARTIAL, friendly_errors, main
+from .reading import allow_incomplete_option, report_left_out, writing_to
 from .run_config import build_config, config_options
 
 EXIT_USAGE = 2
@@ -29,6 +30,9 @@ class _Progress:
         self.failed = 0
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] == "note":  # e.g. scenes retried: shown with or without a bar
+            click.echo(f"note: {event['text']}", err=True)
+            return
         if not self.enabled:
             return
         from tqdm import tqdm
@@ -69,7 +73,8 @@ def _print_summary(s: Any) -> None:
          f"per stage (summed over workers): {stages}")
     for f in s.failures:
         where = f" [{f['file']}]" if f.get("file") else ""
-        echo(f"FAILED {f['scene']}{where}: {f['type']}: {f['cause']}", err=True)
+        hint = f" -> {f['hint']}" if f.get("hint") else ""
+        echo(f"FAILED {f['scene']}{where}: {f['type']}: {f['cause']}{hint}", err=True)
     for e in s.chunk_errors:
         echo(f"CHUNK FAILED {e} (rerun to retry)", err=True)
     if s.failures:
@@ -184,6 +189,7 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
 
     from ..errors import ConfigError
     from ..io.shard_writer import write_bytes_atomic
+    from ..stages.output_lock import LOCK_FILES, OutputLock
     from ..synthetic.world import SynthSpec, write_synthetic_dataset
 
     stamp = cache / ".mosaic-synthetic.json"
@@ -201,21 +207,24 @@ def ensure_synthetic_cache(cache: Path, n_scenes: int, seed: int, workers: int =
                 f"{held['seed']}); leave --cache out (each scene count and seed gets its own "
                 "cache) or choose a new folder"
             )
-    elif cache.is_dir() and any(cache.iterdir()):
+    elif cache.is_dir() and any(p.name not in LOCK_FILES for p in cache.iterdir()):
         raise ConfigError(
             f"--cache {cache} is not empty and holds no {stamp.name}, so it was not written by "
             "`mosaic dataset`; writing synthetic scenes there would overwrite its files. "
             "Choose an empty or new folder"
         )
     cache.mkdir(parents=True, exist_ok=True)
-    # stamp first (an interrupted write leaves a mismatching stamp, so it is redone, not refused)
-    write_bytes_atomic(stamp, json.dumps({"writing": want}).encode())
-    spec = dataclasses.replace(SynthSpec(), n_frames=SYNTHETIC_FRAMES)
-    with tqdm(total=n_scenes + 1, unit="scene", desc="writing built-in scenes", file=sys.stderr,
-              dynamic_ncols=True, disable=not progress) as bar:
-        write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed, spec=spec, workers=workers,
-                                progress=lambda _sid: bar.update(1))
-    write_bytes_atomic(stamp, json.dumps(want).encode())
+    with OutputLock(cache):  # two `mosaic dataset` runs must not write one cache at once
+        if stamp.is_file() and stamp.read_text() == json.dumps(want):
+            return cache  # another run finished writing it since the check above
+        # stamp first (an interrupted write leaves a mismatching stamp: redone, not refused)
+        write_bytes_atomic(stamp, json.dumps({"writing": want}).encode())
+        spec = dataclasses.replace(SynthSpec(), n_frames=SYNTHETIC_FRAMES)
+        with tqdm(total=n_scenes + 1, unit="scene", desc="writing built-in scenes",
+                  file=sys.stderr, dynamic_ncols=True, disable=not progress) as bar:
+            write_synthetic_dataset(cache, n_scenes=n_scenes, seed=seed, spec=spec,
+                                    workers=workers, progress=lambda _sid: bar.update(1))
+        write_bytes_atomic(stamp, json.dumps(want).encode())
     return cache
 
 
@@ -311,16 +320,20 @@ def validate(out, no_images):
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
 @click.option("--plots", type=click.Path(file_okay=False), default=None,
               help="folder for stats.json and PNG plots (default <out>/stats)")
+@allow_incomplete_option
 @friendly_errors
-def stats(out, plots):
+def stats(out, plots, allow_incomplete):
     """Tables and plots: QA per type, answer balance, occlusion/overlap, categories."""
     from ..io.reader import open_dataset
     from ..reports.stats import dataset_stats, format_stats, write_stats
 
-    with open_dataset(out) as ds:
+    with open_dataset(out, allow_incomplete=allow_incomplete) as ds:
+        report_left_out(ds)
         st = dataset_stats(ds)
     click.echo(format_stats(st))
-    paths = write_stats(st, plots or Path(out) / "stats")
+    folder = plots or Path(out) / "stats"
+    with writing_to(folder):
+        paths = write_stats(st, folder)
     click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -335,16 +348,21 @@ def stats(out, plots):
               help="folder of the files <format>_<split>.json[l] (default <out>/exports)")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
               help="file to write when a single split is exported (with --split)")
+@allow_incomplete_option
 @friendly_errors
-def export(out, fmt, split, out_dir, output):
+def export(out, fmt, split, out_dir, output, allow_incomplete):
     """Export QA items, one file per split: JSON lines, LLaVA, SpatialMosaic test or train."""
     from ..io.exports import export_dataset
     from ..io.reader import open_dataset
 
-    written = export_dataset(out, fmt, out_dir or Path(out) / "exports", split=split,
-                             output=output)
+    target_dir = Path(out_dir) if out_dir else Path(out) / "exports"
+    with open_dataset(out, split=split, allow_incomplete=allow_incomplete) as ds:
+        report_left_out(ds)
+    with writing_to(output or target_dir):
+        written = export_dataset(out, fmt, target_dir, split=split, output=output,
+                                 allow_incomplete=allow_incomplete)
     for s, path in written.items():
-        with open_dataset(out, split=s) as part:
+        with open_dataset(out, split=s, allow_incomplete=allow_incomplete) as part:
             n = len(part)
         click.echo(f"wrote {n} items of split {s} to {path}")
 
@@ -359,15 +377,17 @@ def export(out, fmt, split, out_dir, output):
 @click.option("--allow-missing", is_flag=True,
               help="score only the items that have a prediction (default: a missing "
                    "prediction is a wrong answer)")
+@allow_incomplete_option
 @friendly_errors
-def evaluate(out, pred, json_out, split, allow_missing):
+def evaluate(out, pred, json_out, split, allow_missing, allow_incomplete):
     """Score predictions as SpatialMosaic's evaluation does: per type, family, level, overall."""
     from ..evaluation import evaluate as score
     from ..evaluation import load_predictions
     from ..io.reader import open_dataset
 
     preds = load_predictions(pred)
-    with open_dataset(out, split=split) as ds:
+    with open_dataset(out, split=split, allow_incomplete=allow_incomplete) as ds:
+        report_left_out(ds)
         report = score(ds.iter_qa(), preds, allow_missing=allow_missing)
     click.echo(f"{'question type':<28}{'n':>6}{'score':>8}")
     for t, r in report.per_type.items():
@@ -393,4 +413,5 @@ def evaluate(out, pred, json_out, split, allow_missing):
     click.echo(f"overall {report.overall:.2f}  ({what}: {report.n_items} items, "
                f"{report.n_scored} scored, {report.n_missing} without a prediction{fate})")
     if json_out:
-        Path(json_out).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True))
+        with writing_to(json_out):
+            Path(json_out).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True))

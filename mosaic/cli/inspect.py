@@ -8,6 +8,7 @@ import click
 
 from ..structures import QA_TYPES
 from . import friendly_errors, main
+from .reading import allow_incomplete_option, report_left_out
 from .run_config import build_config, config_options
 
 
@@ -56,15 +57,17 @@ def visibility_cmd(config_path, overrides, source, root, scene_id, frames, out, 
 @click.option("--split", default=None, help="only this split's shards (train, bench)")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
 @click.option("--width", type=int, default=1200, show_default=True, help="card width (pixels)")
+@allow_incomplete_option
 @friendly_errors
-def qa_cmd(dataset, item_id, qtype, n, split, out, width):
+def qa_cmd(dataset, item_id, qtype, n, split, out, width, allow_incomplete):
     """QA cards of a generated dataset: frames, question, options, answer, diagnostics."""
     from ..inspect import card_frames_from_dataset, dataset_categories, render_qa_card
     from ..io.reader import open_dataset
 
     if (item_id is None) == (qtype is None):
         raise click.UsageError("give exactly one of --id ID or --type TYPE")
-    with open_dataset(dataset, split=split) as ds:
+    with open_dataset(dataset, split=split, allow_incomplete=allow_incomplete) as ds:
+        report_left_out(ds)
         indices = []
         for i, qa in enumerate(ds.iter_qa()):
             if (item_id is not None and qa.id == item_id) or (

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..config import MosaicConfig, load_config, override
+from ..config_checks import validate_config
 
 
 def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,4 +45,4 @@ def build_config(
             cfg = override(cfg, name, value)
     if need_root and not cfg.source.root:
         raise click.UsageError("no dataset root: give --root (or --set source.root=...)")
-    return cfg
+    return validate_config(cfg)

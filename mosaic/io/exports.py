@@ -217,15 +217,18 @@ def export_dataset(
     split: str | None = None,
     output: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    allow_incomplete: bool = False,
 ) -> dict[str, Path]:
     """Export a dataset, one file per output split; returns split -> path written.
 
     Files are ``<out_dir>/<format>_<split>.json[l]``. ``split`` exports only that split;
     ``output`` names the file instead and is allowed only when a single split is exported.
+    The dataset is verified as ``open_dataset`` does (``allow_incomplete`` reads the valid
+    shards of an unfinished or altered one).
     """
     if fmt not in FORMATS:
         raise UnknownNameError("export format", fmt, FORMATS)
-    with open_dataset(root, split=split) as ds:
+    with open_dataset(root, split=split, allow_incomplete=allow_incomplete) as ds:
         splits = ds.splits
         if output is not None and len(splits) > 1:
             raise ExportError(
@@ -237,6 +240,6 @@ def export_dataset(
     written: dict[str, Path] = {}
     for s in splits:
         target = Path(output) if output is not None else Path(out_dir) / export_file_name(fmt, s)
-        with open_dataset(root, split=s) as part:
+        with open_dataset(root, split=s, allow_incomplete=allow_incomplete) as part:
             written[s] = _write_split(part, fmt, target, progress)
     return written

@@ -20,6 +20,7 @@ import numpy as np
 from ..config import VisibilityConfig
 from ..errors import MosaicError
 from ..structures import ObjectVisibility, ViewVisibility
+from .shard_writer import temporary_path
 
 SUFFIXES = (".json", ".h5", ".hdf5")  # file types write_labels can write
 _SCALAR_FIELDS = (
@@ -46,7 +47,7 @@ def write_labels(
     if suffix not in SUFFIXES:
         raise MosaicError(f"--out {path}: use a .json or .h5 file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_path(path)
     if suffix == ".json":
         doc = {
             "scene_id": scene_id,

@@ -8,13 +8,14 @@ Global index -> (shard, row) goes through cumulative per-shard counts.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
@@ -83,8 +84,37 @@ def _nan_none(values: np.ndarray) -> tuple[float, ...] | None:
     return tuple(float(v) for v in values)
 
 
+# What h5py, numpy and json raise on a damaged shard (bad offsets, bytes, joins).
+_READ_ERRORS = (OSError, KeyError, ValueError, UnicodeDecodeError, IndexError, TypeError)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _shard_read(fn: _F) -> _F:
+    """Turn a low-level failure while reading a shard into a ``ShardError`` naming it."""
+
+    @functools.wraps(fn)
+    def wrapper(self: ShardReader, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except ShardError:
+            raise
+        except _READ_ERRORS as exc:
+            raise ShardError(
+                f"shard {self.path} is damaged: {fn.__name__}"
+                f"({', '.join(repr(a) for a in args)}) failed "
+                f"({type(exc).__name__}: {exc}); run `mosaic validate {self.path.parent}`, "
+                "then delete the shard and its marker _chunks/<shard>.json and rerun the same "
+                "`mosaic generate` command to rebuild it"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class ShardReader:
-    """Lazy, fork-safe access to the tables of one shard; small columns are cached."""
+    """Lazy, fork-safe access to the tables of one shard; small columns are cached.
+
+    A read that fails on damaged content raises ``ShardError`` naming the shard.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -119,15 +149,19 @@ class ShardReader:
         self._cache = {}
 
     @property
+    @_shard_read
     def attrs(self) -> dict[str, Any]:
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self.file.attrs.items()}
 
+    @_shard_read
     def n_rows(self, table: str) -> int:
         return int(self.file[table].attrs["n_rows"])
 
+    @_shard_read
     def has(self, table: str, name: str) -> bool:
         return name in self.file[table]
 
+    @_shard_read
     def column(self, table: str, name: str) -> Any:
         """A whole column: ndarray for arrays, list[str] for strings, offsets for text/ragged.
 
@@ -147,6 +181,7 @@ class ShardReader:
         self._cache[key] = value
         return value
 
+    @_shard_read
     def _blob_values(self, table: str, name: str) -> Any:
         """The blob as an in-memory array when small (fast repeated rows), else the dataset."""
         key = (table, name, "blob")
@@ -158,13 +193,16 @@ class ShardReader:
         self._cache[key] = data[()]
         return self._cache[key]
 
+    @_shard_read
     def text(self, table: str, name: str, row: int) -> str:
         return self.blob(table, name, row).decode("utf-8")
 
+    @_shard_read
     def blob(self, table: str, name: str, row: int) -> bytes:
         _, off = self.column(table, name)
         return bytes(self._blob_values(table, name)[off[row] : off[row + 1]])
 
+    @_shard_read
     def ragged(self, table: str, name: str, row: int) -> np.ndarray:
         key = (table, name, "values")
         # column() first: in a forked child it re-opens the file and drops the parent's cache
@@ -173,6 +211,7 @@ class ShardReader:
             self._cache[key] = data[()]  # ragged ints are small: load once
         return self._cache[key][off[row] : off[row + 1]]
 
+    @_shard_read
     def qa_item(self, row: int) -> QAItem:
         """Row ``row`` of ``qa/`` as a QAItem."""
         c = self.column
@@ -202,6 +241,7 @@ class ShardReader:
             evidence=json.loads(self.text("qa", "evidence", row)),
         )
 
+    @_shard_read
     def view(self, row: int) -> ViewRecord:
         c = self.column
         return ViewRecord(
@@ -214,6 +254,7 @@ class ShardReader:
             pose_error=float(c("views", "pose_error")[row]),
         )
 
+    @_shard_read
     def visibility(self, row: int) -> ObjectVisibility:
         """Row ``row`` of ``visibility/`` as an ObjectVisibility."""
         c = self.column
@@ -237,6 +278,7 @@ class ShardReader:
             visible=bool(c("visibility", "visible")[row]),
         )
 
+    @_shard_read
     def view_visibility(self, view_row: int, instance_ids: tuple[int, ...]) -> dict[int, Any]:
         """Visibility records of ``instance_ids`` in one view (absent ids are left out)."""
         start = int(self.column("views", "vis_start")[view_row])
@@ -249,6 +291,7 @@ class ShardReader:
                 out[int(iid)] = self.visibility(start + int(hit[0]))
         return out
 
+    @_shard_read
     def image(self, view_row: int) -> bytes | None:
         """Embedded image bytes of a view, or None when images are stored as files."""
         if not self.has("views", "image"):
@@ -265,9 +308,14 @@ def read_index(root: str | Path) -> dict[str, Any]:
             "rerun `mosaic generate` with the same --out to resume"
         )
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ShardError(f"{path} is not valid JSON ({exc})") from None
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ShardError(
+            f"{path} is not valid JSON ({exc}); rerun the same `mosaic generate` command "
+            "(same --out) to rewrite it"
+        ) from None
+    except OSError as exc:
+        raise ShardError(f"{path} cannot be read ({exc.strerror or exc})") from None
 
 
 class MosaicDataset:
@@ -275,22 +323,41 @@ class MosaicDataset:
 
     ``split`` keeps one output split (``train``, ``bench``); a split no shard has raises
     ``UnknownNameError`` listing the splits present.
+
+    Opening verifies the selection (``mosaic.io.verify``): a malformed index, a shard the run
+    did not produce, or a shard whose size, sha256 or row counts disagree with ``index.json``
+    raises ``ShardError`` naming it. With ``allow_incomplete`` such shards are left out and
+    listed in ``left_out`` as (shard name, why); the valid ones are read.
     """
 
-    def __init__(self, root: str | Path, split: str | None = None):
+    def __init__(self, root: str | Path, split: str | None = None,
+                 allow_incomplete: bool = False):
+        from .verify import index_problems, malformed_index_error, verify_shards
+
         self.root = Path(root)
         self.index = read_index(self.root)
-        present = sorted({str(s["split"]) for s in self.index["shards"]})
+        problems = index_problems(self.index)
+        if problems:
+            raise malformed_index_error(self.root, problems)
+        present = sorted({str(s["split"]) for s in self.index["shards"]}
+                         | {n.rsplit("-", 3)[0] for n in self.index.get("missing_shards", [])})
         if split is not None and split not in present:
             # an empty dataset would score or export nothing without saying why
             raise UnknownNameError(f"split of {self.root}", split, present)
-        entries = [s for s in self.index["shards"] if split is None or s["split"] == split]
+        verified = verify_shards(self.root, self.index, split, allow_incomplete)
+        self.left_out: list[tuple[str, str]] = verified.left_out
+        entries = verified.entries
         self.split = split
         self.shard_names = [s["name"] for s in entries]
         self.shard_splits = [str(s["split"]) for s in entries]
         self.shards = [ShardReader(self.root / name) for name in self.shard_names]
         counts = np.array([int(s["counts"]["qa"]) for s in entries], dtype=np.int64)
         self._cum = np.concatenate([[0], np.cumsum(counts)])
+
+    @property
+    def complete(self) -> bool:
+        """Every shard of the selection is read (nothing was left out)."""
+        return not self.left_out
 
     def __len__(self) -> int:
         return int(self._cum[-1])
@@ -343,7 +410,14 @@ class MosaicDataset:
         data = shard.image(view_row)
         if data is not None:
             return data
-        return (self.root / item.views[k].image_path).read_bytes()
+        path = self.root / item.views[k].image_path
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ShardError(
+                f"image {path} of item {item.qa.id} cannot be read ({exc.strerror or exc}); "
+                f"run `mosaic validate {self.root}`"
+            ) from None
 
     def close(self) -> None:
         for shard in self.shards:
@@ -356,6 +430,12 @@ class MosaicDataset:
         self.close()
 
 
-def open_dataset(path: str | Path, split: str | None = None) -> MosaicDataset:
-    """Open a dataset directory written by ``mosaic generate`` (optionally one split)."""
-    return MosaicDataset(path, split=split)
+def open_dataset(
+    path: str | Path, split: str | None = None, allow_incomplete: bool = False
+) -> MosaicDataset:
+    """Open a dataset directory written by ``mosaic generate`` (optionally one split).
+
+    The shards are verified first (see ``MosaicDataset``); ``allow_incomplete`` reads the
+    valid shards of an incomplete or altered dataset and lists the others in ``left_out``.
+    """
+    return MosaicDataset(path, split=split, allow_incomplete=allow_incomplete)

@@ -1,8 +1,9 @@
 """Atomic writer of one self-describing HDF5 shard (schema in ``mosaic.io.schema``).
 
 The shard is built in memory scene by scene (a shard holds one chunk of scenes), then written
-to ``<name>.tmp``, closed, fsync'ed and renamed with ``os.replace``: a killed writer leaves at
-most a ``.tmp`` file, never a partial file under the final name (engineering.md section 5).
+to a temporary name unique to the writer (``temporary_path``), closed, fsync'ed and renamed
+with ``os.replace``: a killed writer leaves at most a ``.tmp`` file, never a partial file
+under the final name, and two writers never share a temporary file.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import hashlib
 import json
 import math
 import os
+import re
+import secrets
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,15 +125,40 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write a file via ``<path>.tmp`` + fsync + ``os.replace``."""
+# <final name>.~<host>~<pid>~<random>.tmp: which writer left a temporary file, so a run that
+# holds the output lock can delete those of writers that are gone.
+TEMPORARY_RE = re.compile(r"^(?P<name>.+)\.~(?P<host>[^~/]*)~(?P<pid>\d+)~[0-9a-f]+\.tmp$")
+
+
+def temporary_path(path: str | Path) -> Path:
+    """A temporary name next to ``path`` that no other writer (process, host) can pick."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    host = socket.gethostname().replace("~", "-").replace("/", "-")
+    return path.with_name(f"{path.name}.~{host}~{os.getpid()}~{secrets.token_hex(4)}.tmp")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write a file via a writer-unique temporary name + fsync + ``os.replace``.
+
+    On failure (disk full, ...) the temporary file is removed and the error re-raised; the
+    final name keeps its previous content.
+    """
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None and exc.errno is not None:  # a failed write names no file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class ShardWriter:
@@ -288,11 +317,19 @@ class ShardWriter:
         return {t: self._count(t) for t in SCHEMA}
 
     def close(self) -> ShardInfo:
-        """Write ``<path>.tmp``, fsync, rename to ``path``; return counts and checksum."""
+        """Write a temporary file, fsync, rename to ``path``; return counts and checksum.
+
+        On failure the temporary file is removed and the error re-raised.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        if tmp.exists():
-            tmp.unlink()
+        tmp = temporary_path(self.path)
+        try:
+            return self._write(tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _write(self, tmp: Path) -> ShardInfo:
         with h5py.File(tmp, "w", track_order=True) as f:
             f.attrs["schema_version"] = SCHEMA_VERSION
             f.attrs["mosaic_version"] = self.mosaic_version

@@ -43,7 +43,8 @@ class MosaicTorchDataset(Dataset):
     ``frame_ids``, ``image_paths`` (absolute), ``K`` (k, 3, 3) float64 tensor,
     ``cam_to_world`` (k, 4, 4) float64 tensor (OpenCV camera to z-up world, metres), and with
     ``decode_images`` ``images``: list of (H, W, 3) uint8 tensors; ``transform`` (if given)
-    is applied to the dict last.
+    is applied to the dict last. The dataset is verified when opened (see ``MosaicDataset``;
+    ``allow_incomplete`` reads only the valid shards).
     """
 
     def __init__(
@@ -52,8 +53,9 @@ class MosaicTorchDataset(Dataset):
         split: str | None = None,
         decode_images: bool = False,
         transform: Callable[[dict[str, Any]], Any] | None = None,
+        allow_incomplete: bool = False,
     ):
-        self.data = MosaicDataset(root, split=split)
+        self.data = MosaicDataset(root, split=split, allow_incomplete=allow_incomplete)
         self.decode_images = decode_images
         self.transform = transform
 

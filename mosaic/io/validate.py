@@ -13,10 +13,11 @@ import h5py
 import numpy as np
 
 from ..errors import ShardError
+from ..sources.image_check import decode_problem
 from ..structures import QA_TYPES
 from .reader import read_index
 from .schema import SCHEMA, SCHEMA_VERSION
-from .shard_writer import sha256_file
+from .verify import SHARD_RE, index_problems, planned_shards, shard_problem
 
 ROOT_ATTRS = ("schema_version", "mosaic_version", "config", "config_hash", "compression")
 
@@ -107,19 +108,45 @@ def _check_shard(
                     problems.append(f"{name}: unknown question types {sorted(unknown)}")
         if not problems:
             problems += _check_joins(f, name)
-            if check_images and "image" not in f["views"]:
-                off = f["views/image_path_offsets"][()]
-                blob = f["views/image_path"][()].tobytes()
-                for i in range(len(off) - 1):
-                    rel = blob[off[i] : off[i + 1]].decode()
-                    if not (root / rel).is_file():
-                        problems.append(f"{name}: image {rel} of view row {i} is missing")
-                        break
-    except (OSError, KeyError, ValueError) as exc:
+            if check_images and not problems:
+                problems += _check_images(f, name, root)
+    except (OSError, KeyError, ValueError, UnicodeDecodeError, IndexError) as exc:
         problems.append(f"{name}: unreadable ({type(exc).__name__}: {exc})")
     finally:
         f.close()
     return problems, counts, ids
+
+
+def _check_images(f: h5py.File, name: str, root: Path) -> list[str]:
+    """Every view's image (file or embedded) decodes to the view's width x height.
+
+    Stops at the first bad image of a shard (one line per shard is enough to act on).
+    """
+    views = f["views"]
+    off = views["image_path_offsets"][()]
+    paths = views["image_path"][()].tobytes()
+    widths, heights = views["width"][()], views["height"][()]
+    embedded = "image" in views
+    if embedded:
+        img_off = views["image_offsets"][()]
+        blob = views["image"]
+    for i in range(len(off) - 1):
+        rel = paths[off[i] : off[i + 1]].decode()
+        if embedded:
+            data = bytes(blob[img_off[i] : img_off[i + 1]])
+            where = f"embedded image of view row {i} ({rel})"
+        else:
+            where = f"image {rel} of view row {i}"
+            try:
+                data = (root / rel).read_bytes()
+            except FileNotFoundError:
+                return [f"{name}: {where} is missing"]
+            except OSError as exc:
+                return [f"{name}: {where} cannot be read ({exc.strerror or exc})"]
+        why = decode_problem(data, (int(widths[i]), int(heights[i])))
+        if why is not None:
+            return [f"{name}: {where} {why}"]
+    return []
 
 
 def _check_joins(f: h5py.File, name: str) -> list[str]:
@@ -143,7 +170,9 @@ def _check_joins(f: h5py.File, name: str) -> list[str]:
 
 
 def validate_dataset(root: str | Path, check_images: bool = True) -> ValidationReport:
-    """Validate every shard listed in ``index.json`` (checksum first, then structure)."""
+    """Validate every shard the run planned: index shape, completeness, checksum (always
+    recomputed), then structure, joins and (with ``check_images``) that every image decodes
+    at its view's size."""
     root = Path(root)
     report = ValidationReport(root)
     try:
@@ -151,29 +180,37 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> ValidationR
     except ShardError as exc:
         report.problems.append(f"index.json: {exc}")
         return report
+    bad = index_problems(index)
+    if bad:
+        report.problems += [f"index.json: malformed: {p}" for p in bad]
+        report.problems.append(
+            "index.json: rerun the same `mosaic generate` command (same --out) to rewrite it"
+        )
+        return report
     for name in index.get("missing_shards", []):
         report.problems.append(
             f"{name}: not produced (its chunk crashed); rerun generate with the same --out"
         )
-    listed = set()
+    listed = {e["name"] for e in index["shards"]}
+    for name in sorted((planned_shards(root, index) or set()) - listed
+                       - set(index.get("missing_shards", []))):
+        report.problems.append(
+            f"{name}: planned (plan.json) but not listed in index.json; rerun generate with "
+            "the same --out to rewrite the index"
+        )
     seen_ids: dict[str, str] = {}
     hashes = set()
     totals = dict.fromkeys(SCHEMA, 0)
-    for entry in index.get("shards", []):
+    for entry in index["shards"]:
         name = entry["name"]
-        listed.add(name)
         path = root / name
-        if not path.is_file():
-            report.problems.append(f"{name}: listed in index.json but missing")
-            continue
-        digest = sha256_file(path)
-        if digest != entry.get("sha256"):
-            report.problems.append(
-                f"{name}: sha256 {digest[:12]}... does not match index.json "
-                f"({str(entry.get('sha256'))[:12]}...); the shard is corrupt: delete it and its "
-                "marker in _chunks/ and rerun generate"
-            )
-            report.shards_checked.append(name)
+        why = shard_problem(root, entry, cache=None)
+        if why is not None and "sha256" in why:
+            why += "; the shard is corrupt: delete it and its marker in _chunks/ and rerun generate"
+        if why is not None:
+            report.problems.append(f"{name}: {why}")
+            if path.is_file():
+                report.shards_checked.append(name)
             continue
         problems, counts, ids = _check_shard(path, entry, check_images, root)
         report.problems += problems
@@ -196,8 +233,13 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> ValidationR
         )
     report.counts = totals
     for path in sorted(root.glob("*.h5")):
-        if path.name not in listed:
-            report.warnings.append(f"{path.name}: shard not listed in index.json")
+        if (SHARD_RE.match(path.name) and path.name not in listed
+                and path.name not in index.get("missing_shards", [])):
+            report.problems.append(
+                f"{path.name}: shard on disk but not listed in index.json (the index was "
+                "edited, or the shard belongs to another run); rerun generate with the same "
+                "--out to rewrite the index, or remove the file"
+            )
     for path in sorted(root.glob("*.tmp")):
         report.warnings.append(f"{path.name}: leftover temporary file from an interrupted run")
     return report

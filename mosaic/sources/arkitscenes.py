@@ -47,6 +47,7 @@ from ..errors import CorruptDataError, DatasetRootError, MissingDataError
 from ..structures import DepthImage, Frame, OrientedBox, Scene, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects
 from .mesh import image_size, read_depth_png, read_json, read_mesh
+from .sanity import check_intrinsics
 
 SOURCE = "arkitscenes"
 CLASSES = ("cabinet", "refrigerator", "shelf", "stove", "bed", "sink", "washer", "toilet",
@@ -115,7 +116,9 @@ def read_pincam(scene_id: str, path: Path) -> tuple[int, int, np.ndarray]:
     if len(vals) != 6:
         raise _corrupt(scene_id, path, f"{len(vals)} numbers, expected 6 (w h fx fy cx cy)")
     w, h, fx, fy, cx, cy = vals
-    return int(w), int(h), np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    check_intrinsics(scene_id, path, K, "intrinsics", (int(w), int(h)), OBTAIN_HINT)
+    return int(w), int(h), K
 
 
 @dataclass(frozen=True)

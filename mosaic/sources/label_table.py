@@ -7,6 +7,7 @@ segGroup ``label`` (tsv ``raw_category``), as the official ScanNet200 preprocess
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,33 +91,38 @@ def load_label_table(path: str | Path) -> LabelTable:
         raise DatasetRootError(
             f"label table {path} does not exist; {TSV_NAME} ships with the ScanNet task data"
         )
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        cols = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in cols]
-        if missing:
-            raise DatasetRootError(
-                f"{path}: label table lacks columns {missing} (found {cols[:6]}...); use the v2 "
-                f"file {TSV_NAME} from the ScanNet task data"
-            )
-        entries = []
-        for lineno, row in enumerate(reader, start=2):
-            try:
-                nyu = (row.get("nyu40id") or "").strip()
-                entries.append(
-                    LabelEntry(
-                        id=int(row["id"]),
-                        raw_category=row["raw_category"],
-                        category=row["category"] or row["raw_category"],
-                        nyu40_id=int(nyu) if nyu else None,
-                        nyu40_class=row.get("nyu40class") or "",
-                    )
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetRootError(
+            f"{path}: label table is not UTF-8 text ({exc}); re-download {TSV_NAME}", path
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t")
+    cols = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+    if missing:
+        raise DatasetRootError(
+            f"{path}: label table lacks columns {missing} (found {cols[:6]}...); use the v2 "
+            f"file {TSV_NAME} from the ScanNet task data", path
+        )
+    entries = []
+    for lineno, row in enumerate(reader, start=2):
+        try:
+            nyu = (row.get("nyu40id") or "").strip()
+            entries.append(
+                LabelEntry(
+                    id=int(row["id"]),
+                    raw_category=row["raw_category"],
+                    category=row["category"] or row["raw_category"],
+                    nyu40_id=int(nyu) if nyu else None,
+                    nyu40_class=row.get("nyu40class") or "",
                 )
-            except (TypeError, ValueError) as exc:
-                raise DatasetRootError(
-                    f"{path}: line {lineno} is not a valid label row ({exc}); "
-                    f"re-download {TSV_NAME}"
-                ) from None
+            )
+        except (TypeError, ValueError) as exc:
+            raise DatasetRootError(
+                f"{path}: line {lineno} is not a valid label row ({exc}); "
+                f"re-download {TSV_NAME}", path
+            ) from None
     return LabelTable(entries, path)
 
 

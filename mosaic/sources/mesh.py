@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import CorruptDataError, DatasetRootError, MissingDataError
 from ..structures import DepthImage, Frame, Scene, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
+from .sanity import NON_RIGID_POSE, check_intrinsics, rigid_problem
 
 SOURCE = "mesh"
 MESH_NAMES = ("mesh.ply", "mesh.obj")
@@ -288,9 +289,11 @@ def read_frames_json(scene_id: str, folder: Path) -> tuple[
         if width <= 0 or height <= 0:
             raise CorruptDataError(scene_id, path, f"frames[{k}] has size {width}x{height}",
                                    SCHEMA_HINT)
+        check_intrinsics(scene_id, path, K, f"frames[{k}].K", (width, height), SCHEMA_HINT)
         images[fid], sizes[fid], color_K[fid] = image, (width, height), K
         if merged.get("depth"):
             dK = _matrix(scene_id, path, merged.get("depth_K", K), (3, 3), f"frames[{k}].depth_K")
+            check_intrinsics(scene_id, path, dK, f"frames[{k}].depth_K", hint=SCHEMA_HINT)
             scale = float(merged.get("depth_scale", 1000.0))
             if not scale > 0:
                 raise CorruptDataError(scene_id, path, f"frames[{k}].depth_scale must be > 0",
@@ -298,6 +301,9 @@ def read_frames_json(scene_id: str, folder: Path) -> tuple[
             depths[fid] = (str(merged["depth"]), dK, scale)
         if not np.isfinite(pose).all():
             skipped.append(SkippedFrame(fid, "non-finite pose"))
+            continue
+        if rigid_problem(pose) is not None:
+            skipped.append(SkippedFrame(fid, NON_RIGID_POSE))
             continue
         if not (folder / image).is_file():
             skipped.append(SkippedFrame(fid, "colour image missing"))

@@ -40,6 +40,7 @@ from ..errors import CorruptDataError, DatasetRootError, MissingDataError, Unkno
 from ..structures import DepthImage, Frame, Scene, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
 from .label_table import LabelTable, find_label_table, load_label_table
+from .sanity import NON_RIGID_POSE, check_intrinsics, check_rigid, rigid_problem
 from .sens import SensReader
 
 SOURCE = "scannet"
@@ -56,6 +57,7 @@ OBTAIN_HINT = (
 )
 POSED_IMAGES_DIR = "posed_images"  # mmdetection3d's extract_posed_images.py output, under root
 _SCENE_RE = re.compile(r"^scene\d{4}_\d{2}$")
+_EXPORT_HINT = "re-run the ScanNet exporter for this scene"
 
 
 # ---- small file readers ------------------------------------------------------------------
@@ -73,9 +75,19 @@ def _read_json(scene_id: str, path: Path) -> Any:
 
 
 def read_meta_txt(scene_id: str, path: Path) -> dict[str, str]:
-    """``key = value`` lines of ``<scene>.txt`` (split on the first ``=``; values stripped)."""
+    """``key = value`` lines of ``<scene>.txt`` (split on the first ``=``; values stripped).
+
+    A file that is not UTF-8 text, or holds no ``key = value`` line at all, is corrupt (a
+    binary file must not pass for one without an ``axisAlignment``).
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _corrupt(scene_id, path, f"is not a text file ({exc})") from None
+    if "\x00" in text or ("=" not in text and text.strip()):
+        raise _corrupt(scene_id, path, "is not a `key = value` text file (binary content?)")
     meta = {}
-    for line in path.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         if "=" not in line:
             continue
         key, value = line.split("=", 1)
@@ -266,10 +278,17 @@ def _python_export_frames(
     intr = folder / "intrinsic"
     color_K = _read_matrix_file(scene_id, intr / "intrinsic_color.txt")[:3, :3]
     # intrinsic_depth.txt matters only when there are depth images to compare with
-    depth_K = _read_matrix_file(scene_id, intr / "intrinsic_depth.txt")[:3, :3] if depth else None
+    depth_K = None
+    if depth:
+        depth_K = check_intrinsics(
+            scene_id, intr / "intrinsic_depth.txt",
+            _read_matrix_file(scene_id, intr / "intrinsic_depth.txt")[:3, :3],
+            "depth intrinsics", hint=_EXPORT_HINT)
     width, height = _image_size(scene_id, color[ids[0]]) if ids else (0, 0)
     if ids:
         color_K = _native_color_K(folder / "color", color_K, (width, height), native, warnings)
+        check_intrinsics(scene_id, intr / "intrinsic_color.txt", color_K, "colour intrinsics",
+                         (width, height), _EXPORT_HINT)
     store = ExportedFrameStore(scene_id, folder, "color/{i}.jpg",
                                "depth/{i}.png" if depth else "", depth_K, 1000.0,
                                native.get("depth"))
@@ -291,6 +310,10 @@ def _cxx_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> _Fra
     except (KeyError, ValueError) as exc:
         raise _corrupt(scene_id, info_path, f"missing or invalid key {exc}",
                        "re-run the ScanNet C++ exporter for this scene") from None
+    check_intrinsics(scene_id, info_path, color_K, "m_calibrationColorIntrinsic",
+                     (width, height), _EXPORT_HINT)
+    check_intrinsics(scene_id, info_path, depth_K, "m_calibrationDepthIntrinsic",
+                     hint=_EXPORT_HINT)
     rx = re.compile(r"^frame-(\d+)\.")
     color = _numbered(folder, ".color.jpg", rx)
     depth = _numbered(folder, ".depth.pgm", rx)
@@ -321,6 +344,8 @@ def _posed_images_frames(
     width, height = _image_size(scene_id, color[ids[0]]) if ids else (0, 0)
     if ids:
         color_K = _native_color_K(folder, color_K, (width, height), native, warnings)
+        check_intrinsics(scene_id, folder / "intrinsic.txt", color_K, "colour intrinsics",
+                         (width, height), _EXPORT_HINT)
     store = ExportedFrameStore(scene_id, folder, "{i:05d}.jpg", "", None, 1000.0)
     poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
     return _FrameSource("posed_images", folder, ids, poses, color_K, width, height, store,
@@ -610,8 +635,9 @@ def load_scannet_scene(
         warnings.append(f"{meta_path} missing: no axisAlignment or sceneType")
     if "axisAlignment" in meta:
         A = _parse_matrix(scene_id, meta_path, meta["axisAlignment"], "axisAlignment")
-        if not np.isfinite(A).all() or not np.allclose(A[3], [0, 0, 0, 1], atol=1e-6):
-            raise _corrupt(scene_id, meta_path, "axisAlignment is not a finite affine 4x4")
+        check_rigid(scene_id, meta_path, A, "axisAlignment",
+                    "ScanNet alignments are a rotation about z plus a translation (metres); "
+                    "re-download this file with download-scannet.py --type .txt")
     else:
         A = np.eye(4)
         if meta_path.is_file():
@@ -653,12 +679,16 @@ def load_scannet_scene(
         if not np.isfinite(pose).all():
             skipped.append(SkippedFrame(int(fid), "non-finite pose"))
             continue
+        if rigid_problem(pose) is not None:
+            skipped.append(SkippedFrame(int(fid), NON_RIGID_POSE))
+            continue
         frame_list.append(Frame(int(fid), K.copy(), A @ pose, src.width, src.height))
     skipped.sort(key=lambda sk: sk.frame_id)
     if not frame_list:
         raise _corrupt(
             scene_id, src.path,
-            f"none of the {len(src.frame_ids)} frames has a finite camera pose",
+            f"none of the {len(src.frame_ids)} frames has a finite camera pose with a rigid "
+            "rotation",
             "this scan cannot be used; leave it out of the scene list",
         )
 
@@ -712,16 +742,21 @@ def required_files(scene_id: str, test: bool) -> tuple[str, ...]:
 
 def scene_missing_files(folder: Path, scene_id: str, test: bool) -> tuple[str, ...]:
     """Names of required files absent from ``folder`` (the ``.sens`` is not required when
-    exported frames are present)."""
-    if not folder.is_dir():
-        return (folder.name + "/",)
-    exported = (((folder / "pose").is_dir() and (folder / "color").is_dir())
-                or (folder / CXX_EXPORT_DIR / "_info.txt").is_file()
-                or (posed_images_folder(folder, scene_id) / "intrinsic.txt").is_file())
-    return tuple(
-        name for name in required_files(scene_id, test)
-        if not (folder / name).is_file() and not (name.endswith(".sens") and exported)
-    )
+    exported frames are present). A folder that cannot be read is reported as
+    ``"<folder>/ (unreadable: <why>)"`` instead of stopping the listing: the scene is still
+    attempted, so its failure is recorded with the others."""
+    try:
+        if not folder.is_dir():
+            return (folder.name + "/",)
+        exported = (((folder / "pose").is_dir() and (folder / "color").is_dir())
+                    or (folder / CXX_EXPORT_DIR / "_info.txt").is_file()
+                    or (posed_images_folder(folder, scene_id) / "intrinsic.txt").is_file())
+        return tuple(
+            name for name in required_files(scene_id, test)
+            if not (folder / name).is_file() and not (name.endswith(".sens") and exported)
+        )
+    except OSError as exc:  # e.g. no read permission on the folder
+        return (f"{folder.name}/ (unreadable: {exc.strerror or exc})",)
 
 
 

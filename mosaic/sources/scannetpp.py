@@ -58,6 +58,7 @@ from .mesh import (
     read_mesh,
     read_split_files,
 )
+from .sanity import NON_RIGID_POSE, check_intrinsics, rigid_problem
 from .scannet import normalize_split
 
 SOURCE = "scannetpp"
@@ -135,6 +136,8 @@ def read_colmap_cameras(scene_id: str, path: Path) -> dict[int, ColmapCamera]:
         if len(cam.params) < need:
             raise _corrupt(scene_id, path, f"camera {cam.camera_id} ({cam.model}) has "
                            f"{len(cam.params)} parameters, expected {need}")
+        check_intrinsics(scene_id, path, cam.K(), f"camera {cam.camera_id} intrinsics",
+                         (cam.width, cam.height), OBTAIN_HINT)
         cams[cam.camera_id] = cam
     if not cams:
         raise _corrupt(scene_id, path, "no camera")
@@ -506,6 +509,9 @@ def _iphone_frames(scene_id: str, folder: Path, warnings: list[str], meta: dict[
         if not np.isfinite(im.cam_to_world).all():
             skipped.append(SkippedFrame(fid, "non-finite pose"))
             continue
+        if rigid_problem(im.cam_to_world) is not None:
+            skipped.append(SkippedFrame(fid, NON_RIGID_POSE))
+            continue
         if not has_video and not (iphone / "rgb" / f"frame_{fid:06d}.jpg").is_file():
             skipped.append(SkippedFrame(fid, "colour frame not extracted and no rgb.mkv"))
             continue
@@ -541,6 +547,7 @@ def _dslr_frames(scene_id: str, folder: Path, warnings: list[str], meta: dict[st
     except (KeyError, TypeError, ValueError) as exc:
         raise _corrupt(scene_id, ns_path, f"missing or invalid key {exc}", NERFSTUDIO_HINT) \
             from None
+    check_intrinsics(scene_id, ns_path, K, "DSLR intrinsics", (width, height), NERFSTUDIO_HINT)
     img_dir = dslr / "resized_undistorted_images"
     colmap_images = dslr / "colmap" / "images.txt"
     colmap_pose = ({Path(im.name).name: im.cam_to_world
@@ -576,6 +583,9 @@ def _dslr_frames(scene_id: str, folder: Path, warnings: list[str], meta: dict[st
                                NERFSTUDIO_HINT) from None
         if not np.isfinite(pose).all():
             skipped.append(SkippedFrame(fid, "non-finite pose"))
+            continue
+        if rigid_problem(pose) is not None:
+            skipped.append(SkippedFrame(fid, NON_RIGID_POSE))
             continue
         frames.append(Frame(fid, K.copy(), pose, width, height))
     if absent:

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..errors import CorruptDataError, MissingDataError
+from .sanity import intrinsics_problem, size_problem
 
 SENS_VERSION = 4
 COLOR_COMPRESSION = {-1: "unknown", 0: "raw", 1: "png", 2: "jpeg"}
@@ -142,6 +143,16 @@ class SensReader:
             )
         if not (shift > 0 and np.isfinite(shift)):
             raise self._corrupt(f"depth shift {shift} at byte offset {off + 24} is not positive")
+        for what, at, (w, h) in (("colour", off + 8, (cw, ch)), ("depth", off + 16, (dw, dh))):
+            why = size_problem(w, h)
+            if why is not None:
+                raise self._corrupt(f"{what} {why} (header byte offset {at})")
+        mats_at = 12 + name_len
+        for what, k, size in (("colour", 0, (cw, ch)), ("depth", 2, (dw, dh))):
+            why = intrinsics_problem(mats[k][:3, :3], size)
+            if why is not None:
+                raise self._corrupt(
+                    f"{what} intrinsics (header byte offset {mats_at + 64 * k}) {why}")
         return SensHeader(
             version=version,
             sensor_name=name.decode("utf-8", errors="replace"),

@@ -1,8 +1,8 @@
 """The unit of work: one chunk of scenes -> one shard, with a completion marker written last.
 
 A chunk task is idempotent. It processes its scenes in sorted order, records broken scenes in
-its marker instead of stopping, writes the shard atomically (``.tmp`` + rename) and only then
-writes ``_chunks/<shard>.json``. A rerun skips chunks whose marker and shard both exist.
+its marker instead of stopping, writes the shard atomically (temporary name + rename) and only
+then writes ``_chunks/<shard>.json``. A rerun skips chunks whose marker and shard both exist.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class ChunkTask:
         config: the run config (source name, root and options included).
         out_dir: dataset directory.
         embed_images: store frames in the shard instead of ``images/``.
+        fingerprints: input fingerprint of each scene (same order as ``scene_ids``; see
+            ``mosaic.sources.fingerprint``), recorded in the marker.
     """
 
     split: str
@@ -43,6 +45,7 @@ class ChunkTask:
     config: MosaicConfig
     out_dir: str
     embed_images: bool = False
+    fingerprints: tuple[str, ...] = ()
 
     @property
     def shard_name(self) -> str:
@@ -124,6 +127,8 @@ def run_chunk(task: ChunkTask, emit: Emit | None = None) -> dict[str, Any]:
         "stats": stats,
         "shard_write_seconds": write_seconds,
         "config_hash": config.hash(),
+        # scene -> input fingerprint when the driver gave one (mosaic.stages.resume reads it)
+        "inputs": {s: fp for s, fp in zip(task.scene_ids, task.fingerprints, strict=False) if fp},
     }
     marker_path = task.marker_path
     marker_path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import traceback
 from pathlib import Path
@@ -13,25 +14,63 @@ from ..io.shard_writer import write_bytes_atomic
 FAILURES_NAME = "failures.json"
 
 
+# OS errors that say nothing about the input itself: the next attempt may succeed.
+TRANSIENT_ERRNOS = frozenset(
+    getattr(errno, name) for name in (
+        "EACCES", "EPERM", "ENOSPC", "EDQUOT", "EIO", "EAGAIN", "EBUSY", "ETIMEDOUT", "ESTALE",
+        "EROFS", "EMFILE", "ENFILE", "ENOMEM", "EINTR", "ENOLCK", "ECONNRESET", "EHOSTDOWN",
+        "ENETDOWN", "ENETUNREACH",
+    ) if hasattr(errno, name)
+)
+
+
+def may_pass(exc: BaseException) -> bool:
+    """True for a cause that may pass on its own (permission, disk space, I/O, memory):
+    a rerun retries the scene. Bad input (a ``SceneDataError``, a parse error) is not."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, MemoryError):
+            return True
+        if isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
+
+
 def failure_record(scene_id: str, exc: BaseException) -> dict[str, Any]:
     """Plain-data record of why a scene failed.
 
     ``SceneDataError`` carries its own scene, file, cause and hint; any other exception is
     recorded with its type, message and the innermost source location, so a bug in the
-    pipeline is distinguishable from bad input.
+    pipeline is distinguishable from bad input. ``retry`` is True when the cause may pass
+    (``may_pass``): the next run of the same command retries the scene.
     """
     if isinstance(exc, SceneDataError):
         rec = exc.as_record()
         rec["scene"] = scene_id
+        rec["retry"] = may_pass(exc)
         return rec
     tb = traceback.extract_tb(exc.__traceback__)
     where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else None
+    transient = may_pass(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        cause = exc.strerror  # the file goes in its own field
+    else:
+        cause = str(exc) or type(exc).__name__
+    if transient:
+        hint = "this may pass (permission, disk space, I/O): fix it and rerun the same command"
+    elif isinstance(exc, MosaicError):
+        hint = ""
+    else:
+        hint = f"unexpected error raised at {where}"
     return {
         "scene": scene_id,
-        "file": getattr(exc, "filename", None),
-        "cause": str(exc) or type(exc).__name__,
-        "hint": "" if isinstance(exc, MosaicError) else f"unexpected error raised at {where}",
+        "file": getattr(exc, "filename", None) or getattr(exc, "path", None),
+        "cause": cause,
+        "hint": hint,
         "type": type(exc).__name__,
+        "retry": transient,
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config import MosaicConfig
 from ..io.shard_writer import SceneRecord, write_bytes_atomic
+from .usable import require_usable
 
 STAGES = ("read", "pose", "visibility", "qa", "write")
 
@@ -100,6 +101,7 @@ def process_scene(
         scene = load_scene_of(config, scene_id)
     labelled = label_views(scene, config, timer.stage)
     qa = questions_of(scene, labelled.views, config, timer.stage)
+    require_usable(scene, labelled, len(qa))
     used = sorted({int(f) for q in qa for f in q.frame_ids})
     used_set = set(used)
     stored = [v for v in labelled.views if int(v.frame_id) in used_set]
@@ -118,8 +120,9 @@ def process_scene(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_bytes_atomic(target, data)
     rejected = [
-        {"frame_id": int(c.frame_id), "error_m": float(c.error_m), "reason": c.reason}
-        for c in labelled.rejected
+        {"frame_id": r.frame_id, "error_m": r.error_m, "reason": r.reason,
+         **({"detail": r.detail} if r.detail else {})}
+        for r in labelled.rejected
     ]
     unchecked = [{"frame_id": int(c.frame_id), "reason": c.reason} for c in labelled.unchecked]
     record = SceneRecord(

@@ -24,6 +24,9 @@ against them:
   (the colour intrinsics); every frame is written (the script keeps all frames of a scan up
   to its limit of 300), numbered in order.
 * ``no_sens``: no ``.sens`` file (a copy that holds only exported frames).
+* ``corrupt_jpeg``: in the ``.sens``, the colour JPEG of every ``CORRUPT_JPEG_EVERY``-th frame
+  (0, 6, 12, ...) is cut to half its bytes, as in a damaged download (not part of the
+  default synthetic release; tests ask for it).
 
 Geometry is written in the RAW (unaligned) world: the reader applies ``axisAlignment``.
 """
@@ -55,8 +58,10 @@ QUIRKS = frozenset(
         "export_cxx_color",
         "posed_images",
         "no_sens",
+        "corrupt_jpeg",
     }
 )
+CORRUPT_JPEG_EVERY = 6
 SPLITS = ("train", "val", "test")
 CXX_EXPORT_DIR = "sens_export"
 SEGS_PARAMS = {  # docs/release_layouts.md 1.5: the values are strings in the release
@@ -387,7 +392,11 @@ def write_release_scene(
             depth_K=scene.depth_K,
             color_size=scene.color_size,
             depth_size=scene.depth_size,
-            frames=((f.cam_to_world, f.color_jpeg, f.depth_mm) for f in scene.frames),
+            frames=((f.cam_to_world,
+                     f.color_jpeg[: len(f.color_jpeg) // 2]
+                     if "corrupt_jpeg" in quirks and i % CORRUPT_JPEG_EVERY == 0
+                     else f.color_jpeg,
+                     f.depth_mm) for i, f in enumerate(scene.frames)),
             sensor_name=scene.sensor_name,
         )
     (folder / f"{sid}.txt").write_text(_meta_txt(scene, test_split, quirks))
