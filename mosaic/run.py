@@ -286,7 +286,7 @@ def _generate_locked(
     on_event: Callable[[Event], None] | None,
     notes: list[str],
 ) -> RunSummary:
-    """``generate_dataset`` with the output folder locked."""
+    """``generate_dataset`` with the output folder locked: plan, run, then record."""
     t0 = time.perf_counter()
     out = Path(out_dir)
     fingerprints = {sid: input_fingerprint(plan.folders.get(sid))
@@ -316,28 +316,66 @@ def _generate_locked(
         "total": plan.n_scenes,
         "done": sum(len(t.scene_ids) for t in tasks if t not in todo),
     })
-    chunk_errors: list[str] = []
-    crashed: list[dict[str, Any]] = []
-    this_run: set[str] = set()
+    outcome = _run_tasks(executor, tasks, on_event)
+    summary = _record_run(plan, tasks, outcome, out, time.perf_counter() - t0, notes,
+                          resumed=len(tasks) - len(todo))
+    write_index(
+        out,
+        [m["shard"] for m in outcome.markers.values() if m is not None],
+        {
+            "source": config.source.name,
+            "config_hash": config.hash(),
+            "config": json.loads(config.to_json()),
+            "seed": config.seed,
+            "chunk_size": chunk_size,
+            "images_embedded": embed_images,
+            "missing_shards": sorted(n for n, m in outcome.markers.items() if m is None),
+        },
+    )
+    return summary
+
+
+@dataclass
+class _Outcome:
+    """What a run's chunks left: errors of chunks that crashed, their scenes as failures,
+    shards (re)written this run, and every chunk's marker (None: not done)."""
+
+    chunk_errors: list[str]
+    crashed: list[dict[str, Any]]
+    this_run: set[str]
+    markers: dict[str, dict[str, Any] | None]
+
+
+def _run_tasks(executor: Any, tasks: list[ChunkTask],
+               on_event: Callable[[Event], None] | None) -> _Outcome:
+    outcome = _Outcome([], [], set(), {})
     with contextlib.closing(executor.run(run_chunk, tasks, on_event)) as results:
         # closing: an interrupt between two results still stops the executor's workers
         for task, result in results:
-            this_run.add(task.shard_name)
+            outcome.this_run.add(task.shard_name)
             if isinstance(result, BaseException):
-                chunk_errors.append(f"{task.shard_name}: {type(result).__name__}: {result}")
-                crashed += [failure_record(s, result) for s in task.scene_ids]
+                outcome.chunk_errors.append(
+                    f"{task.shard_name}: {type(result).__name__}: {result}")
+                outcome.crashed += [failure_record(s, result) for s in task.scene_ids]
     # only chunks whose shard is present with the recorded size count: a stale marker of a
     # chunk that was redone and crashed this time must not put a missing shard in the index
-    markers = {t.shard_name: read_marker(t.marker_path) if t.is_done() else None for t in tasks}
-    failures: list[dict[str, Any]] = list(crashed)
+    outcome.markers = {t.shard_name: read_marker(t.marker_path) if t.is_done() else None
+                       for t in tasks}
+    return outcome
+
+
+def _record_run(plan: ScenePlan, tasks: list[ChunkTask], outcome: _Outcome, out: Path,
+                wall: float, notes: list[str], resumed: int) -> RunSummary:
+    """Write ``failures.json`` and ``summary.json`` from the chunk markers."""
+    failures: list[dict[str, Any]] = list(outcome.crashed)
     stats: list[dict[str, Any]] = []
     views_this_run = 0
-    for name, m in markers.items():
+    for name, m in outcome.markers.items():
         if m is None:
             continue
         failures += m["failed"]
         stats += m["stats"]
-        if name in this_run:
+        if name in outcome.this_run:
             views_this_run += sum(s["n_views"] for s in m["stats"])
     write_failures(out, failures, plan.skipped)
 
@@ -347,9 +385,6 @@ def _generate_locked(
             c.update(s.get(key, {}))  # markers written before a key existed lack it
         return c
 
-    seconds: Counter = Counter()
-    for s in stats:
-        seconds.update(s["timings"])
     summary = RunSummary(
         out_dir=str(out),
         scenes_total=plan.n_scenes,
@@ -357,8 +392,8 @@ def _generate_locked(
         scenes_failed=len(failures),
         scenes_skipped=len(plan.skipped),
         chunks_total=len(tasks),
-        chunks_resumed=len(tasks) - len(todo),
-        chunk_errors=chunk_errors,
+        chunks_resumed=resumed,
+        chunk_errors=outcome.chunk_errors,
         frames_usable=sum(s["n_frames"] for s in stats),
         frames_skipped=dict(total("skipped")),
         frames_sampled=sum(s["n_sampled"] for s in stats),
@@ -367,8 +402,8 @@ def _generate_locked(
         views_stored=sum(s["n_views_stored"] for s in stats),
         qa_total=sum(sum(s["qa_per_type"].values()) for s in stats),
         qa_per_type=dict(sorted(total("qa_per_type").items())),
-        stage_seconds={k: round(v, 3) for k, v in seconds.items()},
-        wall_seconds=time.perf_counter() - t0,
+        stage_seconds={k: round(v, 3) for k, v in total("timings").items()},
+        wall_seconds=wall,
         views_labelled_this_run=views_this_run,
         failures=failures,
         frames_unchecked=dict(total("unchecked")),
@@ -376,20 +411,5 @@ def _generate_locked(
     )
     write_bytes_atomic(
         out / "summary.json", json.dumps(summary.to_dict(), indent=1, sort_keys=True).encode()
-    )
-    done_shards = [m["shard"] for m in markers.values() if m is not None]
-    missing = sorted(n for n, m in markers.items() if m is None)
-    write_index(
-        out,
-        done_shards,
-        {
-            "source": config.source.name,
-            "config_hash": config.hash(),
-            "config": json.loads(config.to_json()),
-            "seed": config.seed,
-            "chunk_size": chunk_size,
-            "images_embedded": embed_images,
-            "missing_shards": missing,
-        },
     )
     return summary
