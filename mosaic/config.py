@@ -39,7 +39,7 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class VisibilityConfig:
-    """Ray casting and visibility labels (product.md section 2)."""
+    """Ray casting and visibility labels (definitions: docs/concepts.md)."""
 
     backend: str = "embree"  # ray caster: embree | warp | open3d | reference
     device: str = "cpu"  # warp device: "cpu" or "cuda:N"
@@ -62,7 +62,7 @@ class VisibilityConfig:
 
 @dataclass(frozen=True)
 class ViewSetConfig:
-    """Frame subsampling and view-set sampling (product.md section 3)."""
+    """Frame subsampling and view-set sampling (docs/tasks.md, "Pipeline of one scene")."""
 
     frame_step: int = 10  # keep every n-th usable frame
     set_sizes: tuple[int, ...] = (2, 3, 4, 5)  # frames per question
@@ -74,7 +74,7 @@ class ViewSetConfig:
 
 @dataclass(frozen=True)
 class QAConfig:
-    """Question generation (product.md section 4)."""
+    """Question generation (docs/tasks.md)."""
 
     types: tuple[str, ...] = ()  # question types to generate; empty = all 17
     lr_margin: float = 0.05  # left/right margin as a share of image width

@@ -31,7 +31,7 @@ from .stages.resume import check_same_root, forget_chunks, plan_resume
 from .structures import FAMILY_OF, QA_TYPES
 
 PLAN_NAME = "plan.json"
-# Official source split -> output split name (product.md section 5).
+# Official source split -> output split name (docs/data_format.md, "Splits").
 OUTPUT_SPLIT = {"train": "train", "val": "bench", None: "train"}
 TEST_SKIP_REASON = "test split: no annotations (ScanNet withholds them), so no ground truth"
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-# Question families and the 17 question types (product.md section 4).
+# Question families and the 17 question types (docs/tasks.md).
 FAMILIES: dict[str, tuple[str, ...]] = {
     "object_count": ("obj_count_occ", "obj_count_occ_na"),
     "best_view": ("bestview_count_occ",),
@@ -239,7 +239,7 @@ class Scene:
 
 @dataclass(frozen=True)
 class ObjectVisibility:
-    """Visibility labels of one object in one view (product.md section 2).
+    """Visibility labels of one object in one view (definitions: docs/concepts.md).
 
     Pixel counts are at the labelling resolution; boxes and centres are in original-frame
     pixel coordinates (x right, y down).

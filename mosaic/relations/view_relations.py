@@ -1,4 +1,4 @@
-"""View-dependent pairwise relations (product.md section 4).
+"""View-dependent pairwise relations (docs/tasks.md).
 
 Three axes, each judged in one view from the visibility labels:
 

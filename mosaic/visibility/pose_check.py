@@ -1,4 +1,4 @@
-"""Pose quality: rendered depth against the sensor's depth, per frame (product.md section 2).
+"""Pose quality: rendered depth against the sensor's depth, per frame (docs/concepts.md).
 
 A frame whose median |rendered - sensor| depth over pixels valid in both exceeds ``max_error``
 metres is rejected as a bad pose. Frames that cannot be checked are kept and reported, never
