@@ -370,3 +370,19 @@ def test_package_open_dataset_takes_a_split(tmp_path):
     write_dataset(tmp_path, n_scenes=1)
     with mosaic.open_dataset(tmp_path, split="train") as ds:  # as docs/data_format.md shows
         assert len(ds) == 3
+
+
+def test_json_array_exports_stream_the_bytes_json_dump_writes():
+    """The llava / spatialmosaic exports are streamed record by record (flat memory on large
+    datasets); the file must equal what json.dump(list, indent=1) writes."""
+    import io
+
+    from mosaic.io.exports import _write_json_array
+
+    cases = ([], [{"a": 1, "b": [1, 2, {"c": "x\ny"}], "d": {}, "e": []}],
+             [{"q": "é", "z": {"y": [1.5]}}, {"b": None}])
+    for records in cases:
+        want, got = io.StringIO(), io.StringIO()
+        json.dump(records, want, indent=1)
+        _write_json_array(got, iter(records))
+        assert got.getvalue() == want.getvalue()

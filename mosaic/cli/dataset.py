@@ -17,7 +17,7 @@ import click
 from ..executors import EXECUTORS
 from ..sources import SOURCES
 from . import EXIT_ERROR, EXIT_PARTIAL, friendly_errors, main
-from .reading import allow_incomplete_option, report_left_out, writing_to
+from .reading import allow_incomplete_option, progress_bar, report_left_out, writing_to
 from .run_config import build_config, config_options
 
 EXIT_USAGE = 2
@@ -301,7 +301,8 @@ def validate(out, no_images):
     """Check schema, counts and checksums of every shard; name corrupt shards."""
     from ..io.validate import validate_dataset
 
-    report = validate_dataset(out, check_images=not no_images)
+    with progress_bar(len(list(Path(out).glob("*.h5"))), "shard", "validate") as progress:
+        report = validate_dataset(out, check_images=not no_images, progress=progress)
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)
     for p in report.problems:
@@ -329,7 +330,8 @@ def stats(out, plots, allow_incomplete):
 
     with open_dataset(out, allow_incomplete=allow_incomplete) as ds:
         report_left_out(ds)
-        st = dataset_stats(ds)
+        with progress_bar(len(ds.shards), "shard", "stats") as progress:
+            st = dataset_stats(ds, progress=progress)
     click.echo(format_stats(st))
     folder = plots or Path(out) / "stats"
     with writing_to(folder):
@@ -358,9 +360,10 @@ def export(out, fmt, split, out_dir, output, allow_incomplete):
     target_dir = Path(out_dir) if out_dir else Path(out) / "exports"
     with open_dataset(out, split=split, allow_incomplete=allow_incomplete) as ds:
         report_left_out(ds)
-    with writing_to(output or target_dir):
+        total = len(ds)
+    with writing_to(output or target_dir), progress_bar(total, "item", "export") as progress:
         written = export_dataset(out, fmt, target_dir, split=split, output=output,
-                                 allow_incomplete=allow_incomplete)
+                                 progress=progress, allow_incomplete=allow_incomplete)
     for s, path in written.items():
         with open_dataset(out, split=s, allow_incomplete=allow_incomplete) as part:
             n = len(part)

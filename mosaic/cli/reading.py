@@ -3,6 +3,7 @@ naming the file a failed write was for."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,3 +39,13 @@ def writing_to(path: str | Path) -> Iterator[None]:
         if exc.filename is None and exc.errno is not None:
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+@contextmanager
+def progress_bar(total: int | None, unit: str, desc: str) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar on stderr (with ETA when ``total`` is known) as a ``progress(n)`` callable."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
+              leave=False) as bar:
+        yield bar.update

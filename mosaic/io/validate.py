@@ -6,6 +6,7 @@ name the shard (or file) at fault, so the CLI can print them and exit non-zero.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 from ..errors import ShardError
 from ..sources.image_check import decode_problem
 from ..structures import QA_TYPES
+from .progress import counted
 from .reader import read_index
 from .schema import SCHEMA, SCHEMA_VERSION
 from .verify import SHARD_RE, index_problems, planned_shards, shard_problem
@@ -169,10 +171,11 @@ def _check_joins(f: h5py.File, name: str) -> list[str]:
     return problems
 
 
-def validate_dataset(root: str | Path, check_images: bool = True) -> ValidationReport:
+def validate_dataset(root: str | Path, check_images: bool = True,
+                     progress: Callable[[int], None] | None = None) -> ValidationReport:
     """Validate every shard the run planned: index shape, completeness, checksum (always
     recomputed), then structure, joins and (with ``check_images``) that every image decodes
-    at its view's size."""
+    at its view's size. ``progress`` is called with 1 after each shard listed in the index."""
     root = Path(root)
     report = ValidationReport(root)
     try:
@@ -201,7 +204,7 @@ def validate_dataset(root: str | Path, check_images: bool = True) -> ValidationR
     seen_ids: dict[str, str] = {}
     hashes = set()
     totals = dict.fromkeys(SCHEMA, 0)
-    for entry in index["shards"]:
+    for entry in counted(index["shards"], progress):
         name = entry["name"]
         path = root / name
         why = shard_problem(root, entry, cache=None)

@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..io.progress import counted
 from ..io.reader import MosaicDataset
 from ..structures import FAMILY_OF, QA_TYPES
 
 LEVEL_FIELDS = ("overlap_level", "occ_level", "vis_level", "coverage")
 
 
-def dataset_stats(ds: MosaicDataset) -> dict[str, Any]:
-    """Counts and distributions over every shard (reads columns, not items)."""
+def dataset_stats(ds: MosaicDataset,
+                  progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Counts and distributions over every shard (reads columns, not items; memory grows with
+    the numeric columns only). ``progress`` is called with 1 after each shard."""
     per_type: Counter = Counter()
     letters: dict[str, Counter] = defaultdict(Counter)
     levels: dict[str, Counter] = {f: Counter() for f in LEVEL_FIELDS}
@@ -29,7 +33,7 @@ def dataset_stats(ds: MosaicDataset) -> dict[str, Any]:
     vis_occlusion: list[np.ndarray] = []
     n_frames_per_q: Counter = Counter()
     scenes = views = 0
-    for shard in ds.shards:
+    for shard in counted(ds.shards, progress):
         scenes += shard.n_rows("scenes")
         views += shard.n_rows("views")
         types = shard.column("qa", "question_type")
