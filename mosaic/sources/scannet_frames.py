@@ -10,7 +10,7 @@ extracted subset, not ``.sens`` indices). Depth is optional in every exported la
 (colour-only exports are common): a frame without a depth image is loaded and its pose is
 not checked (``pose_check.NO_DEPTH``). A frame index with a depth image but no colour image
 or no pose file is an incomplete export: listed in ``skipped_frames`` with the reason.
-Layouts: docs/release_layouts.md section 1.
+Layouts: docs/release_layouts.md sections 1.2 (``.sens``) and 1.3 (exported folders).
 
 Poses are read as stored: (4, 4) camera-to-world in the raw scan frame (OpenCV camera,
 metres); the reader (``mosaic.sources.scannet``) applies the axis alignment.
@@ -240,7 +240,7 @@ def _python_export_frames(
                                native.get("depth"))
     poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
     return FrameSource("export_python", folder / "pose", ids, poses, color_K, width, height,
-                        store, incomplete)
+                       store, incomplete)
 
 
 def _cxx_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> FrameSource:
@@ -250,12 +250,12 @@ def _cxx_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> Fram
         width, height = int(info["m_colorWidth"]), int(info["m_colorHeight"])
         shift = float(info.get("m_depthShift", "1000"))
         color_K = parse_matrix(scene_id, info_path, info["m_calibrationColorIntrinsic"],
-                                "m_calibrationColorIntrinsic")[:3, :3]
+                               "m_calibrationColorIntrinsic")[:3, :3]
         depth_K = parse_matrix(scene_id, info_path, info["m_calibrationDepthIntrinsic"],
-                                "m_calibrationDepthIntrinsic")[:3, :3]
+                               "m_calibrationDepthIntrinsic")[:3, :3]
     except (KeyError, ValueError) as exc:
         raise corrupt_error(scene_id, info_path, f"missing or invalid key {exc}",
-                       "re-run the ScanNet C++ exporter for this scene") from None
+                            "re-run the ScanNet C++ exporter for this scene") from None
     check_intrinsics(scene_id, info_path, color_K, "m_calibrationColorIntrinsic",
                      (width, height), _EXPORT_HINT)
     check_intrinsics(scene_id, info_path, depth_K, "m_calibrationDepthIntrinsic",
@@ -269,7 +269,7 @@ def _cxx_export_frames(scene_id: str, folder: Path, warnings: list[str]) -> Fram
                                "frame-{i:06d}.depth.pgm" if depth else "", depth_K, shift)
     poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
     return FrameSource("export_cxx", folder, ids, poses, color_K, width, height, store,
-                        incomplete)
+                       incomplete)
 
 
 def posed_images_folder(scene_folder: Path, scene_id: str) -> Path:
@@ -295,7 +295,7 @@ def _posed_images_frames(
     store = ExportedFrameStore(scene_id, folder, "{i:05d}.jpg", "", None, 1000.0)
     poses = [_read_matrix_file(scene_id, pose[i]) for i in ids]
     return FrameSource("posed_images", folder, ids, poses, color_K, width, height, store,
-                        incomplete)
+                       incomplete)
 
 
 def frame_source(

@@ -1,7 +1,7 @@
 """ScanNet v2 release files of one scene folder, and the split lists of a root.
 
 What a scene folder ``<root>/scans/<scene>/`` (or ``<root>/scans_test/<scene>/``) ships besides
-its frames (docs/release_layouts.md section 1):
+its frames (docs/release_layouts.md sections 1.4 to 1.9):
 
 * ``<scene>_vh_clean_2.ply``: the decimated mesh (trimesh, ``process=False`` keeps vertex order).
 * ``<scene>_vh_clean_2.0.010000.segs.json`` + ``<scene>.aggregation.json``: per-vertex
@@ -178,7 +178,7 @@ def _vertex_instances(
             raise corrupt_error(scene_id, agg_path, f"negative objectId {obj_id}")
         if inst in labels:
             raise corrupt_error(scene_id, agg_path,
-                           f"objectId {obj_id} is used by two different segGroups")
+                                f"objectId {obj_id} is used by two different segGroups")
         seen[key] = obj_id
         labels[inst] = label
         for s in segments:
