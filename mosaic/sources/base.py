@@ -170,6 +170,85 @@ def _edge_pairs(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([a, b]), np.concatenate([b, a])
 
 
+def _face_planes(vertices: np.ndarray, faces: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per face: unit normal (F, 3) (zero for a degenerate face), area (F,) in square metres
+    and centroid (F, 3), all float64."""
+    v = np.asarray(vertices, dtype=np.float64)
+    tri = v[np.asarray(faces, dtype=np.int64)]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area = 0.5 * np.linalg.norm(n, axis=1)
+    n = np.where(area[:, None] > 0, n / np.maximum(2 * area[:, None], 1e-300), 0.0)
+    return n, area, tri.mean(axis=1)
+
+
+def _seed_edges(n: np.ndarray, c: np.ndarray, inst: np.ndarray, src: np.ndarray,
+                dst: np.ndarray, instances: Collection[int] | None) -> np.ndarray:
+    """Mask over the directed edge pairs (src, dst): src is a face of a tested annotated
+    instance, dst a face of another instance (or unannotated), and src lies in dst's plane
+    (normals within ``CONTINUATION_ANGLE_DEG``, centroid within ``CONTINUATION_DIST`` m)."""
+    cos_max = np.cos(np.deg2rad(CONTINUATION_ANGLE_DEG))
+    seed = (inst[src] != inst[dst]) & (inst[src] >= 1)
+    if instances is not None:
+        seed &= np.isin(inst[src], np.fromiter(instances, dtype=np.int64))
+    seed[seed] = ((n[src[seed]] * n[dst[seed]]).sum(axis=1) > cos_max) & (
+        np.abs(((c[src[seed]] - c[dst[seed]]) * n[dst[seed]]).sum(axis=1)) < CONTINUATION_DIST)
+    return seed
+
+
+class _PlaneGrower:
+    """Grows a plane from a face over edge-adjacent faces of the same instance (or of
+    unannotated geometry) that keep to the plane: facing its way within
+    ``CONTINUATION_ANGLE_DEG``, centroid within ``CONTINUATION_DIST`` m of it.
+
+    Args:
+        n, c: (F, 3) unit normals and centroids (metres); inst: (F,) instance ids;
+        src, dst: directed edge pairs of edge-adjacent faces (``_edge_pairs``).
+    """
+
+    def __init__(self, n: np.ndarray, c: np.ndarray, inst: np.ndarray, src: np.ndarray,
+                 dst: np.ndarray):
+        self.n, self.c = n, c
+        self.cos_max = np.cos(np.deg2rad(CONTINUATION_ANGLE_DEG))
+        # adjacency inside each instance (and inside unannotated geometry), for growing planes;
+        # faces more than twice the tolerance apart in direction never join one plane
+        keep = (inst[src] == inst[dst]) & ((n[src] * n[dst]).sum(axis=1)
+                                           > np.cos(np.deg2rad(2 * CONTINUATION_ANGLE_DEG)))
+        a, b = src[keep], dst[keep]
+        order = np.argsort(a, kind="stable")
+        a, self.b = a[order], b[order]
+        self.starts = np.searchsorted(a, np.arange(len(inst)))
+        self.ends = np.searchsorted(a, np.arange(len(inst)), side="right")
+        self.stamp = np.full(len(inst), -1, dtype=np.int64)  # last growth that reached a face
+        self.grown = 0
+
+    def _on_plane(self, f: np.ndarray, pn: np.ndarray, pc: np.ndarray) -> np.ndarray:
+        return ((self.n[f] @ pn > self.cos_max)
+                & (np.abs((self.c[f] - pc) @ pn) < CONTINUATION_DIST))
+
+    def grow(self, start: int, pn: np.ndarray, pc: np.ndarray) -> np.ndarray:
+        """Faces of start's instance reachable from it while keeping to the plane through
+        ``pc`` with unit normal ``pn``; (k,) int face indices, ``start`` first."""
+        self.grown += 1
+        gid = self.grown
+        starts, ends, stamp = self.starts, self.ends, self.stamp
+        stamp[start] = gid
+        frontier, found = np.array([start]), [np.array([start])]
+        while len(frontier):
+            counts = ends[frontier] - starts[frontier]
+            total = int(counts.sum())
+            if not total:
+                break
+            idx = np.repeat(starts[frontier] - (np.cumsum(counts) - counts), counts)
+            nxt = np.unique(self.b[idx + np.arange(total)])
+            nxt = nxt[stamp[nxt] != gid]
+            nxt = nxt[self._on_plane(nxt, pn, pc)]
+            stamp[nxt] = gid
+            found.append(nxt)
+            frontier = nxt
+        return np.concatenate(found)
+
+
 def surface_continuations(vertices: np.ndarray, faces: np.ndarray, face_instance: np.ndarray,
                           instances: Collection[int] | None = None) -> np.ndarray:
     """Faces of annotated instances that continue a larger surface of another instance.
@@ -194,61 +273,16 @@ def surface_continuations(vertices: np.ndarray, faces: np.ndarray, face_instance
     Returns:
         (F,) bool.
     """
-    v = np.asarray(vertices, dtype=np.float64)
-    tri = v[np.asarray(faces, dtype=np.int64)]
+    n, area, c = _face_planes(vertices, faces)
     inst = np.asarray(face_instance)
-    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    area = 0.5 * np.linalg.norm(n, axis=1)
-    n = np.where(area[:, None] > 0, n / np.maximum(2 * area[:, None], 1e-300), 0.0)
-    c = tri.mean(axis=1)
-    cos_max = np.cos(np.deg2rad(CONTINUATION_ANGLE_DEG))
     out = np.zeros(len(inst), dtype=bool)
     src, dst = _edge_pairs(faces)
     if not len(src):
         return out
-
-    def on_plane(f: np.ndarray, pn: np.ndarray, pc: np.ndarray) -> np.ndarray:
-        return ((n[f] @ pn > cos_max) & (np.abs((c[f] - pc) @ pn) < CONTINUATION_DIST))
-
-    seed = (inst[src] != inst[dst]) & (inst[src] >= 1)
-    if instances is not None:
-        seed &= np.isin(inst[src], np.fromiter(instances, dtype=np.int64))
-    seed[seed] = ((n[src[seed]] * n[dst[seed]]).sum(axis=1) > cos_max) & (
-        np.abs(((c[src[seed]] - c[dst[seed]]) * n[dst[seed]]).sum(axis=1)) < CONTINUATION_DIST)
+    seed = _seed_edges(n, c, inst, src, dst, instances)
     if not seed.any():
         return out
-    # adjacency inside each instance (and inside unannotated geometry), for growing planes;
-    # faces more than twice the tolerance apart in direction never join one plane
-    keep = (inst[src] == inst[dst]) & ((n[src] * n[dst]).sum(axis=1)
-                                       > np.cos(np.deg2rad(2 * CONTINUATION_ANGLE_DEG)))
-    a, b = src[keep], dst[keep]
-    order = np.argsort(a, kind="stable")
-    a, b = a[order], b[order]
-    starts = np.searchsorted(a, np.arange(len(inst)))
-    ends = np.searchsorted(a, np.arange(len(inst)), side="right")
-
-    stamp = np.full(len(inst), -1, dtype=np.int64)  # id of the last growth that reached a face
-    grown = [0]
-
-    def grow(start: int, pn: np.ndarray, pc: np.ndarray) -> np.ndarray:
-        """Faces of start's instance reachable from it while keeping to the plane."""
-        gid = grown[0] = grown[0] + 1
-        stamp[start] = gid
-        frontier, found = np.array([start]), [np.array([start])]
-        while len(frontier):
-            counts = ends[frontier] - starts[frontier]
-            total = int(counts.sum())
-            if not total:
-                break
-            idx = np.repeat(starts[frontier] - (np.cumsum(counts) - counts), counts)
-            nxt = np.unique(b[idx + np.arange(total)])
-            nxt = nxt[stamp[nxt] != gid]
-            nxt = nxt[on_plane(nxt, pn, pc)]
-            stamp[nxt] = gid
-            found.append(nxt)
-            frontier = nxt
-        return np.concatenate(found)
-
+    planes = _PlaneGrower(n, c, inst, src, dst)
     decided = np.zeros(len(inst), dtype=bool)  # faces of A already in a grown plane
     plane_area: dict[int, float] = {}  # face of B -> area of B's plane grown through it
     pairs = sorted(zip(src[seed].tolist(), dst[seed].tolist(), strict=True))
@@ -256,11 +290,11 @@ def surface_continuations(vertices: np.ndarray, faces: np.ndarray, face_instance
         if decided[f]:
             continue
         pn, pc = n[g], c[g]
-        mine = grow(f, pn, pc)
+        mine = planes.grow(f, pn, pc)
         decided[mine] = True
         theirs = plane_area.get(g)
         if theirs is None:
-            region = grow(g, pn, pc)
+            region = planes.grow(g, pn, pc)
             theirs = float(area[region].sum())
             plane_area.update(dict.fromkeys(region.tolist(), theirs))
         if area[mine].sum() < theirs:
