@@ -358,9 +358,9 @@ def test_docs_list_every_column():
     from mosaic.io.schema import SCHEMA
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "data_format.md").read_text()
-    for table, cols in SCHEMA.items():
+    for table, spec in SCHEMA.items():
         assert f"`{table}/`" in doc
-        for col in cols:
+        for col in spec.columns:
             assert f"`{col.name}`" in doc, f"{table}/{col.name} undocumented"
 
 
