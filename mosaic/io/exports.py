@@ -30,9 +30,10 @@ from typing import Any
 
 from ..errors import MosaicError, UnknownNameError
 from ..prompts import answer_text, build_prompt, option_strings
+from .columns import json_default
 from .progress import counted
 from .reader import DatasetItem, MosaicDataset, open_dataset
-from .shard_writer import json_default, write_bytes_atomic
+from .shard_writer import write_bytes_atomic
 
 FORMATS = ("jsonl", "llava", "spatialmosaic", "spatialmosaic-train")
 FRAMES_DIR = "frames"  # spatialmosaic-train: <dir of the JSON>/frames/<scene>/images/<frame>.jpg

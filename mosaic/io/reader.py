@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,32 +21,11 @@ import numpy as np
 
 from ..errors import ShardError, UnknownNameError
 from ..structures import ObjectVisibility, QAItem
-from .schema import column as schema_column
+from .columns import Column
+from .schema import SCHEMA, ViewRecord
 
 INDEX_NAME = "index.json"
 BLOB_CACHE_BYTES = 64 << 20  # text blobs up to this size are read once per process
-
-
-@dataclass(frozen=True)
-class ViewRecord:
-    """One frame of a question, as stored in ``views/``.
-
-    Attributes:
-        frame_id: source frame number.
-        K: (3, 3) float64 colour intrinsics for ``width`` x ``height``.
-        cam_to_world: (4, 4) float64 OpenCV camera to world (z-up, metres).
-        width, height: colour image size (pixels).
-        image_path: image path relative to the dataset root.
-        pose_error: median |rendered - sensor depth| (m), NaN when not checked.
-    """
-
-    frame_id: int
-    K: np.ndarray
-    cam_to_world: np.ndarray
-    width: int
-    height: int
-    image_path: str
-    pose_error: float
 
 
 @dataclass(frozen=True)
@@ -76,12 +54,6 @@ class DatasetItem:
     def image_paths(self) -> list[Path]:
         """Absolute image paths, one per view (exist unless images are embedded)."""
         return [self.root / v.image_path for v in self.views]
-
-
-def _nan_none(values: np.ndarray) -> tuple[float, ...] | None:
-    if np.isnan(values).any():
-        return None
-    return tuple(float(v) for v in values)
 
 
 # What h5py, numpy and json raise on a damaged shard (bad offsets, bytes, joins).
@@ -167,11 +139,29 @@ class ShardReader:
 
         Text and ragged columns return ``(dataset, offsets)`` so rows are read by slices.
         """
+        return self._column(table, name)
+
+    @_shard_read
+    def text(self, table: str, name: str, row: int) -> str:
+        return self._blob(table, name, row).decode("utf-8")
+
+    @_shard_read
+    def blob(self, table: str, name: str, row: int) -> bytes:
+        return self._blob(table, name, row)
+
+    @_shard_read
+    def ragged(self, table: str, name: str, row: int) -> np.ndarray:
+        return self._ragged(table, name, row)
+
+    # The private readers below raise low-level errors; the public methods that call them
+    # turn those into ShardError (one wrapper per public call, not per column read).
+
+    def _column(self, table: str, name: str) -> Any:
         key = (table, name)
         if key in self._cache and self._pid == os.getpid():
             return self._cache[key]
         group = self.file[table]
-        col = schema_column(table, name)
+        col = SCHEMA[table].column(name)
         if col.kind == "array":
             value: Any = group[name][()]
         elif col.kind == "str":
@@ -181,102 +171,56 @@ class ShardReader:
         self._cache[key] = value
         return value
 
-    @_shard_read
     def _blob_values(self, table: str, name: str) -> Any:
         """The blob as an in-memory array when small (fast repeated rows), else the dataset."""
         key = (table, name, "blob")
         if key in self._cache:
             return self._cache[key]
-        data, _ = self.column(table, name)  # re-opens the file after a fork
+        data, _ = self._column(table, name)  # re-opens the file after a fork
         if data.size > BLOB_CACHE_BYTES:
             return data
         self._cache[key] = data[()]
         return self._cache[key]
 
-    @_shard_read
-    def text(self, table: str, name: str, row: int) -> str:
-        return self.blob(table, name, row).decode("utf-8")
-
-    @_shard_read
-    def blob(self, table: str, name: str, row: int) -> bytes:
-        _, off = self.column(table, name)
+    def _blob(self, table: str, name: str, row: int) -> bytes:
+        _, off = self._column(table, name)
         return bytes(self._blob_values(table, name)[off[row] : off[row + 1]])
 
-    @_shard_read
-    def ragged(self, table: str, name: str, row: int) -> np.ndarray:
+    def _ragged(self, table: str, name: str, row: int) -> np.ndarray:
         key = (table, name, "values")
-        # column() first: in a forked child it re-opens the file and drops the parent's cache
-        data, off = self.column(table, name)
+        # _column() first: in a forked child it re-opens the file and drops the parent's cache
+        data, off = self._column(table, name)
         if key not in self._cache:
             self._cache[key] = data[()]  # ragged ints are small: load once
         return self._cache[key][off[row] : off[row + 1]]
 
+    def _stored(self, table: str, col: Column, row: int) -> Any:
+        """Row ``row`` of a column as stored: array row, str, blob bytes or ragged values."""
+        if col.kind == "text":
+            return self._blob(table, col.name, row)
+        if col.kind == "ragged":
+            return self._ragged(table, col.name, row)
+        return self._column(table, col.name)[row]
+
+    def _record(self, table: str, row: int, **joined: Any) -> Any:
+        """Row ``row`` of ``table`` rebuilt as the table's record (``mosaic.io.schema``)."""
+        return SCHEMA[table].decode_row(lambda col: self._stored(table, col, row), **joined)
+
     @_shard_read
     def qa_item(self, row: int) -> QAItem:
         """Row ``row`` of ``qa/`` as a QAItem."""
-        c = self.column
-        bbox = _nan_none(c("qa", "bbox_2d")[row])
-        diag = float(c("qa", "bbox_2d_diag")[row])
-        return QAItem(
-            id=c("qa", "id")[row],
-            scene_id=c("scenes", "scene_id")[int(c("qa", "scene_row")[row])],
-            question_type=c("qa", "question_type")[row],
-            family=c("qa", "family")[row],
-            frame_ids=tuple(int(v) for v in self.ragged("qa", "frame_ids", row)),
-            question=self.text("qa", "question", row),
-            options=tuple(json.loads(self.text("qa", "options", row))),
-            answer=c("qa", "answer")[row],
-            ground_truth=c("qa", "ground_truth")[row],
-            overlap_avg=float(c("qa", "overlap_avg")[row]),
-            overlap_level=c("qa", "overlap_level")[row],
-            occlusion_avg=float(c("qa", "occlusion_avg")[row]),
-            occ_level=c("qa", "occ_level")[row],
-            vis_level=c("qa", "vis_level")[row],
-            coverage=c("qa", "coverage")[row],
-            bbox_2d=bbox,  # type: ignore[arg-type]
-            bbox_2d_diag=None if math.isnan(diag) else diag,
-            targets=tuple(int(v) for v in self.ragged("qa", "targets", row)),
-            template_id=c("qa", "template_id")[row],
-            seed=int(c("qa", "seed")[row]),
-            evidence=json.loads(self.text("qa", "evidence", row)),
-        )
+        scene_row = int(self._column("qa", "scene_row")[row])
+        return self._record("qa", row, scene_id=self._column("scenes", "scene_id")[scene_row])
 
     @_shard_read
     def view(self, row: int) -> ViewRecord:
-        c = self.column
-        return ViewRecord(
-            frame_id=int(c("views", "frame_id")[row]),
-            K=c("views", "K")[row],
-            cam_to_world=c("views", "cam_to_world")[row],
-            width=int(c("views", "width")[row]),
-            height=int(c("views", "height")[row]),
-            image_path=self.text("views", "image_path", row),
-            pose_error=float(c("views", "pose_error")[row]),
-        )
+        """Row ``row`` of ``views/`` as a ViewRecord."""
+        return self._record("views", row)
 
     @_shard_read
     def visibility(self, row: int) -> ObjectVisibility:
         """Row ``row`` of ``visibility/`` as an ObjectVisibility."""
-        c = self.column
-        occ = self.ragged("visibility", "occluders", row)
-        center = _nan_none(c("visibility", "center_visible")[row])
-        return ObjectVisibility(
-            instance_id=int(c("visibility", "instance_id")[row]),
-            visible_px=int(c("visibility", "visible_px")[row]),
-            amodal_px_in=int(c("visibility", "amodal_px_in")[row]),
-            amodal_px_total=int(c("visibility", "amodal_px_total")[row]),
-            truncation=float(c("visibility", "truncation")[row]),
-            occlusion=float(c("visibility", "occlusion")[row]),
-            visible_ratio=float(c("visibility", "visible_ratio")[row]),
-            bbox_visible=_nan_none(c("visibility", "bbox_visible")[row]),  # type: ignore[arg-type]
-            bbox_amodal=_nan_none(c("visibility", "bbox_amodal")[row]),  # type: ignore[arg-type]
-            center_visible=center,  # type: ignore[arg-type]
-            depth_median=float(c("visibility", "depth_median")[row]),
-            occluders=tuple((int(a), int(b)) for a, b in occ),
-            state=c("visibility", "state")[row],
-            occ_level=c("visibility", "occ_level")[row],
-            visible=bool(c("visibility", "visible")[row]),
-        )
+        return self._record("visibility", row)
 
     @_shard_read
     def view_visibility(self, view_row: int, instance_ids: tuple[int, ...]) -> dict[int, Any]:

@@ -9,7 +9,6 @@ under the final name, and two writers never share a temporary file.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
@@ -23,7 +22,8 @@ import h5py
 import numpy as np
 
 from ..structures import QAItem, Scene, ViewVisibility
-from .schema import COMPRESSION, COMPRESSION_OPTS, SCHEMA, SCHEMA_VERSION, Column
+from .columns import Column
+from .schema import COMPRESSION, COMPRESSION_OPTS, SCHEMA, SCHEMA_VERSION, ViewRow
 
 
 @dataclass
@@ -73,33 +73,6 @@ class ShardInfo:
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
         }
-
-
-def json_default(value: Any) -> Any:
-    """JSON encoder fallback: numpy scalars/arrays, sets, and anything else as its text."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    # paths and other plain objects in source metadata: their text form is what a reader needs
-    return str(value)
-
-
-def dumps(value: Any) -> str:
-    """Canonical JSON used for every JSON text column (sorted keys, compact)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=json_default)
-
-
-def _box(value: Any, n: int) -> list[float]:
-    return [math.nan] * n if value is None else [float(v) for v in value]
-
-
-def _opt_id(value: int | None) -> int:
-    return -1 if value is None else int(value)
 
 
 def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
@@ -190,127 +163,69 @@ class ShardWriter:
         self.embed_images = embed_images
         self.attrs = dict(attrs or {})
         self._cols: dict[str, dict[str, list[Any]]] = {
-            t: {c.name: [] for c in cols} for t, cols in SCHEMA.items()
+            t: {c.name: [] for c in table.columns} for t, table in SCHEMA.items()
+        }
+        # per table: (column, append to its values), bound once (a row appends to every one)
+        self._sinks = {
+            t: tuple((c, self._cols[t][c.name].append) for c in table.columns)
+            for t, table in SCHEMA.items()
         }
 
     def _count(self, table: str) -> int:
-        return len(self._cols[table][SCHEMA[table][0].name])
+        return len(self._cols[table][SCHEMA[table].columns[0].name])
+
+    def _append(self, table: str, record: Any, **links: Any) -> int:
+        """Append one row built from ``record`` (links: row numbers the writer computed);
+        returns its row number."""
+        row = self._count(table)
+        for col, append in self._sinks[table]:
+            append(col.encode(links[col.name] if col.get is None else col.get(record)))
+        return row
 
     def add_scene(self, rec: SceneRecord) -> None:
-        """Append one scene's rows to every table."""
+        """Append one scene's rows to every table (all or nothing: a scene that fails to
+        encode leaves no rows)."""
         scene = rec.scene
         stored = {int(v.frame_id) for v in rec.views}
-        for q in rec.qa:  # check before appending anything so a bad scene leaves no rows
+        for q in rec.qa:  # the cause in words, before any row is appended
             missing = [f for f in q.frame_ids if int(f) not in stored]
             if missing:
                 raise ValueError(
                     f"scene {scene.scene_id}: question {q.id} uses frames {missing} "
                     "that are not among the stored views"
                 )
-        scene_row = self._count("scenes")
-        info = {
-            "skipped_frames": [
-                {"frame_id": int(s.frame_id), "reason": s.reason} for s in scene.skipped_frames
-            ],
-            "rejected_frames": rec.rejected,
-            "unchecked_frames": rec.unchecked,
-            "warnings": list(scene.warnings),
-            "meta": scene.meta,
-        }
-        c = self._cols["scenes"]
-        c["scene_id"].append(scene.scene_id)
-        c["source"].append(scene.source)
-        c["split"].append(scene.split or "")
-        c["n_frames"].append(len(scene.frames))
-        c["n_skipped"].append(len(scene.skipped_frames))
-        c["n_sampled"].append(int(rec.n_sampled))
-        c["n_rejected"].append(len(rec.rejected))
-        c["n_views"].append(len(rec.views))
-        c["n_objects"].append(len(scene.objects))
-        c["n_qa"].append(len(rec.qa))
-        c["axis_alignment"].append(np.asarray(scene.axis_alignment, dtype=np.float64))
-        c["info"].append(dumps(info))
+        before = self.counts()
+        try:
+            self._append_scene(rec)
+        except BaseException:
+            for table, n in before.items():
+                for values in self._cols[table].values():
+                    del values[n:]
+            raise
 
-        c = self._cols["objects"]
-        for obj in scene.objects:
-            c["scene_row"].append(scene_row)
-            c["instance_id"].append(int(obj.instance_id))
-            c["label"].append(obj.label)
-            c["category"].append(obj.category)
-            c["nyu40_id"].append(_opt_id(obj.nyu40_id))
-            c["scannet200_id"].append(_opt_id(obj.scannet200_id))
-            c["aabb_min"].append(np.asarray(obj.aabb_min, dtype=np.float64))
-            c["aabb_max"].append(np.asarray(obj.aabb_max, dtype=np.float64))
-            c["obb_center"].append(np.asarray(obj.obb.center, dtype=np.float64))
-            c["obb_extent"].append(np.asarray(obj.obb.extent, dtype=np.float64))
-            c["obb_rotation"].append(np.asarray(obj.obb.rotation, dtype=np.float64))
-            c["n_faces"].append(int(obj.n_faces))
-            c["structural"].append(int(bool(obj.structural)))
-
+    def _append_scene(self, rec: SceneRecord) -> None:
+        # views sorted by frame id, each followed by its objects' visibility by instance id
+        scene_row = self._append("scenes", rec)
+        for obj in rec.scene.objects:
+            self._append("objects", obj, scene_row=scene_row)
         view_row_of: dict[int, int] = {}
-        cv, cvis = self._cols["views"], self._cols["visibility"]
         for view in sorted(rec.views, key=lambda v: v.frame_id):
-            frame = scene.frame(view.frame_id)
-            view_row = self._count("views")
-            view_row_of[int(view.frame_id)] = view_row
-            cv["scene_row"].append(scene_row)
-            cv["frame_id"].append(int(view.frame_id))
-            cv["K"].append(np.asarray(frame.K, dtype=np.float64))
-            cv["cam_to_world"].append(np.asarray(frame.cam_to_world, dtype=np.float64))
-            cv["width"].append(int(frame.width))
-            cv["height"].append(int(frame.height))
-            cv["scale"].append(float(view.scale))
-            cv["pose_error"].append(float(rec.pose_errors.get(int(view.frame_id), math.nan)))
-            cv["vis_start"].append(self._count("visibility"))
-            cv["vis_count"].append(len(view.objects))
-            cv["image_path"].append(rec.image_paths.get(int(view.frame_id), ""))
-            cv["image"].append(rec.images.get(int(view.frame_id), b""))
-            for o in sorted(view.objects, key=lambda o: o.instance_id):
-                cvis["view_row"].append(view_row)
-                cvis["instance_id"].append(int(o.instance_id))
-                cvis["visible_px"].append(int(o.visible_px))
-                cvis["amodal_px_in"].append(int(o.amodal_px_in))
-                cvis["amodal_px_total"].append(int(o.amodal_px_total))
-                cvis["truncation"].append(float(o.truncation))
-                cvis["occlusion"].append(float(o.occlusion))
-                cvis["visible_ratio"].append(float(o.visible_ratio))
-                cvis["bbox_visible"].append(_box(o.bbox_visible, 4))
-                cvis["bbox_amodal"].append(_box(o.bbox_amodal, 4))
-                cvis["center_visible"].append(_box(o.center_visible, 2))
-                cvis["depth_median"].append(float(o.depth_median))
-                cvis["occluders"].append(
-                    np.asarray(o.occluders, dtype=np.int64).reshape(-1, 2)
-                )
-                cvis["state"].append(o.state)
-                cvis["occ_level"].append(o.occ_level)
-                cvis["visible"].append(int(bool(o.visible)))
-
-        c = self._cols["qa"]
-        for q in rec.qa:
-            c["id"].append(q.id)
-            c["scene_row"].append(scene_row)
-            c["question_type"].append(q.question_type)
-            c["family"].append(q.family)
-            c["frame_ids"].append(np.asarray(q.frame_ids, dtype=np.int64))
-            c["view_rows"].append(
-                np.asarray([view_row_of[int(f)] for f in q.frame_ids], dtype=np.int64)
+            fid = int(view.frame_id)
+            row = ViewRow(
+                frame=rec.scene.frame(fid),
+                labels=view,
+                pose_error=rec.pose_errors.get(fid, math.nan),
+                image_path=rec.image_paths.get(fid, ""),
+                image=rec.images.get(fid, b""),
             )
-            c["question"].append(q.question)
-            c["options"].append(dumps(list(q.options)))
-            c["answer"].append(q.answer)
-            c["ground_truth"].append(q.ground_truth)
-            c["overlap_avg"].append(float(q.overlap_avg))
-            c["overlap_level"].append(q.overlap_level)
-            c["occlusion_avg"].append(float(q.occlusion_avg))
-            c["occ_level"].append(q.occ_level)
-            c["vis_level"].append(q.vis_level)
-            c["coverage"].append(q.coverage)
-            c["bbox_2d"].append(_box(q.bbox_2d, 4))
-            c["bbox_2d_diag"].append(math.nan if q.bbox_2d_diag is None else q.bbox_2d_diag)
-            c["targets"].append(np.asarray(q.targets, dtype=np.int64))
-            c["template_id"].append(q.template_id)
-            c["seed"].append(int(q.seed))
-            c["evidence"].append(dumps(q.evidence))
+            view_row_of[fid] = self._append(
+                "views", row, scene_row=scene_row, vis_start=self._count("visibility")
+            )
+            for o in sorted(view.objects, key=lambda o: o.instance_id):
+                self._append("visibility", o, view_row=view_row_of[fid])
+        for q in rec.qa:
+            view_rows = [view_row_of[int(f)] for f in q.frame_ids]
+            self._append("qa", q, scene_row=scene_row, view_rows=view_rows)
 
     def counts(self) -> dict[str, int]:
         """Rows per table so far."""
@@ -340,11 +255,11 @@ class ShardWriter:
             f.attrs["images_embedded"] = bool(self.embed_images)
             for key, value in self.attrs.items():
                 f.attrs[key] = value
-            for table, cols in SCHEMA.items():
+            for table, spec in SCHEMA.items():
                 group = f.create_group(table)
                 n = self._count(table)
                 group.attrs["n_rows"] = n
-                for col in cols:
+                for col in spec.columns:
                     if col.optional and not (col.name == "image" and self.embed_images):
                         continue
                     _write_column(group, col, self._cols[table][col.name], n)

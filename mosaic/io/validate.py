@@ -71,7 +71,7 @@ def _check_shard(
         version = f.attrs.get("schema_version")
         if version is not None and str(version) != SCHEMA_VERSION:
             problems.append(f"{name}: schema version {version} != {SCHEMA_VERSION}")
-        for table, cols in SCHEMA.items():
+        for table, spec in SCHEMA.items():
             if table not in f:
                 problems.append(f"{name}: table {table}/ missing")
                 continue
@@ -81,7 +81,7 @@ def _check_shard(
             want = int(entry.get("counts", {}).get(table, n))
             if n != want:
                 problems.append(f"{name}: {table}/ has {n} rows, index.json says {want}")
-            for col in cols:
+            for col in spec.columns:
                 if col.name not in group:
                     if not col.optional:
                         problems.append(f"{name}: column {table}/{col.name} missing")
