@@ -260,8 +260,9 @@ class MajorityValue(Rule):
 def _skeleton(option: str, cats: list[str]) -> str:
     """Option text with object references and coordinates blanked (a reusable value)."""
     text = POINT.sub("(x,y)", option)
-    for c in sorted(set(cats), key=len, reverse=True):
-        text = re.sub(rf"\b{re.escape(c)}\b", "<obj>", text)
+    forms = sorted({f for c in set(cats) for f in _forms(c)}, key=len, reverse=True)
+    for f in forms:
+        text = re.sub(rf"\b{re.escape(f)}\b", "<obj>", text)
     return text
 
 

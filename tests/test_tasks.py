@@ -15,7 +15,8 @@ from mosaic.errors import UnknownNameError
 from mosaic.structures import FAMILY_OF, OCC_LEVELS, QA_TYPES, QAItem
 from mosaic.tasks import generate_qa, prepare_views
 from mosaic.tasks.context import stable_int
-from mosaic.tasks.options import place_options, select_drafts, wrong_numbers
+from mosaic.tasks.options import number_window, place_options, select_drafts, spread
+from mosaic.tasks.wording import counted, plural, reference
 
 YES_NO = {"obj_existence_occ_ab", "obj_existence_occ_fb", "obj_existence_occ_lr"}
 
@@ -85,8 +86,10 @@ def test_localization_fields(all_items):
 def test_ids_unique_and_deterministic():
     a = generate_qa(qf.scene(0), list(qf.views(0)), seed=0, config=qf.TEST_CONFIG)
     assert a == list(qf.items(0, 0))
-    ids = [i.id for s in qf.SCENE_SEEDS for qs in qf.QA_SEEDS for i in qf.items(s, qs)]
-    assert len(ids) == len(set(ids))
+    # ids name the content: unique within a run (one seed); another seed may ask the same
+    for qs in qf.QA_SEEDS:
+        ids = [i.id for s in qf.SCENE_SEEDS for i in qf.items(s, qs)]
+        assert len(ids) == len(set(ids))
 
 
 def test_different_seed_gives_different_items():
@@ -115,10 +118,9 @@ def test_caps_per_type_and_category(all_items):
             items = qf.items(s, qs)
             cats = Counter()
             for it in items:
-                q = it.evidence["query"]
-                cat = q.get("category") or qf.scene(s).object(
-                    q.get("a", it.targets[0])).category
-                cats[(it.question_type, cat)] += 1
+                # every category a question is about: its targets' (the counted, the pair)
+                about = {qf.scene(s).object(t).category for t in it.targets}
+                cats.update((it.question_type, c) for c in about)
             assert max(cats.values()) <= qa.per_category_per_type
 
 
@@ -260,10 +262,23 @@ def test_option_helpers():
         assert sorted(opts) == ["right", "w1", "w2", "w3"]
     with pytest.raises(ValueError):
         place_options("x", ["x", "y", "z"], 0, rng)
-    for v in (1, 2, 7):
-        w = wrong_numbers(v, 3, rng)
-        assert len(set(w)) == 3 and v not in w and min(w) >= 1
+    for value, rank, want in ((1, 0, [1, 2, 3, 4]), (3, 2, [1, 2, 3, 4]), (5, 1, [4, 5, 6, 7])):
+        assert number_window(value, rank) == want
+    assert number_window(2, 3) == [1, 2, 3, 4]  # cannot go below 1: shifted up
     assert select_drafts([], rng, 5, 2) == []
+    # spread: every feature's values as even as the alternatives allow
+    picks = spread([[(r,) for r in range(4)] for _ in range(8)], rng)
+    assert sorted(Counter(picks).values()) == [2, 2, 2, 2]
+    forced = spread([[(0,)], [(0,), (1,)], [(0,), (1,), (2,)]], rng)
+    assert forced == [0, 1, 2]
+
+
+def test_wording():
+    assert [plural(w) for w in ("chair", "box", "bookshelf", "trash can", "couch", "person")] == [
+        "chairs", "boxes", "bookshelves", "trash cans", "couches", "people"]
+    assert counted(1, "box") == "1 box" and counted(3, "box") == "3 boxes"
+    assert reference("book", (118, 297)) == "book at (118, 297)"
+    assert reference("book", None) == "book"
 
 
 @pytest.mark.skipif(
