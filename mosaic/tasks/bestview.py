@@ -8,10 +8,11 @@ the number of instances *recognisable* in it (``TaskContext.recognisable``) exce
 best frame were not counted.
 
 Options: the 2 x 2 grid {N, N'} x {Frame j, Frame j'}, N' = N - 1 or N + 1 (a count the scene
-can show: between 1 and its number of instances), j' another frame of the set. Every count and
-every frame appears in exactly two options, so no part of the correct option recurs more often
-than a wrong one's; whether N is the larger count and j the larger frame number is spread
-evenly over the selected items of a scene (``alternatives``).
+can show: between 1 and its number of instances, or 2 for a category it holds once), j'
+another frame of the set. Every count and every frame appears in exactly two options, so no
+part of the correct option recurs more often than a wrong one's; whether N is the larger count
+and j the larger frame number is spread evenly over the selected items of a scene
+(``alternatives``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def alternatives(ctx: TaskContext, d: Draft, rng: np.random.Generator) -> list[D
     (N is the larger count, j is the larger frame number)."""
     q = d.query
     cat, n, j = q["category"], q["count"], q["best_frame"]
-    n_max = len(ctx.by_category[cat])
+    n_max = max(2, len(ctx.by_category[cat]))
     out = []
     for other_n in (n - 1, n + 1):
         if not 1 <= other_n <= n_max:

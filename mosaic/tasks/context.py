@@ -75,6 +75,8 @@ class Draft:
             ``alternatives``), what a text-only rule could key on, e.g. the rank of the
             correct value among the options; ``options.spread`` picks alternatives so each
             feature's values are even.
+        fact: what the question asks, independent of its wording (e.g. the frame, the pair
+            of objects and the answer), for a family whose ``alternatives`` reword it.
     """
 
     qtype: str
@@ -92,9 +94,13 @@ class Draft:
     query: dict[str, Any] = field(default_factory=dict)
     priors: tuple[tuple[Any, Any], ...] = ()
     features: tuple[int, ...] = ()
+    fact: tuple | None = None
 
     def key(self) -> tuple:
-        """Content key used to drop duplicate drafts."""
+        """Content key used to drop duplicate drafts (``fact`` when set, so two wordings of
+        one question are one draft)."""
+        if self.fact is not None:
+            return (self.qtype, self.viewset.frame_ids, self.fact)
         return (
             self.qtype,
             self.viewset.frame_ids,
@@ -136,7 +142,7 @@ class TaskContext:
         self._status: dict[tuple[int, int], str] = {}
         self._anchor: dict[tuple[int, int], tuple[int, int]] = {}
         self._side: dict[tuple[str, int, str], float] = {}
-        self._pair: dict[tuple[int, int, str], float] = {}
+        self._pair: dict[tuple[int, int, str], dict[int, int]] = {}
         self._recognisable: dict[tuple[int, int], bool] = {}
 
     # ---- visibility predicates -------------------------------------------------------------
@@ -252,20 +258,21 @@ class TaskContext:
         self._side[key] = rate
         return rate
 
-    def pair_rate(self, a: int, b: int, axis: str) -> float:
-        """Mean relation sign of a to b (+1 left/above/front) over the views of the scene in
-        which both are clearly visible, in [-1, 1] (undecided views count 0)."""
+    def pair_rate(self, a: int, b: int, axis: str, skip: int) -> float | None:
+        """Mean relation sign of a to b (+1 left/above/front) over the views of the scene other
+        than ``skip`` in which both are clearly visible, in [-1, 1] (undecided views count 0);
+        None when there is no such view."""
         key = (a, b, axis)
-        hit = self._pair.get(key)
-        if hit is None:
-            signs = [
-                self.graph.relation(f, a, b, axis)
+        signs = self._pair.get(key)
+        if signs is None:
+            signs = {
+                f: self.graph.relation(f, a, b, axis)
                 for f in self.views
                 if self.status(f, a) == "vis" and self.status(f, b) == "vis"
-            ]
-            hit = float(np.mean(signs)) if signs else 0.0
-            self._pair[key] = hit
-        return hit
+            }
+            self._pair[key] = signs
+        others = [s for f, s in signs.items() if f != skip]
+        return float(np.mean(others)) if others else None
 
     # ---- naming ----------------------------------------------------------------------------
     def anchor(self, frame_id: int, iid: int) -> tuple[int, int]:
@@ -444,11 +451,15 @@ def relation_prior(
 
     What a text-only model knows about two categories is how they usually appear (a monitor
     above a desk; furniture against a wall higher in the image than a chair in the middle of
-    the room). ``TaskContext.pair_rate`` measures that for the two objects over all views of
-    the scene; the value says whether this view agrees with the scene-wide majority, keyed by
-    how strong that majority is. Balancing makes the usual relation the answer as often as
-    not at every strength, which leaves pairs whose relation changes with the viewpoint (a
-    pair that never changes has no view against its majority and is used last).
+    the room). ``TaskContext.pair_rate`` measures that for the two objects over the other
+    views of the scene; the value says whether this view agrees with that majority, keyed by
+    how strong it is. Balancing makes the usual relation the answer as often as not at every
+    strength, which leaves pairs whose relation changes with the viewpoint (a pair that never
+    changes has no view against its majority and is used last). A pair seen together in no
+    other view is keyed apart, its value the side of the alphabetically first category.
     """
-    rate = ctx.pair_rate(a, b, axis)
-    return (axis, bisect.bisect_left(RATE_BINS, abs(rate))), int(sign * rate >= 0)
+    rate = ctx.pair_rate(a, b, axis, frame_id)
+    if rate is None:
+        ca, cb = ctx.objects[a].category, ctx.objects[b].category
+        return (axis, "alone"), sign if ca <= cb else -sign
+    return (axis, bisect.bisect_left(RATE_BINS, abs(rate))), int(sign * rate > 0)

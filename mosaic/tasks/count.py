@@ -6,10 +6,9 @@ used only when at least one counted instance is invisible in some frame of the s
 counted instance is recognisable in some frame of the set (``TaskContext.recognisable``), and
 no instance of the category sits on a visibility threshold in any frame.
 
-Only categories with at least ``MIN_INSTANCES`` instances in the scene are counted: for a
-category a scene holds once the answer is 1 whatever the frames show, which a text-only model
-learns from the category name. Selection spreads each category's answers
-(``Draft.priors``: (category, count)).
+Selection spreads each category's answers (``Draft.priors``: (category, count)); a category
+whose answer never changes in the scene (e.g. one the scene holds once, always 1, which a
+text-only model learns from the category name) is asked about only when the others run out.
 
 Options (``obj_count_occ``): four consecutive integers (>= 1) holding the answer; the answer's
 rank among them is spread evenly over the selected items of a scene (``alternatives``), as far
@@ -28,9 +27,6 @@ from .options import choose_alternatives, number_window
 from .viewsets import ViewSet
 from .wording import plural
 
-# categories counted: at least this many instances in the scene
-MIN_INSTANCES = 2
-
 
 def counted_instances(ctx: TaskContext, vs: ViewSet, category: str) -> list[int]:
     """Instances of the category visible in at least one frame of the set."""
@@ -40,13 +36,10 @@ def counted_instances(ctx: TaskContext, vs: ViewSet, category: str) -> list[int]
 def countable(ctx: TaskContext, vs: ViewSet, category: str) -> list[int]:
     """Counted instances of the category when a counting question over the set is sound, else [].
 
-    Sound: the scene holds at least ``MIN_INSTANCES`` of the category, something is counted,
-    every counted instance is recognisable in some frame of the set, no instance sits on a
-    visibility threshold in any frame, and the frames are needed (some counted instance is
-    missing from some frame).
+    Sound: something is counted, every counted instance is recognisable in some frame of the
+    set, no instance sits on a visibility threshold in any frame, and the frames are needed
+    (some counted instance is missing from some frame).
     """
-    if len(ctx.by_category.get(category, [])) < MIN_INSTANCES:
-        return []
     counted = counted_instances(ctx, vs, category)
     if not counted or not ctx.category_clear(vs, category):
         return []

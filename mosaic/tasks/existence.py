@@ -60,6 +60,7 @@ def _draft(
         },
         priors=(relation_prior(ctx, f, a, b, axis, s),),
         features=(0 if asked > 0 else 1,),
+        fact=(f, frozenset((a, b)), asked == s),
     )
 
 

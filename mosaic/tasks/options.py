@@ -146,6 +146,9 @@ def choose_alternatives(
     """Each selected draft replaced by one of its ``alternatives`` (same question, other
     wording or options), picked by ``spread`` on their ``features``."""
     groups = [alternatives(ctx, d, rng) for d in drafts]
+    for d, g in zip(drafts, groups, strict=True):
+        if not g:
+            raise ValueError(f"{d.qtype}: a selected draft has no alternative ({d.query})")
     picks = spread([[a.features for a in g] for g in groups], rng)
     return [g[k] for g, k in zip(groups, picks, strict=True)]
 

@@ -88,6 +88,7 @@ def _draft(
             relation_prior(ctx, f, a, b, axes[1], signs[1]),
         ),
         features=(2 * int(signs[0] < 0) + int(signs[1] < 0),),
+        fact=(f, frozenset((a, b)), axes),
     )
 
 
