@@ -7,7 +7,7 @@ or which has no instance visible in Frame j. Categories with an instance on a vi
 threshold in Frame j are never options.
 
 Selection spreads the fact behind the answer as for Object Existence
-(``context.relation_prior``). Wrong options are chosen after selection (``arrange``) so that
+(``context.relation_priors``). Wrong options are chosen after selection (``arrange``) so that
 neither a text-only model's idea of which categories usually lie on that side of B nor how
 often a category is the answer finds the answer.
 """
@@ -25,7 +25,7 @@ from .context import (
     decided_pairs,
     direction_word,
     relation_phrase,
-    relation_prior,
+    relation_priors,
 )
 from .options import spread
 from .viewsets import ViewSet
@@ -95,7 +95,7 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
                         "axis": axis,
                         "direction": direction_word(axis, s),
                     },
-                    priors=(relation_prior(ctx, f, a, b, axis, s), ("answer", cat_a)),
+                    priors=(*relation_priors(ctx, f, a, b, axis, s), ("answer", cat_a)),
                 )
             )
     return out

@@ -11,8 +11,8 @@ Options: the 2 x 2 grid {N, N'} x {Frame j, Frame j'}, N' = N - 1 or N + 1 (a co
 can show: between 1 and its number of instances, or 2 for a category it holds once), j'
 another frame of the set. Every count and every frame appears in exactly two options, so no
 part of the correct option recurs more often than a wrong one's; whether N is the larger count
-and j the larger frame number is spread evenly over the selected items of a scene
-(``alternatives``).
+(for each pair of counts shown) and j the larger frame number is spread evenly over the
+selected items of a scene (``alternatives``).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
                 coverage_categories=(cat,),
                 answer_class=count_class(ctx, vs, found),
                 query={"category": cat, "count": n, "best_frame": j},
-                priors=((cat, n),),
+                priors=((cat, n), ("count", min(n, 3))),
             )
         )
     return out
@@ -81,7 +81,8 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
 
 def alternatives(ctx: TaskContext, d: Draft, rng: np.random.Generator) -> list[Draft]:
     """The 2 x 2 option grids of a selected draft, one per choice of N' and j'; features =
-    (N is the larger count, j is the larger frame number)."""
+    (the smaller of the two counts and whether N is the larger, j is the larger frame number),
+    so that for each pair of counts shown each is the answer as often as the other."""
     q = d.query
     cat, n, j = q["category"], q["count"], q["best_frame"]
     n_max = max(2, len(ctx.by_category[cat]))
@@ -100,7 +101,7 @@ def alternatives(ctx: TaskContext, d: Draft, rng: np.random.Generator) -> list[D
                     semantics={
                         _text(ctx, cat, m, fr): {"count": m, "frame": fr} for m, fr in grid
                     },
-                    features=(int(n > other_n), int(j > other_j)),
+                    features=((min(n, other_n), int(n > other_n)), int(j > other_j)),
                 )
             )
     return out

@@ -30,7 +30,7 @@ from .viewsets import ViewSet
 from .wording import pixel_note, reference
 
 # Candidate pool per type: stop scanning view sets after this many times the per-type cap.
-POOL_FACTOR = 6
+POOL_FACTOR = 20
 # Candidates kept from one view set per type (spreads items over many sets).
 PER_SET = 2
 
@@ -93,7 +93,7 @@ class Draft:
     bbox_2d: tuple[float, float, float, float] | None = None
     query: dict[str, Any] = field(default_factory=dict)
     priors: tuple[tuple[Any, Any], ...] = ()
-    features: tuple[int, ...] = ()
+    features: tuple[Any, ...] = ()
     fact: tuple | None = None
 
     def key(self) -> tuple:
@@ -444,22 +444,34 @@ def decided_pairs(
 RATE_BINS = (0.25, 0.5, 0.75, 0.999)
 
 
-def relation_prior(
+def relation_priors(
     ctx: TaskContext, frame_id: int, a: int, b: int, axis: str, sign: int
-) -> tuple[Any, Any]:
-    """(key, value) of a relation fact for prior balancing (``Draft.priors``).
+) -> tuple[tuple[Any, Any], ...]:
+    """(key, value) pairs of a relation fact for prior balancing (``Draft.priors``).
 
     What a text-only model knows about two categories is how they usually appear (a monitor
-    above a desk; furniture against a wall higher in the image than a chair in the middle of
-    the room). ``TaskContext.pair_rate`` measures that for the two objects over the other
-    views of the scene; the value says whether this view agrees with that majority, keyed by
-    how strong it is. Balancing makes the usual relation the answer as often as not at every
-    strength, which leaves pairs whose relation changes with the viewpoint (a pair that never
-    changes has no view against its majority and is used last). A pair seen together in no
-    other view is keyed apart, its value the side of the alphabetically first category.
+    above a desk; furniture against a wall behind a chair in the middle of the room). Two
+    pairs spread that knowledge:
+
+    * each category and whether it is on the left/above/in front: every category on both
+      sides as often as the pool allows;
+    * the category pair (sorted) and which of the two is left/above/in front: both sides of
+      a pair as often as each other;
+    * whether this view agrees with the majority of the other views of the scene that show
+      both objects (``TaskContext.pair_rate``), keyed by how strong that majority is: the
+      usual relation is the answer as often as not at every strength, which favours pairs
+      whose relation changes with the viewpoint. A pair seen together in no other view is
+      keyed apart.
+
+    A fact whose keys never take another value in the pool (a pair that never changes) is
+    used last.
     """
+    ca, cb = ctx.objects[a].category, ctx.objects[b].category
+    side = sign if ca <= cb else -sign
+    known = (((axis, "category", ca), sign), ((axis, "category", cb), -sign))
+    pair = ((axis, "pair", *sorted((ca, cb))), side)
     rate = ctx.pair_rate(a, b, axis, frame_id)
     if rate is None:
-        ca, cb = ctx.objects[a].category, ctx.objects[b].category
-        return (axis, "alone"), sign if ca <= cb else -sign
-    return (axis, bisect.bisect_left(RATE_BINS, abs(rate))), int(sign * rate > 0)
+        return (*known, pair, ((axis, "alone"), side))
+    majority = ((axis, bisect.bisect_left(RATE_BINS, abs(rate))), int(sign * rate > 0))
+    return (*known, pair, majority)

@@ -6,7 +6,8 @@ used only when at least one counted instance is invisible in some frame of the s
 counted instance is recognisable in some frame of the set (``TaskContext.recognisable``), and
 no instance of the category sits on a visibility threshold in any frame.
 
-Selection spreads each category's answers (``Draft.priors``: (category, count)); a category
+Selection spreads the answers, overall and for each category, also per number of frames
+(``Draft.priors``); a category
 whose answer never changes in the scene (e.g. one the scene holds once, always 1, which a
 text-only model learns from the category name) is asked about only when the others run out.
 
@@ -79,7 +80,7 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
                 coverage_categories=(cat,),
                 answer_class=count_class(ctx, vs, counted),
                 query={"category": cat, "count": n},
-                priors=((cat, n),),
+                priors=((cat, n), ((cat, len(vs.frame_ids)), n), ("count", min(n, 4))),
             )
         )
     return out

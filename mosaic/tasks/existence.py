@@ -5,7 +5,7 @@ the margin; "Yes" asks the true direction, "No" the opposite one. Options are al
 ("Yes", "No"); the generator draws yes and no answers alternately so they are balanced.
 
 A text-only model can learn which of two categories is usually above (or in front of) the
-other; selection spreads the facts a question rests on (``context.relation_prior``) so that
+other; selection spreads the facts a question rests on (``context.relation_priors``) so that
 this knowledge is right about as often as it is wrong, and the two objects are written in the
 order that spreads the asked direction over yes and no answers (``alternatives``).
 """
@@ -20,7 +20,7 @@ from .context import (
     decided_pairs,
     direction_word,
     relation_phrase,
-    relation_prior,
+    relation_priors,
 )
 from .options import choose_alternatives
 from .viewsets import ViewSet
@@ -58,7 +58,7 @@ def _draft(
             "axis": axis,
             "direction": direction_word(axis, asked),
         },
-        priors=(relation_prior(ctx, f, a, b, axis, s),),
+        priors=relation_priors(ctx, f, a, b, axis, s),
         features=(0 if asked > 0 else 1,),
         fact=(f, frozenset((a, b)), asked == s),
     )

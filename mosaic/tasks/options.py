@@ -79,7 +79,7 @@ def select_drafts(
             for key, value in d.priors
         )
         lonely = int(any(len(values[key]) == 1 for key, _ in d.priors))
-        return (excess, lonely, other_class, level_rank, j)
+        return (lonely, excess, other_class, level_rank, j)
 
     while len(out) < cap:
         want = classes[len(out) % len(classes)] if class_cycle else None
@@ -109,27 +109,37 @@ def select_drafts(
     return out
 
 
-def spread(features: list[list[tuple[int, ...]]], rng: np.random.Generator) -> list[int]:
+def spread(features: list[list[tuple[Any, ...]]], rng: np.random.Generator) -> list[int]:
     """For each item, the index of one of its alternatives, so that every feature's values
     are spread as evenly as the alternatives allow.
 
     ``features[i][k]`` is the feature tuple of alternative k of item i (e.g. the rank of the
     correct count among the options, or the correct point's rank by distance to the image
-    centre). Items with the fewest distinct feature tuples go first; each takes the
-    alternative whose feature values have been used least so far (summed over the features),
-    ties at random. Used to make what a text-only rule would key on (a rank, a side, a
-    length order) point at the correct option no more often than at a wrong one.
+    centre). A feature value is an int, spread over all its values, or a (group, side) pair
+    with side 0 or 1, whose two sides are balanced within each group (e.g. which of the two
+    counts shown is the answer, per pair of counts). Items with the fewest distinct feature
+    tuples go first; each takes the alternative whose feature values have been used least so
+    far (summed over the features), ties at random. Used to make what a text-only rule would
+    key on (a rank, a side, a length order) point at the correct option no more often than at
+    a wrong one.
     """
-    used: Counter[tuple[int, int]] = Counter()
+    used: Counter[tuple[int, Any]] = Counter()
     out = [0] * len(features)
     order = sorted(
         range(len(features)), key=lambda i: (len(set(features[i])), float(rng.random()))
     )
+
+    def cost(f: int, v: Any) -> int:
+        if isinstance(v, tuple):
+            group, side = v
+            return used[(f, v)] - used[(f, (group, 1 - side))]
+        return used[(f, v)]
+
     for i in order:
         alts = features[i]
-        cost = [sum(used[(f, v)] for f, v in enumerate(t)) for t in alts]
-        least = min(cost)
-        best = [k for k, c in enumerate(cost) if c == least]
+        costs = [sum(cost(f, v) for f, v in enumerate(t)) for t in alts]
+        least = min(costs)
+        best = [k for k, c in enumerate(costs) if c == least]
         k = best[int(rng.integers(len(best)))]
         for f, v in enumerate(alts[k]):
             used[(f, v)] += 1

@@ -8,7 +8,7 @@ same-axis pair singles out the answer; exactly one combination is true. A pair i
 when both axes are decided beyond their margins in that view (no statement inside a margin is
 ever offered).
 
-Selection spreads the facts on both axes as for Object Existence (``context.relation_prior``)
+Selection spreads the facts on both axes as for Object Existence (``context.relation_priors``)
 and alternates answers whose two directions are "same" (left-and-above, right-and-below...)
 and "opposite"; the two objects are written in the order that spreads the four direction
 combinations over the answers (``alternatives``). So neither a category prior nor a fixed
@@ -25,7 +25,7 @@ from .context import (
     decided_pairs,
     direction_word,
     relation_phrase,
-    relation_prior,
+    relation_priors,
 )
 from .options import choose_alternatives
 from .viewsets import ViewSet
@@ -84,8 +84,8 @@ def _draft(
             "second_axis": axes[1],
         },
         priors=(
-            relation_prior(ctx, f, a, b, axes[0], signs[0]),
-            relation_prior(ctx, f, a, b, axes[1], signs[1]),
+            *relation_priors(ctx, f, a, b, axes[0], signs[0]),
+            *relation_priors(ctx, f, a, b, axes[1], signs[1]),
         ),
         features=(2 * int(signs[0] < 0) + int(signs[1] < 0),),
         fact=(f, frozenset((a, b)), axes),
