@@ -30,10 +30,21 @@ from .context import (
 from .options import spread
 from .viewsets import ViewSet
 
+# a larger candidate pool than other families: facts that go against the usual relation of two
+# categories are rare, and selection needs them to balance the usual ones
+POOL_FACTOR = 20
+
 
 def _side(ctx: TaskContext, f: int, cat: str, b: int, axis: str) -> int | None:
     """+1/-1 when every instance of ``cat`` visible in view f is on that side of b beyond the
     margin, 0 when none is visible, None when mixed, undecided or on a visibility threshold."""
+    key = ("attribute.side", f, cat, b, axis)
+    if key not in ctx.memo:
+        ctx.memo[key] = _side_of(ctx, f, cat, b, axis)
+    return ctx.memo[key]
+
+
+def _side_of(ctx: TaskContext, f: int, cat: str, b: int, axis: str) -> int | None:
     signs = set()
     for i in ctx.by_category[cat]:
         st = ctx.status(f, i)

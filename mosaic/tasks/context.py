@@ -29,8 +29,9 @@ from ..structures import ObjectVisibility, Scene, SceneObject, ViewVisibility
 from .viewsets import ViewSet
 from .wording import pixel_note, reference
 
-# Candidate pool per type: stop scanning view sets after this many times the per-type cap.
-POOL_FACTOR = 20
+# Candidate pool per type: stop scanning view sets after this many times the per-type cap (a
+# family module may set its own POOL_FACTOR).
+POOL_FACTOR = 6
 # Candidates kept from one view set per type (spreads items over many sets).
 PER_SET = 2
 
@@ -144,6 +145,8 @@ class TaskContext:
         self._side: dict[tuple[str, int, str], float] = {}
         self._pair: dict[tuple[int, int, str], dict[int, int]] = {}
         self._recognisable: dict[tuple[int, int], bool] = {}
+        # per-scene results of family helpers that depend on a view, not on a view set
+        self.memo: dict[tuple, Any] = {}
 
     # ---- visibility predicates -------------------------------------------------------------
     def rec(self, frame_id: int, iid: int) -> ObjectVisibility | None:
@@ -271,8 +274,10 @@ class TaskContext:
                 if self.status(f, a) == "vis" and self.status(f, b) == "vis"
             }
             self._pair[key] = signs
-        others = [s for f, s in signs.items() if f != skip]
-        return float(np.mean(others)) if others else None
+        n = len(signs) - (skip in signs)
+        if n == 0:
+            return None
+        return (sum(signs.values()) - signs.get(skip, 0)) / n
 
     # ---- naming ----------------------------------------------------------------------------
     def anchor(self, frame_id: int, iid: int) -> tuple[int, int]:
@@ -311,10 +316,15 @@ class TaskContext:
 
     def needs_coords(self, frame_id: int, iid: int) -> bool:
         """The category is not unique in the frame (other instances visible or borderline)."""
-        cat = self.objects[iid].category
-        return any(
-            self.status(frame_id, j) != "inv" for j in self.by_category[cat] if j != iid
-        )
+        key = ("needs_coords", frame_id, iid)
+        hit = self.memo.get(key)
+        if hit is None:
+            cat = self.objects[iid].category
+            hit = any(
+                self.status(frame_id, j) != "inv" for j in self.by_category[cat] if j != iid
+            )
+            self.memo[key] = hit
+        return hit
 
     def name(self, frame_id: int, iid: int) -> str:
         """``category`` or ``category at (x, y)`` with a point on the object (original
@@ -422,22 +432,24 @@ def decided_pairs(
     written point says where the object is in the image, which answers left/right and
     above/below without looking.
     """
-    out = []
-    for a, b, s in ctx.graph.edges(frame_id, axis):
-        if ctx.status(frame_id, a) != "vis" or ctx.status(frame_id, b) != "vis":
-            continue
-        if ctx.objects[a].category == ctx.objects[b].category:
-            continue
-        if not (ctx.recognisable(frame_id, a) and ctx.recognisable(frame_id, b)):
-            continue
-        if named_a and ctx.needs_coords(frame_id, a):
-            continue
-        if not coords_ok and ctx.needs_coords(frame_id, b):
-            continue
-        if not ctx.frames_needed(vs, [a, b], frame_id):
-            continue
-        out.append((a, b, s))
-    return out
+    key = ("pairs", frame_id, axis, named_a, coords_ok)
+    in_view = ctx.memo.get(key)
+    if in_view is None:  # what depends on the view only, once per view
+        in_view = []
+        for a, b, s in ctx.graph.edges(frame_id, axis):
+            if ctx.status(frame_id, a) != "vis" or ctx.status(frame_id, b) != "vis":
+                continue
+            if ctx.objects[a].category == ctx.objects[b].category:
+                continue
+            if not (ctx.recognisable(frame_id, a) and ctx.recognisable(frame_id, b)):
+                continue
+            if named_a and ctx.needs_coords(frame_id, a):
+                continue
+            if not coords_ok and ctx.needs_coords(frame_id, b):
+                continue
+            in_view.append((a, b, s))
+        ctx.memo[key] = in_view
+    return [(a, b, s) for a, b, s in in_view if ctx.frames_needed(vs, [a, b], frame_id)]
 
 
 # |scene-wide rate| bins of a relation fact, for balancing (see ``relation_prior``)

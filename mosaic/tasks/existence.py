@@ -27,6 +27,10 @@ from .viewsets import ViewSet
 
 YES, NO = "Yes", "No"
 
+# a larger candidate pool than other families: facts that go against the usual relation of two
+# categories are rare, and selection needs them to balance the usual ones
+POOL_FACTOR = 20
+
 
 def _draft(
     ctx: TaskContext, vs: ViewSet, qtype: str, f: int, a: int, b: int, s: int, asked: int

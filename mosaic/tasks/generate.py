@@ -168,7 +168,8 @@ def collect_drafts(
     order: at most ``PER_SET`` per answer class per set, until the pool is large enough."""
     module = FAMILY_MODULES[FAMILY_OF[qtype]]
     cycle = CLASS_CYCLES.get(qtype, ((), False))[0]
-    need = POOL_FACTOR * ctx.qa.per_type_per_scene * max(1, len(set(cycle)))
+    factor = getattr(module, "POOL_FACTOR", POOL_FACTOR)
+    need = factor * ctx.qa.per_type_per_scene * max(1, len(set(cycle)))
     pool: list[tuple[Draft, str]] = []
     for i in rng.permutation(len(ctx.viewsets)):
         cands = module.candidates(ctx, ctx.viewsets[int(i)], qtype, rng)

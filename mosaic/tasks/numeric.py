@@ -17,6 +17,9 @@ import numpy as np
 from .context import Draft, TaskContext
 from .viewsets import ViewSet
 
+# a larger candidate pool than most families, so that sizes can be spread within categories
+POOL_FACTOR = 20
+
 
 def camera_distance(ctx: TaskContext, frame_id: int, iid: int) -> float:
     """Metres from the camera centre of a frame to the object's 3D box centre."""

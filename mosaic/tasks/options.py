@@ -67,6 +67,7 @@ def select_drafts(
     level_turn = int(rng.integers(len(OCC_ORDER)))
     per_cat: Counter[str] = Counter()
     used: Counter[tuple[Any, Any]] = Counter()
+    least: Counter[Any] = Counter()  # per key, the use count of its least-used value
     taken = [False] * len(pool)
     out: list[Draft] = []
 
@@ -74,10 +75,7 @@ def select_drafts(
         d, level = pool[j]
         level_rank = (OCC_ORDER.index(level) - level_turn) % len(OCC_ORDER)
         other_class = int(want is not None and d.answer_class != want)
-        excess = sum(
-            used[(key, value)] - min(used[(key, v)] for v in values[key])
-            for key, value in d.priors
-        )
+        excess = sum(used[(key, value)] - least[key] for key, value in d.priors)
         lonely = int(any(len(values[key]) == 1 for key, _ in d.priors))
         return (lonely, excess, other_class, level_rank, j)
 
@@ -99,6 +97,7 @@ def select_drafts(
         per_cat.update(set(d.coverage_categories))
         for key, value in d.priors:
             used[(key, value)] += 1
+            least[key] = min(used[(key, v)] for v in values[key])
         level_turn += 1
     if strict_classes and class_cycle:
         # drop a trailing unmatched item so the classes stay exactly balanced per scene

@@ -34,6 +34,10 @@ from .viewsets import ViewSet
 # text-only model cannot guess them from the categories (above/below it often can)
 SECOND_AXES = {"ab": ("lr",), "fb": ("lr",), "lr": ("fb",)}
 
+# a larger candidate pool than other families: facts that go against the usual relation of two
+# categories are rare, and selection needs them to balance the usual ones
+POOL_FACTOR = 20
+
 
 def statement(
     ctx: TaskContext, a: str, b: str, axes: tuple[str, str], signs: tuple[int, int]
