@@ -10,15 +10,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .context import Draft, TaskContext
 from .viewsets import ViewSet
-
-# a larger candidate pool than most families, so that sizes can be spread within categories
-POOL_FACTOR = 20
 
 
 def camera_distance(ctx: TaskContext, frame_id: int, iid: int) -> float:
@@ -96,18 +91,5 @@ def _draft(
         coverage_categories=cats,
         named_frame=fa,
         query=query,
-        priors=_priors(ctx, qtype, a, float(value)),
     )
 
-
-# relative width of the value bins sizes are spread over
-SIZE_BIN = 1.3
-
-
-def _priors(ctx: TaskContext, qtype: str, a: int, value: float) -> tuple:
-    """Size: (category, size bin) so selection spreads each category's sizes (a category whose
-    instances all have one size, e.g. one the scene holds once, is asked about last) and a
-    per-category median helps as little as the scene allows."""
-    if qtype != "obj_size_occ_na" or value <= 0:
-        return ()
-    return ((("size", ctx.objects[a].category), int(math.log(value) // math.log(SIZE_BIN))),)
