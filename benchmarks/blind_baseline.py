@@ -22,10 +22,12 @@ Rules (each a family of closely related ones):
 
 For a multiple-choice type "chance" is 100 / number of options; for a numeric type the
 reference is the global-median rule. "best" is the highest-scoring rule on the scored items,
-so with few items it sits above chance by sampling noise alone (see docs/blind_baseline.md).
+so with few items it sits above chance by sampling noise alone (the table gives the binomial
+standard error of the best multiple-choice rule; see docs/blind_baseline.md).
 
     .venv/bin/python benchmarks/blind_baseline.py out/synthetic
     .venv/bin/python benchmarks/blind_baseline.py out/synthetic --cross --json blind.json
+    .venv/bin/python benchmarks/blind_baseline.py out/s0 out/s1 out/s2 --cross   # averaged
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class Vocabulary:
         return [self.of_form[m.group(0)] for m in self.pattern.finditer(text)]
 
 
-item_vocab: Vocabulary | None = None  # set by main() before the rules run
+item_vocab: Vocabulary | None = None  # set by table_of() before the rules run
 
 
 def category_names(items: Iterable[QAItem]) -> set[str]:
@@ -828,15 +830,40 @@ def summarize(table: dict[str, dict]) -> dict[str, float]:
     return {"best_mean": float(np.mean(best)), "reference_mean": float(np.mean(ref))}
 
 
+def merge(tables: list[dict[str, dict]]) -> dict[str, dict]:
+    """Tables of several datasets as one: every score the item-weighted mean."""
+    out: dict[str, dict] = {}
+    for t in QA_TYPES:
+        rows = [tb[t] for tb in tables if t in tb]
+        if not rows:
+            continue
+        n = sum(r["n"] for r in rows)
+        names = set.intersection(*(set(r["rules"]) for r in rows))
+        rules = {k: round(sum(r["rules"][k] * r["n"] for r in rows) / n, 1) for k in names}
+        ref_name = rows[0]["reference"][0]
+        ref = rows[0]["chance"] if ref_name == "chance" else rules[ref_name]
+        out[t] = {"n": n, "chance": rows[0]["chance"], "rules": rules, "reference": [ref_name, ref]}
+    return out
+
+
+def standard_error(row: dict) -> float | None:
+    """Binomial standard error (points) of the best rule of a multiple-choice type."""
+    if row["chance"] is None:
+        return None
+    p = max(row["rules"].values()) / 100.0
+    return 100.0 * math.sqrt(p * (1.0 - p) / row["n"])
+
+
 def print_tables(table: dict[str, dict]) -> None:
-    print("| type | n | reference | best rule | best | gap |")
-    print("| --- | ---: | ---: | --- | ---: | ---: |")
+    print("| type | n | reference | best rule | best | gap | s.e. |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
     for t, row in table.items():
         scores = row["rules"]
         name = max(scores, key=lambda k: scores[k])
         ref = row["reference"][1]
+        se = standard_error(row)
         print(f"| {t} | {row['n']} | {ref:.1f} | {name} | {scores[name]:.1f} | "
-              f"{scores[name] - ref:+.1f} |")
+              f"{scores[name] - ref:+.1f} | {'' if se is None else f'{se:.1f}'} |")
     s = summarize(table)
     print(f"\nmean over types: best {s['best_mean']:.1f}, reference {s['reference_mean']:.1f}\n")
     for t, row in table.items():
@@ -846,32 +873,39 @@ def print_tables(table: dict[str, dict]) -> None:
             print(f"    {v:6.1f}  {name}")
 
 
+def table_of(path: str, fit: str, score_split: str, cross: bool) -> dict[str, dict]:
+    """The rule table of one dataset."""
+    global item_vocab
+    if cross:
+        fit_on = score = load(path, None)
+    else:
+        fit_on, score = load(path, fit), load(path, score_split)
+    item_vocab = Vocabulary(category_names(i.qa for i in fit_on + score))
+    for i in fit_on + score:
+        i.cats = item_vocab.find(i.qa.question)
+    return run(fit_on, score, cross)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dataset", help="a dataset directory written by `mosaic dataset`")
+    ap.add_argument("datasets", nargs="+",
+                    help="dataset directories written by `mosaic dataset` (several: e.g. built "
+                         "with different --seed; scores are averaged, weighted by items)")
     ap.add_argument("--fit", default="train", help="split the rules are fitted on")
     ap.add_argument("--score", default="bench", help="split the rules are scored on")
     ap.add_argument("--cross", action="store_true",
                     help="leave one scene out over every split instead of fit -> score")
     ap.add_argument("--json", help="also write the table as JSON here")
     args = ap.parse_args(argv)
-    if args.cross:
-        everything = load(args.dataset, None)
-        fit_on = score = everything
-    else:
-        fit_on, score = load(args.dataset, args.fit), load(args.dataset, args.score)
-    global item_vocab
-    vocab = item_vocab = Vocabulary(category_names(i.qa for i in fit_on + score))
-    for i in fit_on + score:
-        if not i.cats:
-            i.cats = vocab.find(i.qa.question)
-    table = run(fit_on, score, args.cross)
+    tables = [table_of(p, args.fit, args.score, args.cross) for p in args.datasets]
+    table = merge(tables) if len(tables) > 1 else tables[0]
     mode = "leave one scene out" if args.cross else f"fit on {args.fit}, scored on {args.score}"
-    print(f"blind baseline: {args.dataset} ({mode})\n")
+    print(f"blind baseline: {', '.join(args.datasets)} ({mode})\n")
     print_tables(table)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"mode": mode, "types": table, **summarize(table)}, fh, indent=1)
+            json.dump({"mode": mode, "datasets": args.datasets, "types": table,
+                       **summarize(table)}, fh, indent=1)
 
 
 if __name__ == "__main__":
