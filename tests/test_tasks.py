@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections import Counter
 
 import numpy as np
@@ -81,6 +82,63 @@ def test_localization_fields(all_items):
         assert x0 <= x <= x1 and y0 <= y <= y1
     assert any(i.ground_truth == "No" for i in loc)
     assert all(i.bbox_2d is None for i in all_items if not i.question_type.startswith("obj_loc"))
+
+
+def test_wrong_points_never_earn_point_credit(all_items):
+    # "beyond the pass radius" checked with the scoring itself: a wrong point given as the
+    # answer of the open type scores 0; one just inside 1.4 diagonals would not
+    from mosaic.evaluation import score_point
+
+    lo, hi = qf.TEST_CONFIG.qa.loc_wrong_diag
+    assert lo > 1.4
+    assert score_point("(0,140)", "(0,0)", 100.0) > 0
+    assert score_point("(0,141)", "(0,0)", 100.0) == 0
+    mc = [i for i in all_items if i.question_type == "obj_localization_occ" and i.bbox_2d]
+    assert mc
+    for it in mc:
+        truth = it.options["ABCD".index(it.answer)].removeprefix("Yes; ")
+        wrong = [o.removeprefix("Yes; ") for o in it.options if o.startswith("Yes") and
+                 o != it.options["ABCD".index(it.answer)]]
+        assert len(wrong) == 2
+        for w in wrong:
+            assert score_point(w, truth, it.bbox_2d_diag) == 0.0, (it.id, w, truth)
+            (x, y), (tx, ty) = (tuple(map(int, p.strip("()").split(","))) for p in (w, truth))
+            # near the truth: an adjacent or the opposite corner of the square
+            assert math.hypot(x - tx, y - ty) <= hi * math.sqrt(2) * it.bbox_2d_diag + 4
+
+
+def test_questions_state_what_they_ask(all_items):
+    for it in all_items:
+        if it.question_type == "bestview_count_occ":
+            # the criterion: the most of them visible
+            assert "most" in it.question or "largest number" in it.question
+            for o in it.options:
+                n = int(o.split()[0])
+                noun = o.split(";")[0].split(" ", 1)[1]
+                assert (noun == it.evidence["query"]["category"]) == (n == 1), o
+        if it.question_type.startswith("obj_localization"):
+            assert "pixels of the" in it.question and "top-left" in it.question
+        assert "(x,y)" not in it.question or it.question_type.startswith("obj_localization")
+        # references carry their point as "the chair at (x, y)", never glued "chair(x,y)"
+        assert not re.search(r"[a-z]\(\d", it.question), it.question
+
+
+def test_selection_spreads_priors():
+    from mosaic.tasks.context import Draft
+    from mosaic.tasks.viewsets import ViewSet
+
+    def draft(i: int, key: str, value: int) -> tuple[Draft, str]:
+        d = Draft(qtype="obj_count_occ", viewset=ViewSet((i,), 0.0, "low", 0.0), fields={},
+                  correct=str(i), distractors=[], semantics={}, targets=(i,),
+                  category=f"c{i}", coverage_categories=(f"c{i}",), priors=((key, value),))
+        return d, "low"
+
+    pool = [draft(i, "k", 0) for i in range(10)] + [draft(10 + i, "k", 1) for i in range(2)]
+    pool.append(draft(20, "j", 5))  # a key with a single value in the pool
+    chosen = select_drafts(pool, np.random.default_rng(0), 4, 1)
+    values = Counter(d.priors[0][1] for d in chosen if d.priors[0][0] == "k")
+    assert values == {0: 2, 1: 2}  # both rare values taken, the common one no more than them
+    assert not [d for d in chosen if d.priors[0][0] == "j"]  # used last
 
 
 def test_ids_unique_and_deterministic():
