@@ -82,7 +82,11 @@ class QAConfig:
     fb_margin: float = 0.3  # front/behind margin in metres of depth_median
     per_type_per_scene: int = 12  # cap of items per question type per scene
     per_category_per_type: int = 4  # cap of items per (type, category) per scene
-    loc_min_wrong_diag: float = 0.6  # wrong points lie >= this many bbox diagonals away
+    # wrong localization points lie this many visible-box diagonals from the answer; the low
+    # end exceeds 1.4, the largest point-scoring threshold, so a wrong point never earns credit
+    loc_wrong_diag: tuple[float, float] = (1.5, 2.5)
+    min_target_ratio: float = 0.25  # a target in a frame a question names shows >= this V / A_tot
+    min_target_area: float = 0.005  # ... and covers >= this share of the (labelling) image
     # answers never hinge on an object near a visibility threshold: below band[0] x threshold
     # it is clearly invisible, at or above band[1] x threshold clearly visible, else skipped
     ambiguity_band: tuple[float, float] = (0.7, 1.4)
@@ -91,7 +95,6 @@ class QAConfig:
     # lr (ab): objects whose visible box spans more than this share of the image width
     # (height) are not related on that axis: their centre is not where a person looks
     relation_max_span: float = 0.5
-    bestview_px_tie_ratio: float = 1.2  # equal counts: best frame needs this x runner-up's pixels
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ this file's own relation logic and margins. Nothing of ``mosaic.tasks`` / ``mosa
 or the visibility engine's labels is used to decide what is correct; the item's structured
 query (which objects / frame / direction it asks about) is read from its evidence, and the
 question text is checked to say the same thing.
+
+Beyond the answer itself it checks that a best view is unique beyond doubt, that every point
+the generator writes (localization answers, object references) lies on a visible pixel of its
+object, that wrong localization points lie off the target and beyond the largest point-scoring
+radius, and that targets in a frame a question names are recognisable there.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ PHRASES = {
     ("fb", "behind"): "farther from the camera than",
 }
 FIRST = {"left", "above", "front"}  # the direction with the smaller coordinate
+# point scoring credits distances up to 1.4 visible-box diagonals (docs/data_format.md)
+PASS_RADIUS_DIAG = 1.4
+# tolerance on re-measured recognisability figures (same caster, same resolution)
+RECOGNISABLE_SLACK = 0.98
 
 
 @dataclass
@@ -71,6 +80,7 @@ class Auditor:
         self.cats = {o.instance_id: o.category for o in scene.objects if not o.structural}
         self._obj: dict[int, tuple] = {}
         self._views: dict[int, tuple] = {}
+        self._buffers: dict[int, np.ndarray] = {}
 
     # ---- casting ----------------------------------------------------------------------------
     def _geometry(self, fid: int):
@@ -103,7 +113,18 @@ class Auditor:
             obs[iid].a_in, obs[iid].a_tot = self._amodal(fid, iid)
         min_px = max(1, math.ceil(VIS.min_visible_frac * w * h))
         self._views[fid] = (obs, min_px, w, h)
+        self._buffers[fid] = inst
         return self._views[fid]
+
+    def instance_at(self, fid: int, x: float, y: float) -> int:
+        """Instance id the ray through the labelling pixel holding original pixel (x, y) hits
+        (-1 outside the image or on nothing)."""
+        self.view(fid)
+        fr, w, h, sx, sy, _ = self._geometry(fid)
+        col, row = int(math.floor(x * sx)), int(math.floor(y * sy))
+        if not (0 <= col < w and 0 <= row < h):
+            return -1
+        return int(self._buffers[fid][row, col])
 
     def _object_caster(self, iid: int):
         hit = self._obj.get(iid)
@@ -151,6 +172,18 @@ class Auditor:
             return False
         return ob.ratio >= VIS.min_visible_ratio or ob.px >= VIS.large_visible_frac * w * h
 
+    def recognisable(self, fid: int, iid: int) -> bool:
+        """Shows at least min_target_ratio of its footprint and min_target_area of the image
+        (re-measured here, with a hair of slack for rounding)."""
+        if not self.visible(fid, iid):
+            return False
+        ob = self.obs(fid, iid)
+        _, _, w, h = self.view(fid)
+        return (
+            ob.ratio >= QA.min_target_ratio * RECOGNISABLE_SLACK
+            and ob.px >= QA.min_target_area * w * h * RECOGNISABLE_SLACK
+        )
+
     def obs(self, fid: int, iid: int) -> Obs:
         return self.view(fid)[0][iid]
 
@@ -158,13 +191,20 @@ class Auditor:
         return [i for i, c in self.cats.items() if c == cat]
 
     def hard(self, fid: int, iid: int) -> bool:
-        """Occluded or truncated in the view (beyond the 'full' threshold)."""
+        """Occluded or truncated in the view (beyond the 'full' threshold); False when the
+        object is not in the view at all (the caller's visibility check reports that)."""
+        if iid not in self.view(fid)[0]:
+            return False
         ob = self.obs(fid, iid)
         return ob.occlusion > FULL or ob.truncation > FULL
 
     def relation(self, fid: int, a: int, b: int, axis: str) -> int:
-        """+1 a left/above/in front of b beyond the margin, -1 opposite, 0 inside."""
+        """+1 a left/above/in front of b beyond the margin, -1 opposite, 0 inside (or when one
+        of them is not in the view)."""
         fr = self.scene.frame(fid)
+        seen = self.view(fid)[0]
+        if a not in seen or b not in seen:
+            return 0
         oa, ob = self.obs(fid, a), self.obs(fid, b)
         k = {"lr": 0, "ab": 1}.get(axis)
         side = fr.width if axis == "lr" else fr.height
@@ -208,25 +248,25 @@ def _frame_no(item: QAItem, j: int) -> int:
 
 
 def _check_name(v: Verdict, au: Auditor, item: QAItem, fid: int, iid: int) -> None:
-    """The reference is visible there and carries (x,y) when its category is not unique."""
+    """The reference is visible and recognisable there, and carries a point on the object
+    ("chair at (x, y)") when its category is not unique in the frame."""
     cat = au.cats[iid]
     v.require(au.visible(fid, iid), f"{iid} not visible in frame {fid}")
     if not au.visible(fid, iid):
         return
-    found = re.findall(re.escape(cat) + r"\((\d+),(\d+)\)", item.question)
+    v.require(au.recognisable(fid, iid), f"{iid} not recognisable in frame {fid}")
+    found = re.findall(re.escape(cat) + r" at \((\d+), (\d+)\)", item.question)
     unique = sum(au.visible(fid, j) for j in au.of_category(cat)) == 1
     # a plain name is fine for a category unique in the frame (another reference of the same
     # category, from another frame, may carry coordinates in the same question)
-    if unique and re.search(r"\b" + re.escape(cat) + r"\b(?!\()", item.question):
+    if unique and re.search(r"\b" + re.escape(cat) + r"\b(?! at \()", item.question):
         return
     if not found:
         v.require(False, f"{cat} needs coordinates in {fid}")
         return
-    tol = 1.0 / au.view(fid)[2] * au.scene.frame(fid).width + 1.0
-    cx, cy = au.obs(fid, iid).center
     v.require(
-        any(abs(int(x) - cx) <= tol and abs(int(y) - cy) <= tol for x, y in found),
-        f"coordinates of {cat} off",
+        any(au.instance_at(fid, int(x), int(y)) == iid for x, y in found),
+        f"point written for {cat} is not on it",
     )
 
 
@@ -247,61 +287,92 @@ def audit(item: QAItem, au: Auditor) -> Verdict:
     t = item.question_type
     if t in ("obj_count_occ", "obj_count_occ_na", "bestview_count_occ"):
         cat = q["category"]
-        v.require(cat in item.question, "category missing from question")
+        # singular or plural ("bookshelf", "bookshelves")
+        v.require(cat.rstrip("fy") in item.question, "category missing from question")
         counted = [i for i in au.of_category(cat) if any(au.visible(f, i) for f in frames)]
         n = len(counted)
         v.require(
             any(not au.visible(f, i) for i in counted for f in frames), "frames not needed"
+        )
+        v.require(
+            all(any(au.recognisable(f, i) for f in frames) for i in counted),
+            "a counted instance is recognisable in no frame",
         )
         if t == "obj_count_occ_na":
             v.require(item.answer == str(n) == item.ground_truth, f"count {n} != {item.answer}")
         elif t == "obj_count_occ":
             _mc_check(v, item, [o == str(n) for o in item.options])
         else:
-            scores = sorted(
-                (
-                    (sum(au.visible(f, i) for i in au.of_category(cat)),
-                     sum(au.obs(f, i).px for i in au.of_category(cat) if au.visible(f, i)),
-                     k + 1)
-                    for k, f in enumerate(frames)
-                ),
-                reverse=True,
+            ids = au.of_category(cat)
+            seen = [sum(au.visible(f, i) for i in ids) for f in frames]
+            best = int(np.argmax(seen))
+            sure = sum(au.recognisable(frames[best], i) for i in ids)
+            # unique beyond doubt: the best frame's recognisable instances outnumber what any
+            # other frame shows at all
+            v.require(
+                all(seen[k] < sure for k in range(len(frames)) if k != best),
+                "best view not unique",
             )
-            v.require(scores[0][:2] != scores[1][:2], "best view not unique")
-            best = f"{n} {cat}; Frame {scores[0][2]}"
-            _mc_check(v, item, [o == best for o in item.options])
+
+            def judge_view(text: str) -> bool | None:
+                m = re.fullmatch(r"(\d+) (.+); Frame (\d+)", text)
+                if m is None:
+                    return None
+                count, noun, frame = int(m.group(1)), m.group(2), int(m.group(3))
+                if (noun == cat) != (count == 1) or not noun.startswith(cat.rstrip("fy")):
+                    return None  # wrong number agreement or another noun
+                return count == n and frame == best + 1
+
+            _mc_check(v, item, [judge_view(o) for o in item.options])
     elif t.startswith("obj_localization"):
         cat, fid = q["category"], _frame_no(item, q["frame"])
         v.require(cat in item.question and f"Frame {q['frame']}" in item.question, "text")
+        fr = au.scene.frame(fid)
+        v.require(f"{fr.width}x{fr.height} frame" in item.question, "image size not stated")
         shown = [i for i in au.of_category(cat) if au.visible(fid, i)]
         elsewhere = [i for i in au.of_category(cat) if any(au.visible(f, i) for f in frames)]
-        tol = au.scene.frame(fid).width / au.view(fid)[2] + 1.0
-        diag, center = None, None
+        diag = None
         if len(shown) == 1:
             ob = au.obs(fid, shown[0])
-            center = ob.center
             diag = math.hypot(ob.bbox[2] - ob.bbox[0], ob.bbox[3] - ob.bbox[1])
             needed = au.hard(fid, shown[0]) or not all(au.visible(f, shown[0]) for f in frames)
             v.require(needed, "frames not needed")
+            v.require(au.recognisable(fid, shown[0]), "target not recognisable")
         v.require(len(shown) <= 1, "category not unique in the frame")
+        truth: list[tuple[int, int]] = []
 
         def judge_point(text: str) -> bool | None:
             m = re.fullmatch(r"(?:Yes; )?\((\d+),(\d+)\)", text)
             if m is None:  # "No"
                 return not shown and bool(elsewhere)
-            if center is None:
+            if diag is None:
                 return False
-            dist = math.hypot(int(m.group(1)) - center[0], int(m.group(2)) - center[1])
-            if dist <= tol:
+            x, y = int(m.group(1)), int(m.group(2))
+            if au.instance_at(fid, x, y) == shown[0]:
+                truth.append((x, y))
                 return True
-            return False if dist >= QA.loc_min_wrong_diag * diag - tol else None
+            return None  # off the target: wrong only if far enough (checked below)
 
         if t == "obj_localization_occ":
-            _mc_check(v, item, [judge_point(o) for o in item.options])
+            judged = [judge_point(o) for o in item.options]
+            if truth:
+                # a wrong point lies off the target and beyond the largest scoring radius,
+                # so it would earn no credit as a point answer
+                for k, o in enumerate(item.options):
+                    m = re.fullmatch(r"Yes; \((\d+),(\d+)\)", o)
+                    if m and judged[k] is None:
+                        d = math.hypot(int(m.group(1)) - truth[0][0], int(m.group(2)) - truth[0][1])
+                        judged[k] = False if d > PASS_RADIUS_DIAG * diag else None
+            elif diag is not None:
+                judged = [None if j is None else j for j in judged]
+            else:
+                judged = [False if j is None else j for j in judged]
+            _mc_check(v, item, judged)
         else:
-            v.require(judge_point(item.answer) is True, "point answer wrong")
+            v.require(judge_point(item.answer) is True, "point answer not on the target")
             v.require(item.bbox_2d is not None and diag is not None, "bbox missing")
             if diag is not None:
+                tol = fr.width / au.view(fid)[2] + 1.0
                 v.require(abs(item.bbox_2d_diag - diag) <= 2 * tol, "bbox_2d_diag off")
     elif t.startswith(("obj_existence", "obj_attribute", "obj_spatial")):
         axis = t.rsplit("_", 1)[1]
@@ -347,17 +418,24 @@ def audit(item: QAItem, au: Auditor) -> Verdict:
             v.require(au.hard(fid, a) or au.hard(fid, b) or any(
                 not au.visible(f, x) for f in frames for x in (a, b)), "frames not needed")
 
-            def judge_stmt(text: str) -> bool | None:
-                found = [(ax, d) for (ax, d), p in PHRASES.items() if f" is {p} the " in text]
-                if len(found) != 1:
-                    return None
-                ax, d = found[0]
-                s = au.relation(fid, a, b, ax) if v.problems == [] else 0
-                if s == 0:
-                    return None
-                return s == (1 if d in FIRST else -1)
+            alt = "|".join(re.escape(p) for p in sorted(PHRASES.values(), key=len, reverse=True))
+            of_phrase = {p: key for key, p in PHRASES.items()}
 
-            # the question names no axis, so a true statement on any axis counts as correct
+            def judge_stmt(text: str) -> bool | None:
+                """True when every relation the statement makes holds beyond the margin,
+                False when one of them is the opposite of what holds, None otherwise."""
+                m = re.fullmatch(rf"The (.+) is ({alt}) the (.+) and ({alt}) it\.", text)
+                if m is None or v.problems:
+                    return None
+                verdicts = []
+                for phrase in (m.group(2), m.group(4)):
+                    ax, d = of_phrase[phrase]
+                    sign = au.relation(fid, a, b, ax)
+                    verdicts.append(None if sign == 0 else sign == (1 if d in FIRST else -1))
+                if False in verdicts:
+                    return False
+                return None if None in verdicts else True
+
             judged = [judge_stmt(o) for o in item.options]
             _mc_check(v, item, judged)
             if v.n_correct_options == 1:
@@ -404,9 +482,10 @@ def test_every_type_is_audited(verdicts):
 
 
 def test_independent_audit_agrees(verdicts):
+    # every item: one wrong answer in a benchmark is one too many
+    assert len(verdicts) >= 800
     bad = [(i.id, i.question, i.options, i.answer, v.problems) for i, v in verdicts if v.problems]
-    share = 1.0 - len(bad) / len(verdicts)
-    assert share >= 0.99, f"{len(bad)} of {len(verdicts)} items disagree, e.g. {bad[:3]}"
+    assert not bad, f"{len(bad)} of {len(verdicts)} items disagree, e.g. {bad[:3]}"
 
 
 def test_no_item_has_two_correct_options(verdicts):
@@ -436,3 +515,40 @@ def test_audit_catches_a_wrong_answer(verdicts):
         assert audit(bad, au).problems, item.question_type
         flipped += 1
     assert flipped > 100
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("MOSAIC_FULL_QA"),
+    reason="audits all 1,632 items of the `make dataset` output (~1 min); set MOSAIC_FULL_QA=1",
+)
+def test_audit_agrees_with_the_make_dataset_output(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mosaic.config import load_config
+    from mosaic.io.reader import open_dataset
+    from mosaic.scene import load_scene
+
+    global VIS, QA, FULL
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "pipelines" / "synthetic.yaml")
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    mosaic_cli = Path(sys.executable).parent / "mosaic"
+    subprocess.run([str(mosaic_cli), "dataset", "--out", str(out), "--cache", str(cache),
+                    "--workers", "2", "--no-progress"], check=True, capture_output=True)
+    saved = VIS, QA, FULL
+    VIS, QA, FULL = cfg.visibility, cfg.qa, cfg.visibility.full_threshold
+    try:
+        auditors: dict[str, Auditor] = {}
+        bad, n = [], 0
+        for item in open_dataset(out).iter_qa():
+            if item.scene_id not in auditors:
+                auditors[item.scene_id] = Auditor(load_scene(cache, item.scene_id))
+            n += 1
+            problems = audit(item, auditors[item.scene_id]).problems
+            if problems:
+                bad.append((item.id, problems))
+    finally:
+        VIS, QA, FULL = saved
+    assert n >= 1600 and not bad, (n, bad[:5])

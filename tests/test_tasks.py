@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections import Counter
 
 import numpy as np
@@ -16,7 +17,8 @@ from mosaic.errors import UnknownNameError
 from mosaic.pipeline import label_views
 from mosaic.structures import FAMILY_OF, OCC_LEVELS, QA_TYPES, QAItem
 from mosaic.tasks.context import stable_int
-from mosaic.tasks.options import place_options, select_drafts, wrong_numbers
+from mosaic.tasks.options import number_window, place_options, select_drafts, spread
+from mosaic.tasks.wording import counted, plural, reference
 
 YES_NO = {"obj_existence_occ_ab", "obj_existence_occ_fb", "obj_existence_occ_lr"}
 
@@ -85,11 +87,70 @@ def test_localization_fields(all_items):
     assert all(i.bbox_2d is None for i in all_items if not i.question_type.startswith("obj_loc"))
 
 
+def test_wrong_points_never_earn_point_credit(all_items):
+    # "beyond the pass radius" checked with the scoring itself: a wrong point given as the
+    # answer of the open type scores 0; one just inside 1.4 diagonals would not
+    from mosaic.evaluation import score_point
+
+    lo, hi = qf.TEST_CONFIG.qa.loc_wrong_diag
+    assert lo > 1.4
+    assert score_point("(0,140)", "(0,0)", 100.0) > 0
+    assert score_point("(0,141)", "(0,0)", 100.0) == 0
+    mc = [i for i in all_items if i.question_type == "obj_localization_occ" and i.bbox_2d]
+    assert mc
+    for it in mc:
+        truth = it.options["ABCD".index(it.answer)].removeprefix("Yes; ")
+        wrong = [o.removeprefix("Yes; ") for o in it.options if o.startswith("Yes") and
+                 o != it.options["ABCD".index(it.answer)]]
+        assert len(wrong) == 2
+        for w in wrong:
+            assert score_point(w, truth, it.bbox_2d_diag) == 0.0, (it.id, w, truth)
+            (x, y), (tx, ty) = (tuple(map(int, p.strip("()").split(","))) for p in (w, truth))
+            # near the truth: an adjacent or the opposite corner of the square
+            assert math.hypot(x - tx, y - ty) <= hi * math.sqrt(2) * it.bbox_2d_diag + 4
+
+
+def test_questions_state_what_they_ask(all_items):
+    for it in all_items:
+        if it.question_type == "bestview_count_occ":
+            # the criterion: the most of them visible
+            assert "most" in it.question or "largest number" in it.question
+            for o in it.options:
+                n = int(o.split()[0])
+                noun = o.split(";")[0].split(" ", 1)[1]
+                assert (noun == it.evidence["query"]["category"]) == (n == 1), o
+        if it.question_type.startswith("obj_localization"):
+            assert "pixels of the" in it.question and "top-left" in it.question
+        assert "(x,y)" not in it.question or it.question_type.startswith("obj_localization")
+        # references carry their point as "the chair at (x, y)", never glued "chair(x,y)"
+        assert not re.search(r"[a-z]\(\d", it.question), it.question
+
+
+def test_selection_spreads_priors():
+    from mosaic.tasks.context import Draft
+    from mosaic.tasks.viewsets import ViewSet
+
+    def draft(i: int, key: str, value: int) -> tuple[Draft, str]:
+        d = Draft(qtype="obj_count_occ", viewset=ViewSet((i,), 0.0, "low", 0.0), fields={},
+                  correct=str(i), distractors=[], semantics={}, targets=(i,),
+                  category=f"c{i}", coverage_categories=(f"c{i}",), priors=((key, value),))
+        return d, "low"
+
+    pool = [draft(i, "k", 0) for i in range(10)] + [draft(10 + i, "k", 1) for i in range(2)]
+    pool.append(draft(20, "j", 5))  # a key with a single value in the pool
+    chosen = select_drafts(pool, np.random.default_rng(0), 4, 1)
+    values = Counter(d.priors[0][1] for d in chosen if d.priors[0][0] == "k")
+    assert values == {0: 2, 1: 2}  # both rare values taken, the common one no more than them
+    assert not [d for d in chosen if d.priors[0][0] == "j"]  # used last
+
+
 def test_ids_unique_and_deterministic():
     a = generate_qa(qf.scene(0), list(qf.views(0)), seed=0, config=qf.TEST_CONFIG)
     assert a == list(qf.items(0, 0))
-    ids = [i.id for s in qf.SCENE_SEEDS for qs in qf.QA_SEEDS for i in qf.items(s, qs)]
-    assert len(ids) == len(set(ids))
+    # ids name the content: unique within a run (one seed); another seed may ask the same
+    for qs in qf.QA_SEEDS:
+        ids = [i.id for s in qf.SCENE_SEEDS for i in qf.items(s, qs)]
+        assert len(ids) == len(set(ids))
 
 
 def test_different_seed_gives_different_items():
@@ -118,10 +179,9 @@ def test_caps_per_type_and_category(all_items):
             items = qf.items(s, qs)
             cats = Counter()
             for it in items:
-                q = it.evidence["query"]
-                cat = q.get("category") or qf.scene(s).object(
-                    q.get("a", it.targets[0])).category
-                cats[(it.question_type, cat)] += 1
+                # every category a question is about: its targets' (the counted, the pair)
+                about = {qf.scene(s).object(t).category for t in it.targets}
+                cats.update((it.question_type, c) for c in about)
             assert max(cats.values()) <= qa.per_category_per_type
 
 
@@ -263,10 +323,23 @@ def test_option_helpers():
         assert sorted(opts) == ["right", "w1", "w2", "w3"]
     with pytest.raises(ValueError):
         place_options("x", ["x", "y", "z"], 0, rng)
-    for v in (1, 2, 7):
-        w = wrong_numbers(v, 3, rng)
-        assert len(set(w)) == 3 and v not in w and min(w) >= 1
+    for value, rank, want in ((1, 0, [1, 2, 3, 4]), (3, 2, [1, 2, 3, 4]), (5, 1, [4, 5, 6, 7])):
+        assert number_window(value, rank) == want
+    assert number_window(2, 3) == [1, 2, 3, 4]  # cannot go below 1: shifted up
     assert select_drafts([], rng, 5, 2) == []
+    # spread: every feature's values as even as the alternatives allow
+    picks = spread([[(r,) for r in range(4)] for _ in range(8)], rng)
+    assert sorted(Counter(picks).values()) == [2, 2, 2, 2]
+    forced = spread([[(0,)], [(0,), (1,)], [(0,), (1,), (2,)]], rng)
+    assert forced == [0, 1, 2]
+
+
+def test_wording():
+    assert [plural(w) for w in ("chair", "box", "bookshelf", "trash can", "couch", "person")] == [
+        "chairs", "boxes", "bookshelves", "trash cans", "couches", "people"]
+    assert counted(1, "box") == "1 box" and counted(3, "box") == "3 boxes"
+    assert reference("book", (118, 297)) == "book at (118, 297)"
+    assert reference("book", None) == "book"
 
 
 @pytest.mark.skipif(

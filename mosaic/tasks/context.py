@@ -12,6 +12,7 @@ questions whose answer depends on a ``border`` label are skipped.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from scipy import ndimage
 
 from ..config import MosaicConfig
 from ..relations import DIRECTIONS, SpatialGraph
@@ -34,8 +36,10 @@ from ..structures import (
     ViewVisibility,
 )
 from .viewsets import ViewSet
+from .wording import pixel_note, reference
 
-# Candidate pool per type: stop scanning view sets after this many times the per-type cap.
+# Candidate pool per type: stop scanning view sets after this many times the per-type cap (a
+# family module may set its own POOL_FACTOR).
 POOL_FACTOR = 6
 # Candidates kept from one view set per type (spreads items over many sets).
 PER_SET = 2
@@ -74,6 +78,15 @@ class Draft:
         named_frame: the frame id the question names, if any.
         bbox_2d: visible box (original pixels) for localization, else None.
         query: machine-readable content of the question (stored in the evidence).
+        priors: (key, value) pairs a text-only model could learn to associate (e.g. a
+            category and its count, a category pair and the side of a relation); selection
+            spreads each key's values (``options.select_drafts``).
+        features: for an alternative wording or option set of a selected draft (a family's
+            ``alternatives``), what a text-only rule could key on, e.g. the rank of the
+            correct value among the options; ``options.spread`` picks alternatives so each
+            feature's values are even.
+        fact: what the question asks, independent of its wording (e.g. the frame, the pair
+            of objects and the answer), for a family whose ``alternatives`` reword it.
     """
 
     qtype: str
@@ -89,9 +102,15 @@ class Draft:
     named_frame: int | None = None
     bbox_2d: tuple[float, float, float, float] | None = None
     query: dict[str, Any] = field(default_factory=dict)
+    priors: tuple[tuple[Any, Any], ...] = ()
+    features: tuple[Any, ...] = ()
+    fact: tuple | None = None
 
     def key(self) -> tuple:
-        """Content key used to drop duplicate drafts."""
+        """Content key used to drop duplicate drafts (``fact`` when set, so two wordings of
+        one question are one draft)."""
+        if self.fact is not None:
+            return (self.qtype, self.viewset.frame_ids, self.fact)
         return (
             self.qtype,
             self.viewset.frame_ids,
@@ -133,6 +152,12 @@ class TaskContext:
             self._min_px[v.frame_id] = max(1, math.ceil(config.visibility.min_visible_frac * w * h))
             self._large_px[v.frame_id] = math.ceil(config.visibility.large_visible_frac * w * h)
         self._status: dict[tuple[int, int], str] = {}
+        self._anchor: dict[tuple[int, int], tuple[int, int]] = {}
+        self._side: dict[tuple[str, int, str], float] = {}
+        self._pair: dict[tuple[int, int, str], dict[int, int]] = {}
+        self._recognisable: dict[tuple[int, int], bool] = {}
+        # per-scene results of family helpers that depend on a view, not on a view set
+        self.memo: dict[tuple, Any] = {}
 
     # ---- visibility predicates -------------------------------------------------------------
     def rec(self, frame_id: int, iid: int) -> ObjectVisibility | None:
@@ -206,29 +231,125 @@ class TaskContext:
                 return True
         return False
 
+    def recognisable(self, frame_id: int, iid: int) -> bool:
+        """The object shows enough of itself in the view for a person to tell what it is: at
+        least ``qa.min_target_ratio`` of its amodal footprint and ``qa.min_target_area`` of
+        the image (docs/tasks.md says why these defaults)."""
+        key = (frame_id, iid)
+        hit = self._recognisable.get(key)
+        if hit is None:
+            r = self.rec(frame_id, iid)
+            h, w = self.views[frame_id].instance_buffer.shape[:2]
+            hit = bool(
+                r is not None
+                and r.visible
+                and r.visible_ratio >= self.qa.min_target_ratio
+                and r.visible_px >= self.qa.min_target_area * w * h
+            )
+            self._recognisable[key] = hit
+        return hit
+
+    def recognisable_in_set(self, vs: ViewSet, iid: int) -> bool:
+        """Recognisable in at least one frame of the set."""
+        return any(self.recognisable(f, iid) for f in vs.frame_ids)
+
+    def side_rate(self, category: str, b: int, axis: str) -> float:
+        """How often, over all views of the scene, the instances of ``category`` lie on the
+        left/above/front side of object b (+1), the other side (-1), in [-1, 1]; 0 when they
+        are never clearly visible together. A scene-level stand-in for the prior a
+        text-only model learns about the two categories."""
+        key = (category, b, axis)
+        hit = self._side.get(key)
+        if hit is not None:
+            return hit
+        signs = [
+            self.graph.relation(f, i, b, axis)
+            for f in self.views
+            if self.status(f, b) == "vis"
+            for i in self.by_category.get(category, [])
+            if i != b and self.status(f, i) == "vis"
+        ]
+        rate = float(np.mean(signs)) if signs else 0.0
+        self._side[key] = rate
+        return rate
+
+    def pair_rate(self, a: int, b: int, axis: str, skip: int) -> float | None:
+        """Mean relation sign of a to b (+1 left/above/front) over the views of the scene other
+        than ``skip`` in which both are clearly visible, in [-1, 1] (undecided views count 0);
+        None when there is no such view."""
+        key = (a, b, axis)
+        signs = self._pair.get(key)
+        if signs is None:
+            signs = {
+                f: self.graph.relation(f, a, b, axis)
+                for f in self.views
+                if self.status(f, a) == "vis" and self.status(f, b) == "vis"
+            }
+            self._pair[key] = signs
+        n = len(signs) - (skip in signs)
+        if n == 0:
+            return None
+        return (sum(signs.values()) - signs.get(skip, 0)) / n
+
     # ---- naming ----------------------------------------------------------------------------
-    def center_int(self, frame_id: int, iid: int) -> tuple[int, int]:
-        c = self.rec(frame_id, iid).center_visible
-        return int(round(c[0])), int(round(c[1]))
+    def anchor(self, frame_id: int, iid: int) -> tuple[int, int]:
+        """A point on a visible pixel of the object, in integer original-frame pixels.
+
+        Among the object's labelling pixels at least half as deep inside its visible region
+        as the deepest one (depth: Euclidean distance to the nearest pixel that is not the
+        object, the image border included), the one nearest the centroid of the region. For
+        a convex region this is its middle; for an L-shaped or partly hidden object it stays
+        on the object, where the centre of the visible box may fall on something else. The
+        point is the centre of that labelling pixel, rounded, so it maps back into it.
+        """
+        key = (frame_id, iid)
+        hit = self._anchor.get(key)
+        if hit is not None:
+            return hit
+        buf = self.views[frame_id].instance_buffer
+        rows, cols = np.nonzero(buf == iid)
+        if rows.size == 0:
+            raise ValueError(f"instance {iid} has no visible pixel in frame {frame_id}")
+        # the object's box plus a one-pixel frame; pixels beyond the image count as not it
+        r0, c0 = int(rows.min()), int(cols.min())
+        mask = np.zeros((int(rows.max()) - r0 + 3, int(cols.max()) - c0 + 3), dtype=bool)
+        mask[rows - r0 + 1, cols - c0 + 1] = True
+        depth = ndimage.distance_transform_edt(mask)
+        deep_r, deep_c = np.nonzero(depth >= max(1.0, 0.5 * float(depth.max())))
+        cy, cx = float(rows.mean()) - r0 + 1, float(cols.mean()) - c0 + 1
+        k = int(np.argmin((deep_r - cy) ** 2 + (deep_c - cx) ** 2))
+        row, col = int(deep_r[k]) + r0 - 1, int(deep_c[k]) + c0 - 1
+        frame = self.scene.frame(frame_id)
+        h, w = buf.shape[:2]
+        x = int(round((col + 0.5) * frame.width / w))
+        y = int(round((row + 0.5) * frame.height / h))
+        self._anchor[key] = (x, y)
+        return x, y
 
     def needs_coords(self, frame_id: int, iid: int) -> bool:
         """The category is not unique in the frame (other instances visible or borderline)."""
-        cat = self.objects[iid].category
-        return any(
-            self.status(frame_id, j) != "inv" for j in self.by_category[cat] if j != iid
-        )
+        key = ("needs_coords", frame_id, iid)
+        hit = self.memo.get(key)
+        if hit is None:
+            cat = self.objects[iid].category
+            hit = any(
+                self.status(frame_id, j) != "inv" for j in self.by_category[cat] if j != iid
+            )
+            self.memo[key] = hit
+        return hit
 
     def name(self, frame_id: int, iid: int) -> str:
-        """``category`` or ``category(x,y)`` with the visible centre (original pixels)."""
+        """``category`` or ``category at (x, y)`` with a point on the object (original
+        pixels, :meth:`anchor`) when another instance of the category shows in the frame."""
         cat = self.objects[iid].category
         if self.needs_coords(frame_id, iid):
-            x, y = self.center_int(frame_id, iid)
-            return f"{cat}({x},{y})"
+            return reference(cat, self.anchor(frame_id, iid))
         return cat
 
-    def article(self, word: str) -> str:
-        """"a" or "an" for a category name (by its first letter; good enough for labels)."""
-        return "an" if word[:1].lower() in "aeiou" else "a"
+    def pixel_note(self, frame_id: int) -> str:
+        """The sentence giving the pixel grid of a frame's coordinates."""
+        frame = self.scene.frame(frame_id)
+        return pixel_note(frame.width, frame.height)
 
     def frame_label(self, vs: ViewSet, frame_id: int) -> str:
         return f"Frame {vs.frame_ids.index(frame_id) + 1}"
@@ -302,23 +423,74 @@ def relation_phrase(ctx: TaskContext, axis: str, sign: int) -> str:
 
 
 def decided_pairs(
-    ctx: TaskContext, vs: ViewSet, frame_id: int, axis: str
+    ctx: TaskContext,
+    vs: ViewSet,
+    frame_id: int,
+    axis: str,
+    named_a: bool = True,
+    coords_ok: bool = False,
 ) -> list[tuple[int, int, int]]:
     """(a, b, sign) pairs usable for a question in one view of a set.
 
-    Both objects clearly visible, the relation decided beyond the margin (plus slack), at most
-    one of the two written with coordinates, and the frames needed (one of them occluded or
-    truncated in the view, or visible in only part of the set).
+    Both objects clearly visible and recognisable in the view, of different categories, the
+    relation decided beyond the margin (plus slack), and the frames needed (one of them
+    occluded or truncated in the view, or visible in only part of the set). A named object
+    (b, and a when ``named_a``) may not need coordinates, except b when ``coords_ok``: a
+    written point says where the object is in the image, which answers left/right and
+    above/below without looking.
     """
-    out = []
-    for a, b, s in ctx.graph.edges(frame_id, axis):
-        if ctx.status(frame_id, a) != "vis" or ctx.status(frame_id, b) != "vis":
-            continue
-        if ctx.objects[a].category == ctx.objects[b].category:
-            continue
-        if ctx.needs_coords(frame_id, a) and ctx.needs_coords(frame_id, b):
-            continue
-        if not ctx.frames_needed(vs, [a, b], frame_id):
-            continue
-        out.append((a, b, s))
-    return out
+    key = ("pairs", frame_id, axis, named_a, coords_ok)
+    in_view = ctx.memo.get(key)
+    if in_view is None:  # what depends on the view only, once per view
+        in_view = []
+        for a, b, s in ctx.graph.edges(frame_id, axis):
+            if ctx.status(frame_id, a) != "vis" or ctx.status(frame_id, b) != "vis":
+                continue
+            if ctx.objects[a].category == ctx.objects[b].category:
+                continue
+            if not (ctx.recognisable(frame_id, a) and ctx.recognisable(frame_id, b)):
+                continue
+            if named_a and ctx.needs_coords(frame_id, a):
+                continue
+            if not coords_ok and ctx.needs_coords(frame_id, b):
+                continue
+            in_view.append((a, b, s))
+        ctx.memo[key] = in_view
+    return [(a, b, s) for a, b, s in in_view if ctx.frames_needed(vs, [a, b], frame_id)]
+
+
+# |scene-wide rate| bins of a relation fact, for balancing (see ``relation_prior``)
+RATE_BINS = (0.25, 0.5, 0.75, 0.999)
+
+
+def relation_priors(
+    ctx: TaskContext, frame_id: int, a: int, b: int, axis: str, sign: int
+) -> tuple[tuple[Any, Any], ...]:
+    """(key, value) pairs of a relation fact for prior balancing (``Draft.priors``).
+
+    What a text-only model knows about two categories is how they usually appear (a monitor
+    above a desk; furniture against a wall behind a chair in the middle of the room). Two
+    pairs spread that knowledge:
+
+    * each category and whether it is on the left/above/in front: every category on both
+      sides as often as the pool allows;
+    * the category pair (sorted) and which of the two is left/above/in front: both sides of
+      a pair as often as each other;
+    * whether this view agrees with the majority of the other views of the scene that show
+      both objects (``TaskContext.pair_rate``), keyed by how strong that majority is: the
+      usual relation is the answer as often as not at every strength, which favours pairs
+      whose relation changes with the viewpoint. A pair seen together in no other view is
+      keyed apart.
+
+    A fact whose keys never take another value in the pool (a pair that never changes) is
+    used last.
+    """
+    ca, cb = ctx.objects[a].category, ctx.objects[b].category
+    side = sign if ca <= cb else -sign
+    known = (((axis, "category", ca), sign), ((axis, "category", cb), -sign))
+    pair = ((axis, "pair", *sorted((ca, cb))), side)
+    rate = ctx.pair_rate(a, b, axis, frame_id)
+    if rate is None:
+        return (*known, pair, ((axis, "alone"), side))
+    majority = ((axis, bisect.bisect_left(RATE_BINS, abs(rate))), int(sign * rate > 0))
+    return (*known, pair, majority)

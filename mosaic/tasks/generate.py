@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from types import ModuleType
 
 import numpy as np
@@ -22,6 +23,9 @@ from . import attribute, bestview, count, existence, localization, numeric, rela
 from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int
 from .options import OCC_ORDER, place_options, select_drafts
 from .viewsets import sample_view_sets
+
+# an object reference with coordinates, as wording.reference writes it
+COORDS = re.compile(r" at \(\d+, \d+\)")
 
 FAMILY_MODULES: dict[str, ModuleType] = {
     "object_count": count,
@@ -45,6 +49,9 @@ CLASS_CYCLES: dict[str, tuple[tuple[str, ...], bool]] = {
     "obj_existence_occ_fb": (("yes", "no"), True),
     "obj_existence_occ_lr": (("yes", "no"), True),
     "obj_localization_occ": (("present", "present", "present", "absent"), False),
+    "obj_spatial_occ_ab": (("same", "opposite"), False),
+    "obj_spatial_occ_fb": (("same", "opposite"), False),
+    "obj_spatial_occ_lr": (("same", "opposite"), False),
 }
 
 
@@ -99,6 +106,9 @@ def generate_qa(
             class_cycle=cycle,
             strict_classes=strict,
         )
+        arrange = getattr(FAMILY_MODULES[FAMILY_OF[qtype]], "arrange", None)
+        if arrange is not None:
+            chosen = arrange(ctx, chosen, rng)
         offset = int(rng.integers(4))
         for k, d in enumerate(chosen):
             item = finalize(ctx, d, (offset + k) % 4, rng)
@@ -115,7 +125,8 @@ def collect_drafts(
     order: at most ``PER_SET`` per answer class per set, until the pool is large enough."""
     module = FAMILY_MODULES[FAMILY_OF[qtype]]
     cycle = CLASS_CYCLES.get(qtype, ((), False))[0]
-    need = POOL_FACTOR * ctx.qa.per_type_per_scene * max(1, len(set(cycle)))
+    factor = getattr(module, "POOL_FACTOR", POOL_FACTOR)
+    need = factor * ctx.qa.per_type_per_scene * max(1, len(set(cycle)))
     pool: list[tuple[Draft, str]] = []
     for i in rng.permutation(len(ctx.viewsets)):
         cands = module.candidates(ctx, ctx.viewsets[int(i)], qtype, rng)
@@ -142,6 +153,8 @@ def finalize(ctx: TaskContext, d: Draft, target: int, rng: np.random.Generator) 
     tmpl = templates[int(rng.integers(len(templates)))]
     fields = {"k": len(vs.frame_ids), **d.fields}
     question = tmpl["text"].format(**fields)
+    if d.qtype.startswith("obj_localization") or COORDS.search(question):
+        question += " " + ctx.pixel_note(d.named_frame or vs.frame_ids[0])
     if not d.distractors:
         options: tuple[str, ...] = ()
         answer = d.correct

@@ -2,53 +2,138 @@
 ``obj_localization_occ_na`` ("(x,y)").
 
 "Yes": exactly one instance of the category is visible in Frame j (every other instance is
-clearly invisible there); its ``center_visible`` (integer original pixels) is the answer, and
-wrong coordinates lie at least ``qa.loc_min_wrong_diag`` diagonals of its visible box away.
-"No": the category is visible elsewhere in the set but no instance is visible in Frame j.
+clearly invisible there) and it is recognisable there; the answer is ``TaskContext.anchor``,
+a point on a visible pixel of it at the middle of its visible part (integer original-frame
+pixels; the question states the frame's pixel grid). "No": the category is visible elsewhere
+in the set but no instance is visible in Frame j.
+
+Wrong points (multiple choice) are near the answer yet never earn credit: the answer and the
+wrong points are three corners of a square, rotated at random, whose side is drawn between
+``qa.loc_wrong_diag`` diagonals of the target's visible box (plus rounding). A wrong point is
+therefore at least 1.5 diagonals away, beyond 1.4, the largest threshold of point scoring, so
+it scores 0 as a point answer and lies off the target (outside its visible box). Which corners
+are shown is random, so neither the image centre, nor the point nearest the others, nor the
+centroid of the points singles out the answer; among random layouts, the one used spreads the
+answer's rank (by distance to the image centre, by x, by y, by distance to where the category
+usually appears) evenly over the selected items (``alternatives``), since a target near the
+image border leaves only layouts that extend inwards. "No" items show the same construction
+around a point on another object of the frame, scaled by that object's box, so the points of a
+"No" item look like those of a "Yes" item.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from .context import Draft, TaskContext
+from .options import choose_alternatives
 from .viewsets import ViewSet
+from .wording import article
 
-# Wrong points: drawn inside the image at least this far (original pixels) from the border.
+# Points stay at least this far (original pixels) inside the image border.
 BORDER_PX = 8
 POINT_TRIES = 200
+# wrong-point layouts drawn per selected item (``alternatives``)
+ALTERNATIVES = 24
+# rounding to integer pixels moves a point by < 1 px; distances keep this much margin
+ROUND_PX = 2.0
 
 
 def _point_text(ctx: TaskContext, x: int, y: int) -> str:
     return ctx.templates["localization_yes"].format(x=x, y=y)
 
 
-def wrong_points(
+def square_points(
     ctx: TaskContext,
     frame_id: int,
-    n: int,
+    corner: tuple[int, int],
+    diag: float,
     rng: np.random.Generator,
-    avoid: tuple[int, int] | None,
-    min_dist: float,
 ) -> list[tuple[int, int]] | None:
-    """``n`` distinct integer points inside the image, each >= ``min_dist`` from ``avoid``
-    and from each other (so no two wrong options are near-duplicates)."""
+    """Two corners of a random square that has ``corner`` as its third corner.
+
+    The side is drawn between ``qa.loc_wrong_diag`` times ``diag`` (plus ``ROUND_PX``), the
+    rotation uniformly; the three other corners must lie inside the image (``BORDER_PX``
+    margin). Returns None when none of ``POINT_TRIES`` draws fits.
+    """
     frame = ctx.scene.frame(frame_id)
-    pts: list[tuple[int, int]] = []
-    spread = max(min_dist, 0.05 * math.hypot(frame.width, frame.height))
-    for _ in range(POINT_TRIES):
-        x = int(rng.integers(BORDER_PX, frame.width - BORDER_PX))
-        y = int(rng.integers(BORDER_PX, frame.height - BORDER_PX))
-        if avoid is not None and math.hypot(x - avoid[0], y - avoid[1]) < min_dist:
+    lo, hi = ctx.qa.loc_wrong_diag
+    side = rng.uniform(lo, hi, POINT_TRIES) * diag + ROUND_PX
+    theta = rng.uniform(0.0, 2.0 * math.pi, POINT_TRIES)
+    u = np.stack([np.cos(theta), np.sin(theta)], axis=1) * side[:, None]
+    v = np.stack([-u[:, 1], u[:, 0]], axis=1)  # u turned by 90 degrees
+    others = np.stack([u, u + v, v], axis=1) + np.asarray(corner, dtype=np.float64)
+    pts = np.rint(others).astype(np.int64)  # (tries, 3, 2)
+    inside = (
+        (pts[..., 0] >= BORDER_PX)
+        & (pts[..., 0] < frame.width - BORDER_PX)
+        & (pts[..., 1] >= BORDER_PX)
+        & (pts[..., 1] < frame.height - BORDER_PX)
+    ).all(axis=1)
+    ok = np.flatnonzero(inside)
+    if ok.size == 0:
+        return None
+    keep = rng.permutation(3)[:2]
+    return [(int(pts[ok[0], k, 0]), int(pts[ok[0], k, 1])) for k in keep]
+
+
+def _ranks(pts: list[tuple[int, int]], key) -> int:
+    """Rank of pts[0] among the points under ``key`` (0 = smallest; ties count as larger)."""
+    mine = key(pts[0])
+    return sum(key(p) < mine for p in pts[1:])
+
+
+def typical_position(ctx: TaskContext, category: str) -> tuple[float, float]:
+    """Mean visible-box centre of the category over the scene's views, as a share of the
+    image width and height (0.5, 0.5 when never visible): where a text-only model would
+    expect the category in a frame."""
+    pts = []
+    for f, v in ctx.views.items():
+        frame = ctx.scene.frame(f)
+        for i in ctx.by_category.get(category, []):
+            r = v.get(i)
+            if r is not None and r.visible:
+                pts.append((r.center_visible[0] / frame.width, r.center_visible[1] / frame.height))
+    if not pts:
+        return 0.5, 0.5
+    return float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts]))
+
+
+def alternatives(ctx: TaskContext, d: Draft, rng: np.random.Generator) -> list[Draft]:
+    """Wrong-point layouts of a selected multiple-choice "Yes" draft (``ALTERNATIVES`` random
+    squares); features = the answer's rank among the three points by distance to the image
+    centre, by x, by y and by distance to where the category usually appears, so that none of
+    these orders points at the answer more often than at a wrong point."""
+    if d.qtype != "obj_localization_occ" or d.answer_class != "present":
+        return [d]
+    f = d.named_frame
+    frame = ctx.scene.frame(f)
+    truth = tuple(d.query["point"])
+    tx, ty = typical_position(ctx, d.query["category"])
+    tx, ty = tx * frame.width, ty * frame.height
+    cx, cy = frame.width / 2.0, frame.height / 2.0
+    no = ctx.templates["localization_no"]
+    out = []
+    for _ in range(ALTERNATIVES):
+        pts = square_points(ctx, f, truth, _diag(d.bbox_2d), rng)
+        if pts is None:
             continue
-        if any(math.hypot(x - p[0], y - p[1]) < spread for p in pts):
-            continue
-        pts.append((x, y))
-        if len(pts) == n:
-            return pts
-    return None
+        shown = [truth, *pts]
+        features = (
+            _ranks(shown, lambda p: math.hypot(p[0] - cx, p[1] - cy)),
+            _ranks(shown, lambda p: p[0]),
+            _ranks(shown, lambda p: p[1]),
+            _ranks(shown, lambda p: math.hypot(p[0] - tx, p[1] - ty)),
+        )
+        sem = {d.correct: {"present": True, "point": list(truth)}}
+        sem.update({_point_text(ctx, x, y): {"present": True, "point": [x, y]} for x, y in pts})
+        sem[no] = {"present": False}
+        distractors = [_point_text(ctx, x, y) for x, y in pts] + [no]
+        out.append(replace(d, distractors=distractors, semantics=sem, features=features))
+    return out or [d]
 
 
 def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
@@ -72,33 +157,34 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
     return out
 
 
+def _diag(box: tuple[float, float, float, float]) -> float:
+    return math.hypot(box[2] - box[0], box[3] - box[1])
+
+
 def _present(ctx, vs, f, label, cat, iid, qtype, mc, rng) -> Draft | None:
-    if not ctx.frames_needed(vs, [iid], f):
+    if not ctx.recognisable(f, iid) or not ctx.frames_needed(vs, [iid], f):
         return None
     rec = ctx.rec(f, iid)
     x0, y0, x1, y1 = (float(v) for v in rec.bbox_visible)
-    diag = math.hypot(x1 - x0, y1 - y0)
-    cx, cy = ctx.center_int(f, iid)
-    answer_pt = f"({cx},{cy})"
+    ax, ay = ctx.anchor(f, iid)
     distractors: list[str] = []
     sem: dict = {}
     if mc:
-        # rounding moves the true centre by < 1 px; keep wrong points clear of that too
-        min_dist = ctx.qa.loc_min_wrong_diag * diag + 2.0
-        pts = wrong_points(ctx, f, 2, rng, (cx, cy), min_dist)
+        pts = square_points(ctx, f, (ax, ay), _diag((x0, y0, x1, y1)), rng)
         if pts is None:
             return None
-        correct = _point_text(ctx, cx, cy)
-        distractors = [_point_text(ctx, x, y) for x, y in pts] + [ctx.templates["localization_no"]]
-        sem = {correct: {"present": True, "point": [cx, cy]}}
+        correct = _point_text(ctx, ax, ay)
+        no = ctx.templates["localization_no"]
+        distractors = [_point_text(ctx, x, y) for x, y in pts] + [no]
+        sem = {correct: {"present": True, "point": [ax, ay]}}
         sem.update({_point_text(ctx, x, y): {"present": True, "point": [x, y]} for x, y in pts})
-        sem[ctx.templates["localization_no"]] = {"present": False}
+        sem[no] = {"present": False}
     else:
-        correct = answer_pt
+        correct = f"({ax},{ay})"
     return Draft(
         qtype=qtype,
         viewset=vs,
-        fields={"category": cat, "art": ctx.article(cat), "frame": label},
+        fields={"category": cat, "art": article(cat), "frame": label},
         correct=correct,
         distractors=distractors,
         semantics=sem,
@@ -108,7 +194,7 @@ def _present(ctx, vs, f, label, cat, iid, qtype, mc, rng) -> Draft | None:
         answer_class="present",
         named_frame=f,
         bbox_2d=(x0, y0, x1, y1),
-        query={"category": cat, "frame": vs.frame_ids.index(f) + 1, "point": [cx, cy]},
+        query={"category": cat, "frame": vs.frame_ids.index(f) + 1, "point": [ax, ay]},
     )
 
 
@@ -116,9 +202,17 @@ def _absent(ctx, vs, f, label, cat, ids, qtype, rng) -> Draft | None:
     elsewhere = [i for i in ids if any(ctx.status(g, i) == "vis" for g in vs.frame_ids)]
     if not elsewhere or not ctx.category_clear(vs, cat):
         return None
-    pts = wrong_points(ctx, f, 3, rng, None, 0.0)
+    # the points of a "No" item are built like a "Yes" item's, around another object
+    others = [i for i in ctx.frame_ids_in(f) if ctx.recognisable(f, i)]
+    if not others:
+        return None
+    host = others[int(rng.integers(len(others)))]
+    corner = ctx.anchor(f, host)
+    pts = square_points(ctx, f, corner, _diag(ctx.rec(f, host).bbox_visible), rng)
     if pts is None:
         return None
+    pts = [corner, *pts]
+    pts = [pts[int(i)] for i in rng.permutation(3)]
     no = ctx.templates["localization_no"]
     distractors = [_point_text(ctx, x, y) for x, y in pts]
     sem = {no: {"present": False}}
@@ -126,7 +220,7 @@ def _absent(ctx, vs, f, label, cat, ids, qtype, rng) -> Draft | None:
     return Draft(
         qtype=qtype,
         viewset=vs,
-        fields={"category": cat, "art": ctx.article(cat), "frame": label},
+        fields={"category": cat, "art": article(cat), "frame": label},
         correct=no,
         distractors=distractors,
         semantics=sem,
@@ -137,3 +231,8 @@ def _absent(ctx, vs, f, label, cat, ids, qtype, rng) -> Draft | None:
         named_frame=f,
         query={"category": cat, "frame": vs.frame_ids.index(f) + 1, "point": None},
     )
+
+
+def arrange(ctx: TaskContext, drafts: list[Draft], rng: np.random.Generator) -> list[Draft]:
+    """The selected drafts, each as the alternative that keeps the features even."""
+    return choose_alternatives(ctx, drafts, rng, alternatives)

@@ -23,8 +23,13 @@ def camera_distance(ctx: TaskContext, frame_id: int, iid: int) -> float:
 
 
 def _shown(ctx: TaskContext, vs: ViewSet) -> list[tuple[int, int]]:
-    """(frame, instance) pairs where the instance is clearly visible."""
-    return [(f, i) for f in vs.frame_ids for i in ctx.frame_ids_in(f) if ctx.status(f, i) == "vis"]
+    """(frame, instance) pairs where the instance is clearly visible and recognisable."""
+    return [
+        (f, i)
+        for f in vs.frame_ids
+        for i in ctx.frame_ids_in(f)
+        if ctx.status(f, i) == "vis" and ctx.recognisable(f, i)
+    ]
 
 
 def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
@@ -87,3 +92,4 @@ def _draft(
         named_frame=fa,
         query=query,
     )
+

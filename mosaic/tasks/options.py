@@ -9,7 +9,9 @@ balanced by drawing "yes" and "no" answers alternately.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,17 +29,26 @@ def select_drafts(
     class_cycle: tuple[str, ...] = (),
     strict_classes: bool = False,
 ) -> list[Draft]:
-    """Pick up to ``cap`` drafts: no duplicates, at most ``per_category`` per category,
-    occlusion levels taken in turn (a mix, not the easiest ones), and answer classes following
-    ``class_cycle`` (rotated by a random offset).
+    """Pick up to ``cap`` drafts: no duplicates, at most ``per_category`` about any category (a
+    draft is about each of its ``coverage_categories``, e.g. both objects of a relation), answer
+    classes following ``class_cycle`` (rotated by a random offset), priors balanced, and
+    occlusion levels taken in turn (a mix, not the easiest ones).
+
+    Prior balance (``Draft.priors``, (key, value) pairs): a text-only model can learn which
+    value goes with a key (e.g. which of two categories is usually above the other, or the
+    usual count of a category). Among the drafts allowed next, those whose values are the
+    least used so far for their keys come first (summed over their pairs), then those whose
+    keys all offer several values in the pool (a key with a single value is used last), then
+    those of the answer class due next, then the occlusion level due next, then the random
+    draw order.
 
     Args:
         drafts: (draft, occ_level) pairs.
-        strict_classes: stop when the class due next is exhausted (keeps yes/no exactly
-            balanced); otherwise fall back to any class.
+        strict_classes: only the class due next may be taken, and selection stops when it is
+            exhausted (keeps yes/no exactly balanced); otherwise classes are a preference.
     """
     order = rng.permutation(len(drafts))
-    pools: dict[tuple[str, str], list[Draft]] = {}
+    pool: list[tuple[Draft, str]] = []
     seen: set[tuple] = set()
     for i in order:
         d, level = drafts[int(i)]
@@ -45,29 +56,49 @@ def select_drafts(
         if k in seen:
             continue
         seen.add(k)
-        cls = d.answer_class if class_cycle else ""
-        pools.setdefault((cls, level), []).append(d)
+        pool.append((d, level))
+    values: dict[Any, set[Any]] = defaultdict(set)
+    for d, _ in pool:
+        for key, value in d.priors:
+            values[key].add(value)
     classes = tuple(class_cycle) if class_cycle else ("",)
     shift = int(rng.integers(len(classes)))
     classes = classes[shift:] + classes[:shift]
     level_turn = int(rng.integers(len(OCC_ORDER)))
     per_cat: Counter[str] = Counter()
+    used: Counter[tuple[Any, Any]] = Counter()
+    least: Counter[Any] = Counter()  # per key, the use count of its least-used value
+    taken = [False] * len(pool)
     out: list[Draft] = []
-    slot = 0
+
+    def rank(j: int, want: str | None) -> tuple:
+        d, level = pool[j]
+        level_rank = (OCC_ORDER.index(level) - level_turn) % len(OCC_ORDER)
+        other_class = int(want is not None and d.answer_class != want)
+        excess = sum(used[(key, value)] - least[key] for key, value in d.priors)
+        lonely = int(any(len(values[key]) == 1 for key, _ in d.priors))
+        return (lonely, excess, other_class, level_rank, j)
+
     while len(out) < cap:
-        want = classes[slot % len(classes)]
-        picked = _take(pools, want, per_cat, per_category, level_turn)
-        if picked is None and not strict_classes:
-            for other in classes:
-                picked = _take(pools, other, per_cat, per_category, level_turn)
-                if picked is not None:
-                    break
-        if picked is None:
+        want = classes[len(out) % len(classes)] if class_cycle else None
+        ok = [
+            j
+            for j, (d, _) in enumerate(pool)
+            if not taken[j]
+            and all(per_cat[c] < per_category for c in set(d.coverage_categories))
+            and (not strict_classes or want is None or d.answer_class == want)
+        ]
+        if not ok:
             break
-        out.append(picked)
-        per_cat[picked.category] += 1
+        j = min(ok, key=lambda j: rank(j, want))
+        taken[j] = True
+        d = pool[j][0]
+        out.append(d)
+        per_cat.update(set(d.coverage_categories))
+        for key, value in d.priors:
+            used[(key, value)] += 1
+            least[key] = min(used[(key, v)] for v in values[key])
         level_turn += 1
-        slot += 1
     if strict_classes and class_cycle:
         # drop a trailing unmatched item so the classes stay exactly balanced per scene
         counts = Counter(d.answer_class for d in out)
@@ -77,20 +108,58 @@ def select_drafts(
     return out
 
 
-def _take(
-    pools: dict[tuple[str, str], list[Draft]],
-    cls: str,
-    per_cat: Counter,
-    per_category: int,
-    level_turn: int,
-) -> Draft | None:
-    for j in range(len(OCC_ORDER)):
-        level = OCC_ORDER[(level_turn + j) % len(OCC_ORDER)]
-        pool = pools.get((cls, level), [])
-        for idx, d in enumerate(pool):
-            if per_cat[d.category] < per_category:
-                return pool.pop(idx)
-    return None
+def spread(features: list[list[tuple[Any, ...]]], rng: np.random.Generator) -> list[int]:
+    """For each item, the index of one of its alternatives, so that every feature's values
+    are spread as evenly as the alternatives allow.
+
+    ``features[i][k]`` is the feature tuple of alternative k of item i (e.g. the rank of the
+    correct count among the options, or the correct point's rank by distance to the image
+    centre). A feature value is an int, spread over all its values, or a (group, side) pair
+    with side 0 or 1, whose two sides are balanced within each group (e.g. which of the two
+    counts shown is the answer, per pair of counts). Items with the fewest distinct feature
+    tuples go first; each takes the alternative whose feature values have been used least so
+    far (summed over the features), ties at random. Used to make what a text-only rule would
+    key on (a rank, a side, a length order) point at the correct option no more often than at
+    a wrong one.
+    """
+    used: Counter[tuple[int, Any]] = Counter()
+    out = [0] * len(features)
+    order = sorted(
+        range(len(features)), key=lambda i: (len(set(features[i])), float(rng.random()))
+    )
+
+    def cost(f: int, v: Any) -> int:
+        if isinstance(v, tuple):
+            group, side = v
+            return used[(f, v)] - used[(f, (group, 1 - side))]
+        return used[(f, v)]
+
+    for i in order:
+        alts = features[i]
+        costs = [sum(cost(f, v) for f, v in enumerate(t)) for t in alts]
+        least = min(costs)
+        best = [k for k, c in enumerate(costs) if c == least]
+        k = best[int(rng.integers(len(best)))]
+        for f, v in enumerate(alts[k]):
+            used[(f, v)] += 1
+        out[i] = k
+    return out
+
+
+def choose_alternatives(
+    ctx: Any,
+    drafts: list[Draft],
+    rng: np.random.Generator,
+    alternatives: Callable[[Any, Draft, np.random.Generator], list[Draft]],
+) -> list[Draft]:
+    """Each selected draft replaced by one of its ``alternatives`` (same question, other
+    wording or options), picked by ``spread`` on their ``features``."""
+    groups = [alternatives(ctx, d, rng) for d in drafts]
+    for d, g in zip(drafts, groups, strict=True):
+        if not g:
+            raise ValueError(f"{d.qtype}: a selected draft has no alternative ({d.query})")
+    picks = spread([[a.features for a in g] for g in groups], rng)
+    return [g[k] for g, k in zip(groups, picks, strict=True)]
 
 
 def place_options(
@@ -108,9 +177,8 @@ def place_options(
     return tuple(opts), LETTERS[target]
 
 
-def wrong_numbers(value: int, n: int, rng: np.random.Generator, minimum: int = 1) -> list[int]:
-    """``n`` distinct integers near ``value`` (>= minimum, != value), closest ones preferred."""
-    cands = [v for v in range(max(minimum, value - 3), value + 5) if v != value]
-    weights = np.array([1.0 / abs(v - value) for v in cands])
-    pick = rng.choice(len(cands), size=n, replace=False, p=weights / weights.sum())
-    return [cands[int(i)] for i in pick]
+def number_window(value: int, rank: int, n: int = 4, minimum: int = 1) -> list[int]:
+    """``n`` consecutive integers holding ``value`` at position ``rank`` (0 = smallest), shifted
+    up when they would go below ``minimum``."""
+    lo = max(minimum, value - rank)
+    return list(range(lo, lo + n))
