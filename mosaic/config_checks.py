@@ -34,6 +34,7 @@ RULES: dict[tuple[str, str], _Rule] = {
     ("visibility", "full_threshold"): (lambda v: 0 <= v < 1, "in [0, 1)"),
     ("visibility", "occ_bins"): (_increasing(0, 1, 3), "3 increasing values in (0, 1)"),
     ("visibility", "pose_max_error"): (lambda v: v > 0, "> 0 metres"),
+    ("visibility", "large_visible_frac"): (lambda v: 0 < v, "> 0 (share of the image)"),
     ("visibility", "batch_views"): (lambda v: v >= 1, ">= 1"),
     ("viewsets", "frame_step"): (lambda v: v >= 1, ">= 1"),
     ("viewsets", "set_sizes"): (
@@ -49,13 +50,18 @@ RULES: dict[tuple[str, str], _Rule] = {
     ("qa", "fb_margin"): (lambda v: v >= 0, ">= 0 metres"),
     ("qa", "per_type_per_scene"): (lambda v: v >= 1, ">= 1"),
     ("qa", "per_category_per_type"): (lambda v: v >= 1, ">= 1"),
-    ("qa", "loc_min_wrong_diag"): (lambda v: v >= 0, ">= 0"),
+    ("qa", "loc_wrong_diag"): (
+        lambda v: len(v) == 2 and 1.4 < v[0] <= v[1],
+        "(low, high) diagonals with 1.4 < low <= high (beyond the scoring's pass radius)",
+    ),
+    ("qa", "min_target_ratio"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("qa", "min_target_area"): (lambda v: 0 <= v < 1, "in [0, 1) of the image"),
+    ("qa", "relation_max_span"): (lambda v: 0 < v, "> 0 (share of the image side)"),
     ("qa", "ambiguity_band"): (
         lambda v: len(v) == 2 and 0 <= v[0] <= 1 <= v[1], "(low, high) with 0 <= low <= 1 <= high"
     ),
     ("qa", "need_margin"): (lambda v: v >= 0, ">= 0"),
     ("qa", "relation_slack_px"): (lambda v: v >= 0, ">= 0 pixels"),
-    ("qa", "bestview_px_tie_ratio"): (lambda v: v >= 1, ">= 1"),
     ("source", "box_margin"): (lambda v: v >= 0, ">= 0 metres"),
 }
 

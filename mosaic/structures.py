@@ -21,16 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-# Question families and the 17 question types (docs/tasks.md).
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "object_count": ("obj_count_occ", "obj_count_occ_na"),
-    "best_view": ("bestview_count_occ",),
-    "object_localization": ("obj_localization_occ", "obj_localization_occ_na"),
-    "object_existence": ("obj_existence_occ_ab", "obj_existence_occ_fb", "obj_existence_occ_lr"),
-    "object_attribute": ("obj_attribute_occ_ab", "obj_attribute_occ_fb", "obj_attribute_occ_lr"),
-    "object_relation": ("obj_spatial_occ_ab", "obj_spatial_occ_fb", "obj_spatial_occ_lr"),
-    "numeric": ("obj_distance_occ_na", "obj_obj_distance_occ_na", "obj_size_occ_na"),
-}
+from .families import FAMILY_SPECS
+
+# Question families and the 17 question types (docs/tasks.md), from their registrations in
+# mosaic/families.py: six SpatialMosaic families plus the numeric extras.
+FAMILIES: dict[str, tuple[str, ...]] = {s.name: s.types for s in FAMILY_SPECS.specs()}
 QA_TYPES: tuple[str, ...] = tuple(t for types in FAMILIES.values() for t in types)
 FAMILY_OF: dict[str, str] = {t: fam for fam, types in FAMILIES.items() for t in types}
 # Open-answer types, as SpatialMosaic's evaluation groups them: numbers (scored by relative

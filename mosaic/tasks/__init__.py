@@ -1,4 +1,5 @@
-"""Question generation: view sets, six task families, 17 question types (annotation API)."""
+"""Question generation: view sets, six task families plus numeric extras, 17 question types
+(the annotation API)."""
 
 from ..structures import FAMILIES, QA_TYPES
 from .generate import build_context, generate_qa

@@ -22,10 +22,12 @@ from dataclasses import replace
 import numpy as np
 
 from .context import Draft, TaskContext
-from .count import count_class, countable
+from .count import COUNT_CYCLE, count_class, countable
 from .options import choose_alternatives
 from .viewsets import ViewSet
 from .wording import counted, plural
+
+CLASS_CYCLES = {"bestview_count_occ": COUNT_CYCLE}  # as counting
 
 
 def best_frame(ctx: TaskContext, vs: ViewSet, category: str) -> int | None:

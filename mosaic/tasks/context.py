@@ -223,7 +223,7 @@ class TaskContext:
 
     def frames_needed(self, vs: ViewSet, targets: list[int], frame_id: int | None) -> bool:
         """Some target is occluded/truncated in the named frame or visible in only part of
-        the set (product.md: every question needs its frames)."""
+        the set (docs/tasks.md: every question needs its frames)."""
         for t in targets:
             if frame_id is not None and self.occluded_or_truncated(frame_id, t):
                 return True

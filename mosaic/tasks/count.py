@@ -28,6 +28,11 @@ from .options import choose_alternatives, number_window
 from .viewsets import ViewSet
 from .wording import plural
 
+# Answer classes taken in turn: counts that need several frames combined come before single
+# instances (else most counts would be 1).
+COUNT_CYCLE = (("cross", "multi", "cross", "single"), False)
+CLASS_CYCLES = {"obj_count_occ": COUNT_CYCLE, "obj_count_occ_na": COUNT_CYCLE}
+
 
 def counted_instances(ctx: TaskContext, vs: ViewSet, category: str) -> list[int]:
     """Instances of the category visible in at least one frame of the set."""

@@ -25,6 +25,10 @@ from .context import (
 from .options import choose_alternatives
 from .viewsets import ViewSet
 
+# yes and no strictly alternating
+CLASS_CYCLES = {t: (("yes", "no"), True)
+                for t in ("obj_existence_occ_ab", "obj_existence_occ_fb", "obj_existence_occ_lr")}
+
 YES, NO = "Yes", "No"
 
 # a larger candidate pool than other families: facts that go against the usual relation of two

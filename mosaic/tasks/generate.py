@@ -17,9 +17,10 @@ import numpy as np
 
 from ..config import MosaicConfig
 from ..errors import UnknownNameError
+from ..families import FAMILY_SPECS
 from ..relations import build_spatial_graph
 from ..structures import FAMILY_OF, OCC_LEVELS, QA_TYPES, QAItem, Scene, ViewVisibility
-from . import attribute, bestview, count, existence, localization, numeric, relation
+from . import existence
 from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int
 from .options import OCC_ORDER, place_options, select_drafts
 from .viewsets import sample_view_sets
@@ -27,32 +28,15 @@ from .viewsets import sample_view_sets
 # an object reference with coordinates, as wording.reference writes it
 COORDS = re.compile(r" at \(\d+, \d+\)")
 
-FAMILY_MODULES: dict[str, ModuleType] = {
-    "object_count": count,
-    "best_view": bestview,
-    "object_localization": localization,
-    "object_existence": existence,
-    "object_attribute": attribute,
-    "object_relation": relation,
-    "numeric": numeric,
-}
+def family_module(qtype: str) -> ModuleType:
+    """The module of the family a question type belongs to (``mosaic.families``)."""
+    return FAMILY_SPECS[FAMILY_OF[qtype]].load()
 
-# Answer-class cycles: yes/no strictly alternating; localization one "No" in four; counting
-# favours counts that need several frames combined over single instances (else most counts
-# would be 1).
-_COUNT_CYCLE = (("cross", "multi", "cross", "single"), False)
-CLASS_CYCLES: dict[str, tuple[tuple[str, ...], bool]] = {
-    "obj_count_occ": _COUNT_CYCLE,
-    "obj_count_occ_na": _COUNT_CYCLE,
-    "bestview_count_occ": _COUNT_CYCLE,
-    "obj_existence_occ_ab": (("yes", "no"), True),
-    "obj_existence_occ_fb": (("yes", "no"), True),
-    "obj_existence_occ_lr": (("yes", "no"), True),
-    "obj_localization_occ": (("present", "present", "present", "absent"), False),
-    "obj_spatial_occ_ab": (("same", "opposite"), False),
-    "obj_spatial_occ_fb": (("same", "opposite"), False),
-    "obj_spatial_occ_lr": (("same", "opposite"), False),
-}
+
+def class_cycle(qtype: str) -> tuple[tuple[str, ...], bool]:
+    """(answer-class cycle, strict) of a type: its family module's ``CLASS_CYCLES`` entry, or
+    no balancing."""
+    return getattr(family_module(qtype), "CLASS_CYCLES", {}).get(qtype, ((), False))
 
 
 def build_context(
@@ -97,7 +81,7 @@ def generate_qa(
             continue
         rng = np.random.default_rng([ctx.scene_seed, stable_int("type", qtype)])
         drafts = collect_drafts(ctx, qtype, rng)
-        cycle, strict = CLASS_CYCLES.get(qtype, ((), False))
+        cycle, strict = class_cycle(qtype)
         chosen = select_drafts(
             drafts,
             rng,
@@ -106,7 +90,7 @@ def generate_qa(
             class_cycle=cycle,
             strict_classes=strict,
         )
-        arrange = getattr(FAMILY_MODULES[FAMILY_OF[qtype]], "arrange", None)
+        arrange = getattr(family_module(qtype), "arrange", None)
         if arrange is not None:
             chosen = arrange(ctx, chosen, rng)
         offset = int(rng.integers(4))
@@ -123,8 +107,8 @@ def collect_drafts(
 ) -> list[tuple[Draft, str]]:
     """Candidate drafts of one type, with their occlusion level, from view sets in random
     order: at most ``PER_SET`` per answer class per set, until the pool is large enough."""
-    module = FAMILY_MODULES[FAMILY_OF[qtype]]
-    cycle = CLASS_CYCLES.get(qtype, ((), False))[0]
+    module = family_module(qtype)
+    cycle = class_cycle(qtype)[0]
     factor = getattr(module, "POOL_FACTOR", POOL_FACTOR)
     need = factor * ctx.qa.per_type_per_scene * max(1, len(set(cycle)))
     pool: list[tuple[Draft, str]] = []

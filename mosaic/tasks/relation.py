@@ -30,6 +30,10 @@ from .context import (
 from .options import choose_alternatives
 from .viewsets import ViewSet
 
+# answers whose two directions have the same sign (left-and-above, ...) and opposite signs, in turn
+CLASS_CYCLES = {t: (("same", "opposite"), False)
+                for t in ("obj_spatial_occ_ab", "obj_spatial_occ_fb", "obj_spatial_occ_lr")}
+
 # second axis of each type: left/right and front/behind depend on the viewpoint, so a
 # text-only model cannot guess them from the categories (above/below it often can)
 SECOND_AXES = {"ab": ("lr",), "fb": ("lr",), "lr": ("fb",)}

@@ -1,4 +1,4 @@
-"""Frame subsampling and low-overlap view-set sampling (product.md section 3).
+"""Frame subsampling and low-overlap view-set sampling (docs/tasks.md, "Pipeline of one scene").
 
 Sets are grown at random from a seed frame: each step adds a frame drawn uniformly from those
 whose overlap with *every* member is below the limit (a boolean AND over rows of the overlap
