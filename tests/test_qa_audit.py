@@ -528,7 +528,7 @@ def test_audit_agrees_with_the_make_dataset_output(tmp_path):
 
     from mosaic.config import load_config
     from mosaic.io.reader import open_dataset
-    from mosaic.scene import load_scene
+    from mosaic.sources import load_scene
 
     global VIS, QA, FULL
     repo = Path(__file__).resolve().parents[1]

@@ -26,6 +26,7 @@ from .context import (
     direction_word,
     relation_phrase,
     relation_priors,
+    stable_int,
 )
 from .options import choose_alternatives
 from .viewsets import ViewSet
@@ -100,6 +101,19 @@ def _draft(
     )
 
 
+def asked_by(vs: ViewSet, f: int, a: int, b: int, axes: tuple[str, str]) -> str:
+    """The one type that may ask about this pair in this view of this set on these two axes.
+
+    ``obj_spatial_occ_fb`` and ``obj_spatial_occ_lr`` both combine front/behind with
+    left/right, so the same pair in the same view would make the same question twice (the same
+    four statements); a stable draw gives each such question to one of the two types.
+    """
+    if set(axes) != {"fb", "lr"}:
+        return axes[0]
+    lo, hi = min(a, b), max(a, b)
+    return ("fb", "lr")[stable_int("spatial-owner", *vs.frame_ids, f, lo, hi) % 2]
+
+
 def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
     axis = qtype.rsplit("_", 1)[1]
     out: list[Draft] = []
@@ -108,7 +122,8 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
             seconds = [x for x in SECOND_AXES[axis] if ctx.graph.relation(f, a, b, x) != 0]
             if seconds:
                 second = seconds[int(rng.integers(len(seconds)))]
-                out.append(_draft(ctx, vs, qtype, f, a, b, (axis, second)))
+                if asked_by(vs, f, a, b, (axis, second)) == axis:
+                    out.append(_draft(ctx, vs, qtype, f, a, b, (axis, second)))
     return out
 
 
