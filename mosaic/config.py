@@ -82,6 +82,7 @@ class QAConfig:
     fb_margin: float = 0.3  # front/behind margin in metres of depth_median
     per_type_per_scene: int = 12  # cap of items per question type per scene
     per_category_per_type: int = 4  # cap of items per (type, category) per scene
+    bench_cap_scale: float = 1.0  # benchmark (val) scenes take this x per_type_per_scene
     # wrong localization points lie this many visible-box diagonals from the answer; the low
     # end exceeds 1.4, the largest point-scoring threshold, so a wrong point never earns credit
     loc_wrong_diag: tuple[float, float] = (1.5, 2.5)

@@ -50,6 +50,7 @@ RULES: dict[tuple[str, str], _Rule] = {
     ("qa", "fb_margin"): (lambda v: v >= 0, ">= 0 metres"),
     ("qa", "per_type_per_scene"): (lambda v: v >= 1, ">= 1"),
     ("qa", "per_category_per_type"): (lambda v: v >= 1, ">= 1"),
+    ("qa", "bench_cap_scale"): (lambda v: v > 0, "> 0"),
     ("qa", "loc_wrong_diag"): (
         lambda v: len(v) == 2 and 1.4 < v[0] <= v[1],
         "(low, high) diagonals with 1.4 < low <= high (beyond the scoring's pass radius)",

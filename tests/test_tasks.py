@@ -388,3 +388,29 @@ def test_borderline_visibility_is_never_relied_on():
     assert status_with(min_px - 1, 0.5, False) == "border"  # just below: still undecided
     assert status_with(min_px // 2, 0.5, False) == "inv"
     assert status_with(0, 0.0, False) == "inv"
+
+
+def test_fast_selection_equals_the_reference_pick_for_pick():
+    """select_drafts (numpy ranking) makes the choices of select_drafts_reference (one Python
+    pass per pick), in the same order, and leaves the RNG in the same state, on every type's
+    real candidate pool, at the default cap and at SpatialMosaic's volume."""
+    from mosaic.tasks.context import stable_int
+    from mosaic.tasks.generate import build_context, class_cycle, collect_drafts
+    from mosaic.tasks.options import select_drafts_reference
+
+    scene, views = qf.scene(0), list(qf.views(0))
+    for cap, per_cat in ((12, 4), (150, 60)):
+        cfg = dataclasses.replace(qf.TEST_CONFIG, qa=dataclasses.replace(
+            qf.TEST_CONFIG.qa, per_type_per_scene=cap, per_category_per_type=per_cat))
+        ctx = build_context(scene, views, cfg.seed, cfg)
+        for qtype in QA_TYPES:
+            rng = np.random.default_rng([ctx.scene_seed, stable_int("type", qtype)])
+            drafts = collect_drafts(ctx, qtype, rng)
+            cycle, strict = class_cycle(qtype)
+            state = rng.bit_generator.state
+            fast = select_drafts(drafts, rng, cap, per_cat, cycle, strict)
+            after_fast = rng.integers(1 << 30)
+            rng.bit_generator.state = state
+            slow = select_drafts_reference(drafts, rng, cap, per_cat, cycle, strict)
+            assert [id(d) for d in fast] == [id(d) for d in slow], (qtype, cap)
+            assert rng.integers(1 << 30) == after_fast

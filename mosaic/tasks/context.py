@@ -392,6 +392,13 @@ class TaskContext:
         ]
         return float(np.mean(vals)) if vals else 1.0
 
+    @property
+    def type_cap(self) -> int:
+        """Items per question type for this scene: ``qa.per_type_per_scene``, times
+        ``qa.bench_cap_scale`` for a benchmark scene (the source's val split)."""
+        scale = self.qa.bench_cap_scale if self.scene.split == "val" else 1.0
+        return max(1, round(self.qa.per_type_per_scene * scale))
+
     def occ_level(self, occlusion_avg: float) -> str:
         """``OCC_LEVELS`` bin of an occlusion: [0, b0) low, [b0, b1) medium, ... (0 is low)."""
         rank = sum(occlusion_avg >= b for b in self.cfg.visibility.occ_bins)

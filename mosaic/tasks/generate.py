@@ -85,7 +85,7 @@ def generate_qa(
         chosen = select_drafts(
             drafts,
             rng,
-            cfg.qa.per_type_per_scene,
+            ctx.type_cap,
             cfg.qa.per_category_per_type,
             class_cycle=cycle,
             strict_classes=strict,
@@ -110,7 +110,7 @@ def collect_drafts(
     module = family_module(qtype)
     cycle = class_cycle(qtype)[0]
     factor = getattr(module, "POOL_FACTOR", POOL_FACTOR)
-    need = factor * ctx.qa.per_type_per_scene * max(1, len(set(cycle)))
+    need = factor * ctx.type_cap * max(1, len(set(cycle)))
     pool: list[tuple[Draft, str]] = []
     for i in rng.permutation(len(ctx.viewsets)):
         cands = module.candidates(ctx, ctx.viewsets[int(i)], qtype, rng)
