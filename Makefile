@@ -43,11 +43,11 @@ dataset: $(CORE_STAMP)
 	$(VENV)/bin/mosaic dataset --scenes "$(SCENES)" --root "$(ROOT)" --out "$(OUT)" --workers $(WORKERS) --seed $(SEED)
 
 test: $(TEST_STAMP)
-	$(VENV)/bin/ruff check mosaic tests benchmarks
+	$(VENV)/bin/ruff check mosaic tests benchmarks docs
 	$(VENV)/bin/python -m pytest -q -x
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check mosaic tests benchmarks
+	$(VENV)/bin/ruff check mosaic tests benchmarks docs
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -80,3 +80,11 @@ def test_sibling_runs_with_other_scene_counts_keep_each_others_cache(workdir):
     one = workdir / "out/cache/synthetic-1-seed0"
     assert json.loads((one / ".mosaic-synthetic.json").read_text())["n_scenes"] == 1
     assert {p: p.stat().st_mtime_ns for p in two.rglob("*") if p.is_file()} == stamp_of
+
+
+def test_worked_examples_in_tasks_md_are_what_the_code_generates(workdir):
+    """docs/tasks.md's examples come from docs/examples.py on `mosaic dataset --n-scenes 2`."""
+    script = Path(__file__).resolve().parents[1] / "docs" / "examples.py"
+    proc = subprocess.run([sys.executable, str(script), str(workdir / "out/synthetic"),
+                           "--check"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
