@@ -4,11 +4,12 @@ For a view, one ray per pixel of the labelling image (long side ``max_side``, in
 gives the first-hit face, hence the instance buffer and depth. Amodal footprints are exact ray
 casts of each object alone:
 
-* ``pruned`` (default): inside the image only the *undecided* pixels of the object's projected
-  box are cast against the object alone: pixels whose first hit is another surface lying in front
-  of the object's farthest vertex. Every other pixel is decided by the first-hit buffer (the
-  object's own pixels are amodal; a miss or a first hit behind the object's far bound means the ray
-  passed the object's depth range without meeting it). The result equals the exact render.
+* ``pruned`` (default): inside the image only the *undecided* pixels of the object's possible
+  footprint are cast against the object alone: pixels whose first hit is another surface lying
+  in front of the object's farthest vertex. Every other pixel is decided by the first-hit buffer
+  (the object's own pixels are amodal; a miss or a first hit behind the object's far bound means
+  the ray passed the object's depth range without meeting it). The result equals the exact
+  render.
 * ``exact``: every pixel of the projected box is cast against the object alone (the reference).
 
 Outside the image both methods cast the object alone over its projected box on an enlarged
@@ -17,6 +18,14 @@ outside the image. ``exact`` casts every pixel there. ``pruned`` casts a regular
 strips hold more than ``_OUTSIDE_RAYS`` (1024) pixels, weighting each hit by its cell's area; the
 benchmark reports the resulting error against ``exact`` (it must stay within the accuracy bar of
 product.md: mean <= 0.01, p99 <= 0.05 on occlusion and truncation).
+
+``pruned`` runs vectorised over the objects of a view (``ViewLabeller.label``): one pass over the
+instance buffer gives every object's visible pixels, box and median depth; the objects' convex
+hulls bound the pixels and out-of-image cells each could cover (``hulls.TargetHulls``: rays
+outside that bound cannot meet the object, so skipping them changes no hit), and each object
+costs one cast of its remaining rays. ``ViewLabeller.label_reference`` is the slow per-object
+version of the same method (a 2D hull per object and view); the two give identical labels
+(tests/test_visibility.py).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,6 +49,7 @@ from .base import (
     scaled_intrinsics,
     world_ray_directions,
 )
+from .hulls import TargetHulls, hull_points, row_intervals
 
 _OUTSIDE_RAYS = 1024  # out-of-image rays per object for the pruned method (sub-grid above it)
 
@@ -77,7 +88,7 @@ class SceneCasters:
         """
         hull = self._hulls.get(instance_id)
         if hull is None:
-            hull = _hull_points(self._object_mesh(instance_id)[0])
+            hull = hull_points(self._object_mesh(instance_id)[0])
             self._hulls[instance_id] = hull
         return hull
 
@@ -100,18 +111,6 @@ class SceneCasters:
         )
 
 
-def _hull_points(verts: np.ndarray) -> np.ndarray:
-    """Vertices of the 3D convex hull (all points when the hull is degenerate, e.g. flat)."""
-    if len(verts) <= 8:
-        return verts
-    from scipy.spatial import ConvexHull, QhullError
-
-    try:
-        return verts[ConvexHull(verts).vertices]
-    except (QhullError, ValueError):
-        return verts
-
-
 @dataclass(frozen=True)
 class _ViewGeometry:
     frame: Frame
@@ -123,12 +122,52 @@ class _ViewGeometry:
     dirs: np.ndarray  # (h*w, 3) float32 world directions, camera z = 1
 
 
-def _view_geometry(frame: Frame, max_side: int) -> _ViewGeometry:
+def _view_geometry(frame: Frame, max_side: int, out: np.ndarray | None = None
+                   ) -> _ViewGeometry:
+    """The view's labelling size, intrinsics and ray directions (into ``out`` if given)."""
     w, h, _ = labelling_size(frame.width, frame.height, max_side)
     sx, sy = w / frame.width, h / frame.height
     K = scaled_intrinsics(frame.K, sx, sy)
-    dirs = world_ray_directions(K, frame.cam_to_world, w, h)
+    dirs = world_ray_directions(K, frame.cam_to_world, w, h,
+                                None if out is None else out[: w * h])
     return _ViewGeometry(frame, w, h, sx, sy, K, dirs)
+
+
+def _fill_rows(out: np.ndarray, row: np.ndarray) -> None:
+    """out[:] = row for an (N, 3) array, one column at a time (a broadcast over a 3-wide last
+    axis is ~3x slower)."""
+    for c in range(3):
+        out[:, c] = row[c]
+
+
+def batch_rays(frames: Sequence[Frame], max_side: int
+               ) -> tuple[list[_ViewGeometry], np.ndarray, np.ndarray]:
+    """Every pixel ray of a batch of views, written once into two arrays (no concatenation).
+
+    Returns the views' geometry (each ``dirs`` a slice of the batch) and the batch's origins
+    and directions, (N, 3) float32 C-contiguous, view after view.
+    """
+    sizes = [labelling_size(f.width, f.height, max_side) for f in frames]
+    n = sum(w * h for w, h, _ in sizes)
+    origins = np.empty((n, 3), np.float32)
+    dirs = np.empty((n, 3), np.float32)
+    geos, start = [], 0
+    for f, (w, h, _) in zip(frames, sizes, strict=True):
+        geos.append(_view_geometry(f, max_side, dirs[start:]))
+        _fill_rows(origins[start : start + w * h], f.cam_to_world[:3, 3])
+        start += w * h
+    return geos, origins, dirs
+
+
+class _Buffers(NamedTuple):
+    """A view's first-hit buffers, (h*w,) row-major: face int32 (-1 miss), instance id int32
+    (-1 miss), camera depth float32 (0 on a miss) and ray parameter t float32 (inf on a miss;
+    the depth on a hit, directions having camera z = 1)."""
+
+    face: np.ndarray
+    inst: np.ndarray
+    depth: np.ndarray
+    t: np.ndarray
 
 
 def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
@@ -157,6 +196,60 @@ def _span_box(span: tuple[int, int, int, int], sx: float, sy: float) -> tuple[fl
     return (float(c0 / sx), float(r0 / sy), float((c1 + 1) / sx), float((r1 + 1) / sy))
 
 
+def is_visible(visible_px: int, visible_ratio: float, min_px: int,
+               config: VisibilityConfig) -> bool:
+    """The ``visible`` rule: enough visible pixels and a large enough share of the footprint."""
+    return visible_px >= min_px and visible_ratio >= config.min_visible_ratio
+
+
+def _record(
+    iid: int,
+    V: int,
+    A_in: int,
+    A_tot: float,
+    vis_span: tuple[int, int, int, int] | None,
+    hid_span: tuple[int, int, int, int] | None,
+    depth_med: float,
+    occluders: tuple[tuple[int, int], ...],
+    g: _ViewGeometry,
+    min_px: int,
+    cfg: VisibilityConfig,
+) -> ObjectVisibility:
+    """One object's labels from its pixel counts (V, A_in as ints, A_tot as float) and spans
+    (r_min, r_max, c_min, c_max) of its visible and hidden pixels at the labelling size."""
+    truncation = 1.0 - A_in / A_tot
+    occlusion = 1.0 - V / A_in if A_in > 0 else 0.0
+    visible_ratio = V / A_tot
+    visible = is_visible(V, visible_ratio, min_px, cfg)
+    bbox_vis = _span_box(vis_span, g.sx, g.sy) if vis_span else None
+    center = (
+        ((bbox_vis[0] + bbox_vis[2]) / 2.0, (bbox_vis[1] + bbox_vis[3]) / 2.0)
+        if bbox_vis else None
+    )
+    spans = [sp for sp in (vis_span, hid_span) if sp is not None]
+    am_span = (
+        min(sp[0] for sp in spans), max(sp[1] for sp in spans),
+        min(sp[2] for sp in spans), max(sp[3] for sp in spans),
+    )
+    return ObjectVisibility(
+        instance_id=iid,
+        visible_px=V,
+        amodal_px_in=A_in,
+        amodal_px_total=int(round(A_tot)),
+        truncation=float(truncation),
+        occlusion=float(occlusion),
+        visible_ratio=float(visible_ratio),
+        bbox_visible=bbox_vis,
+        bbox_amodal=_span_box(am_span, g.sx, g.sy),
+        center_visible=center,
+        depth_median=depth_med,
+        occluders=occluders,
+        state=visibility_state(visible, occlusion, truncation, cfg.full_threshold),
+        occ_level=occ_level(visible_ratio, cfg.occ_bins),
+        visible=bool(visible),
+    )
+
+
 class ViewLabeller:
     """Labels views of one scene; holds the casters so they are built once per scene."""
 
@@ -182,53 +275,186 @@ class ViewLabeller:
         ]
         fi = scene.face_instance
         self._countable_face = (fi >= 1) & ~np.isin(fi, list(structural))
+        self._inst_of_face = np.append(fi, -1).astype(np.int32)
+        self._hulls: TargetHulls | None = None
+        self._slot_of_face = np.zeros(0, np.int32)
 
     def label(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
         """Cast a batch of views in one backend call, then label each."""
-        geos = [_view_geometry(f, self.config.max_side) for f in frames]
-        if not geos:
+        fast = self.config.amodal_method == "pruned"
+        return self._label_batch(frames, self._objects_fast if fast else self._objects_reference)
+
+    def label_reference(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
+        """``label`` computed object by object (slow): the reference of the vectorised
+        ``pruned`` path, identical labels; with ``exact`` it is ``label`` itself."""
+        return self._label_batch(frames, self._objects_reference)
+
+    def _label_batch(self, frames: Sequence[Frame], objects: Callable) -> list[ViewVisibility]:
+        if not frames:
             return []
-        origins = np.concatenate(
-            [np.broadcast_to(g.frame.cam_to_world[:3, 3].astype(np.float32), g.dirs.shape)
-             for g in geos]
-        )
-        face, t = self.casters.full.cast(origins, np.concatenate([g.dirs for g in geos]))
+        geos, origins, dirs = batch_rays(frames, self.config.max_side)
+        face, t = self.casters.full.cast(origins, dirs)
         out, start = [], 0
         for g in geos:
             n = g.w * g.h
-            out.append(self._label_one(g, face[start : start + n], t[start : start + n]))
+            out.append(self._label_one(g, face[start : start + n], t[start : start + n],
+                                       objects))
             start += n
         return out
 
-    def _label_one(self, g: _ViewGeometry, face: np.ndarray, t: np.ndarray) -> ViewVisibility:
-        cfg, scene = self.config, self.scene
+    def _label_one(self, g: _ViewGeometry, face: np.ndarray, t: np.ndarray,
+                   objects: Callable) -> ViewVisibility:
+        cfg = self.config
         hit = face >= 0
-        inst = np.full(face.shape, -1, np.int32)
-        inst[hit] = scene.face_instance[face[hit]]
-        depth = np.where(hit, t, 0.0).astype(np.float32)
-        inst_img = inst.reshape(g.h, g.w)
-        depth_img = depth.reshape(g.h, g.w)
+        inst = self._inst_of_face[face]  # face -1 (a miss) reads the appended -1
+        depth = np.where(hit, t, np.float32(0.0))
         seen = np.zeros(len(self._countable_face), bool)  # a mask beats np.unique's sort here
         seen[face[hit]] = True
         vis_faces = np.flatnonzero(seen & self._countable_face)
-
         min_px = max(1, math.ceil(cfg.min_visible_frac * g.w * g.h))
+        return ViewVisibility(
+            frame_id=g.frame.frame_id,
+            instance_buffer=inst.reshape(g.h, g.w),
+            depth=depth.reshape(g.h, g.w),
+            face_buffer=face.reshape(g.h, g.w).astype(np.int32),
+            scale=g.sx,
+            objects=tuple(objects(g, _Buffers(face, inst, depth, t), min_px)),
+            visible_faces=vis_faces,
+        )
+
+    # ---- vectorised over objects (the ``pruned`` method) --------------------------------------
+    def _target_hulls(self) -> TargetHulls:
+        if self._hulls is None:
+            self._hulls = TargetHulls.build(self.targets,
+                                            [self.casters.hull(i) for i in self.targets])
+            top = int(self.scene.face_instance.max(initial=0))
+            top = max(top, int(self._hulls.ids.max(initial=0)))
+            slot_of = np.full(top + 2, -1, np.int32)  # instance id + 1 -> object slot
+            slot_of[self._hulls.ids + 1] = np.arange(len(self._hulls.ids))
+            self._slot_of_face = slot_of[self._inst_of_face + 1]  # face -1 reads -1
+        return self._hulls
+
+    def _objects_fast(self, g: _ViewGeometry, buf: _Buffers, min_px: int
+                      ) -> list[ObjectVisibility]:
+        """Every target's record in one view, vectorised over objects."""
+        cfg = self.config
+        inst, depth, t = buf.inst, buf.depth, buf.t
+        hulls = self._target_hulls()
+        n_obj = len(hulls)
+        if n_obj == 0:
+            return []
+        P = g.frame.cam_to_world
+        pc = hulls.camera_points(P)
+        z = pc[:, 2]
+        zmax = np.maximum.reduceat(z, hulls.starts)
+        allfront = np.minimum.reduceat(z, hulls.starts) > cfg.near
+        c0, r0, c1, r1 = self._pixel_boxes(g, pc, hulls.starts, allfront)
+        active = (zmax > cfg.near) & (c0 < c1) & (r0 < r1)
+        ic0, ir0 = np.maximum(c0, 0), np.maximum(r0, 0)
+        ic1, ir1 = np.minimum(c1, g.w), np.minimum(r1, g.h)
+        inwin = active & (ic0 < ic1) & (ir0 < ir1)  # only these can have A_in > 0
+
+        slot = self._slot_of_face[buf.face]
+        px = np.flatnonzero(slot >= 0)  # pixels whose first hit is a target
+        px_slot = slot[px]
+        counts = np.bincount(px_slot, minlength=n_obj)
+        V = counts * inwin
+        vis = _VisibleStats(px, px_slot, depth, counts, g.w, g.h)
+
+        # rays that might meet each object alone: undecided pixels of its window (first hit
+        # another surface in front of the object's far bound), sub-grid cells outside
+        lines, owner, bounded = hulls.silhouette_lines(P, g.K, inwin)
+        win_obj, win_pix = _window_pixels(np.flatnonzero(inwin), (ic0, ir0, ic1, ir1), lines,
+                                          owner, bounded, n_obj, g.w)
+        thr = (zmax * (1 + 1e-5) + 1e-5).astype(np.float32)  # as the reference compares
+        undecided = (slot[win_pix] != win_obj) & (t[win_pix] <= thr[win_obj])  # t: inf = miss
+        win_obj, win_pix = win_obj[undecided], win_pix[undecided]
+        out_box = inwin & ((c0 < 0) | (r0 < 0) | (c1 > g.w) | (r1 > g.h))
+        rects = _outside_rects(np.flatnonzero(out_box), (c0, r0, c1, r1), g.w, g.h)
+        out_obj, out_x, out_y, out_w = _outside_cells(rects, lines, owner, bounded, n_obj)
+
+        hit_in, hit_out = self._cast_rays(g, hulls.ids, V, win_obj, win_pix, out_obj, out_x,
+                                          out_y)
+        h_obj, h_pix = win_obj[hit_in], win_pix[hit_in]
+        n_hidden = np.bincount(h_obj, minlength=n_obj)
+        A_in = V + n_hidden
+        A_out = np.bincount(out_obj[hit_out], weights=out_w[hit_out], minlength=n_obj)
+        hid_span = _spans(h_obj, h_pix, n_hidden, g.w)
+        occluders = _occluders(h_obj, inst[h_pix], n_obj)
+
+        records = []
+        for k in np.flatnonzero(A_in > 0).tolist():
+            records.append(_record(
+                int(hulls.ids[k]), int(V[k]), int(A_in[k]), int(A_in[k]) + float(A_out[k]),
+                vis.span(k), hid_span.get(k), vis.median(k), occluders.get(k, ()), g, min_px,
+                cfg,
+            ))
+        return records
+
+    def _pixel_boxes(self, g: _ViewGeometry, pc: np.ndarray, starts: np.ndarray,
+                     allfront: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``_pixel_box`` of every object at once: (c0, r0, c1, r1) (K,) int64 each."""
+        e = self.config.enlarge
+        lim = (-int(e * g.w), -int(e * g.h), int((1 + e) * g.w), int((1 + e) * g.h))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = g.K[0, 0] * pc[:, 0] / pc[:, 2] + g.K[0, 2]
+            v = g.K[1, 1] * pc[:, 1] / pc[:, 2] + g.K[1, 2]
+            umin, umax = np.minimum.reduceat(u, starts), np.maximum.reduceat(u, starts)
+            vmin, vmax = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+            box = (
+                np.maximum(lim[0], np.floor(umin - 0.5) - 1),
+                np.maximum(lim[1], np.floor(vmin - 0.5) - 1),
+                np.minimum(lim[2], np.ceil(umax - 0.5) + 2),
+                np.minimum(lim[3], np.ceil(vmax - 0.5) + 2),
+            )
+        return tuple(np.where(allfront, b, lm).astype(np.int64)
+                     for b, lm in zip(box, lim, strict=True))
+
+    def _cast_rays(self, g: _ViewGeometry, ids: np.ndarray, V: np.ndarray,
+                   win_obj: np.ndarray, win_pix: np.ndarray, out_obj: np.ndarray,
+                   out_x: np.ndarray, out_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cast the window pixels and out-of-image sample points against their object alone:
+        (hit_in, hit_out) bool. One backend call per object (its rays are put side by side);
+        an object with no visible pixel casts its window pixels first and its outside cells
+        only if one of those hit (else it gets no record and needs no A_tot)."""
+        n_in = np.bincount(win_obj, minlength=len(ids))
+        n_out = np.bincount(out_obj, minlength=len(ids))
+        total = n_in + n_out
+        first = np.cumsum(total) - total
+        pos_in = np.arange(len(win_obj)) + (first - (np.cumsum(n_in) - n_in))[win_obj]
+        pos_out = np.arange(len(out_obj)) + (first + n_in - (np.cumsum(n_out) - n_out))[out_obj]
+        dirs = np.empty((int(total.sum()), 3), np.float32)
+        dirs[pos_in] = g.dirs[win_pix]
+        if len(out_obj):
+            d_cam = pixel_directions(g.K, out_x, out_y)
+            dirs[pos_out] = camera_to_world_dirs(d_cam, g.frame.cam_to_world)
+        origins = np.empty_like(dirs)
+        _fill_rows(origins, g.frame.cam_to_world[:3, 3])
+        hit = np.zeros(len(dirs), bool)
+        for k in np.flatnonzero(total).tolist():
+            s, e = int(first[k]), int(first[k] + total[k])
+            caster = self.casters.object(int(ids[k]))
+            if V[k] == 0 and n_out[k]:
+                m = s + int(n_in[k])
+                hit[s:m] = caster.hits(origins[s:m], dirs[s:m])
+                if not hit[s:m].any():
+                    continue
+                s = m
+            hit[s:e] = caster.hits(origins[s:e], dirs[s:e])
+        return hit[pos_in], hit[pos_out]
+
+    # ---- object by object (``exact``, and the reference of ``pruned``) ------------------------
+    def _objects_reference(self, g: _ViewGeometry, buf: _Buffers, min_px: int
+                           ) -> list[ObjectVisibility]:
         P = g.frame.cam_to_world
         R, tc = P[:3, :3], P[:3, 3]
+        inst_img, depth_img = buf.inst.reshape(g.h, g.w), buf.depth.reshape(g.h, g.w)
         records = []
         for iid in self.targets:
             rec = self._label_object(g, iid, inst_img, depth_img, R, tc, min_px)
             if rec is not None:
                 records.append(rec)
-        return ViewVisibility(
-            frame_id=g.frame.frame_id,
-            instance_buffer=inst_img,
-            depth=depth_img,
-            face_buffer=face.reshape(g.h, g.w).astype(np.int32),
-            scale=g.sx,
-            objects=tuple(records),
-            visible_faces=vis_faces,
-        )
+        return records
 
     def _pixel_box(self, g: _ViewGeometry, verts_cam: np.ndarray) -> tuple[int, int, int, int]:
         """Pixel index box (c0, r0, c1, r1), end-exclusive, on the enlarged plane."""
@@ -309,45 +535,14 @@ class ViewLabeller:
         if A_in == 0:
             return None  # no footprint in the image: nothing a question could use
         A_tot = A_in + self._outside_hits(g, iid, origin, R, (c0, r0, c1, r1))
-
-        truncation = 1.0 - A_in / A_tot
-        occlusion = 1.0 - V / A_in if A_in > 0 else 0.0
-        visible_ratio = V / A_tot
-        visible = V >= min_px and visible_ratio >= cfg.min_visible_ratio
-        bbox_vis = _span_box(vis_span, g.sx, g.sy) if vis_span else None
-        center = (
-            ((bbox_vis[0] + bbox_vis[2]) / 2.0, (bbox_vis[1] + bbox_vis[3]) / 2.0)
-            if bbox_vis else None
-        )
-        spans = [sp for sp in (vis_span, hid_span) if sp is not None]
-        am_span = (
-            min(sp[0] for sp in spans), max(sp[1] for sp in spans),
-            min(sp[2] for sp in spans), max(sp[3] for sp in spans),
-        )
-        bbox_am = _span_box(am_span, g.sx, g.sy)
         if len(hidden_ids):
             ids, counts = np.unique(hidden_ids, return_counts=True)
             order = np.lexsort((ids, -counts))
             occluders = tuple((int(ids[k]), int(counts[k])) for k in order)
         else:
             occluders = ()
-        return ObjectVisibility(
-            instance_id=iid,
-            visible_px=V,
-            amodal_px_in=A_in,
-            amodal_px_total=int(round(A_tot)),
-            truncation=float(truncation),
-            occlusion=float(occlusion),
-            visible_ratio=float(visible_ratio),
-            bbox_visible=bbox_vis,
-            bbox_amodal=bbox_am,
-            center_visible=center,
-            depth_median=depth_med,
-            occluders=occluders,
-            state=visibility_state(visible, occlusion, truncation, cfg.full_threshold),
-            occ_level=occ_level(visible_ratio, cfg.occ_bins),
-            visible=bool(visible),
-        )
+        return _record(iid, V, A_in, A_tot, vis_span, hid_span, depth_med, occluders, g,
+                       min_px, cfg)
 
     def _outside_hits(
         self,
@@ -421,6 +616,180 @@ def _outside_strips(
         if c1 > w:
             out.append((max(c0, w), mr0, c1, mr1))
     return [b for b in out if b[0] < b[2] and b[1] < b[3]]
+
+
+class _VisibleStats:
+    """Box and median depth of every object's visible pixels from one pass over the view.
+
+    px: (n,) flat indices of the pixels whose first hit is a target, s: (n,) their object
+    slots; depth: (h*w,) float32 (>= 0); counts: (K,) visible pixels per slot; w, h: image size.
+    """
+
+    def __init__(self, px: np.ndarray, s: np.ndarray, depth: np.ndarray, counts: np.ndarray,
+                 w: int, h: int):
+        nz = np.flatnonzero(counts)
+        self._index = {k: i for i, k in enumerate(nz.tolist())}
+        if not len(nz):
+            return
+        rows = px // w
+        # boxes: which rows and columns hold each object's pixels
+        present = np.zeros((len(counts), h), bool)
+        present[s, rows] = True
+        p = present[nz]
+        self._rows = (p.argmax(1).tolist(), (h - 1 - p[:, ::-1].argmax(1)).tolist())
+        present = np.zeros((len(counts), w), bool)
+        present[s, px - rows * w] = True
+        p = present[nz]
+        self._cols = (p.argmax(1).tolist(), (w - 1 - p[:, ::-1].argmax(1)).tolist())
+        # medians: one sort of (object, depth) keys; a non-negative float32's bits sort as
+        # the float does. np.median's value: the float32 mean of the two middle values
+        key = (s.astype(np.uint64) << np.uint64(32)) | depth[px].view(np.uint32)
+        d = np.sort(key).astype(np.uint32).view(np.float32)  # the low 32 bits: the depths
+        n = counts[nz]
+        st = np.cumsum(n) - n
+        self._median = ((d[st + (n - 1) // 2] + d[st + n // 2]) / np.float32(2)).tolist()
+
+    def span(self, k: int) -> tuple[int, int, int, int] | None:
+        """(r_min, r_max, c_min, c_max) of object k's visible pixels, None when it has none."""
+        i = self._index.get(k)
+        if i is None:
+            return None
+        return self._rows[0][i], self._rows[1][i], self._cols[0][i], self._cols[1][i]
+
+    def median(self, k: int) -> float:
+        i = self._index.get(k)
+        return float("nan") if i is None else self._median[i]
+
+
+@dataclass(frozen=True)
+class _Rects:
+    """Rectangles of cells, ordered by object: end-exclusive pixel bounds x0, y0, x1, y1 on the
+    (enlarged) image plane, the cell size ``step`` (1: pixels) and the object slot ``obj``, all
+    (R,) int64."""
+
+    obj: np.ndarray
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    step: np.ndarray
+
+
+def _outside_rects(objs: np.ndarray, box: tuple[np.ndarray, ...], w: int, h: int) -> _Rects:
+    """``_outside_strips`` of objects ``objs`` (ascending) with the sub-grid step
+    ``_outside_hits`` chooses for them, vectorised."""
+    c0, r0, c1, r1 = (b[objs] for b in box)
+    mr0, mr1 = np.maximum(r0, 0), np.minimum(r1, h)
+    mid = mr0 < mr1
+    strips = np.stack([
+        np.stack([c0, r0, c1, np.minimum(r1, 0)], 1),
+        np.stack([c0, np.maximum(r0, h), c1, r1], 1),
+        np.stack([c0, mr0, np.minimum(c1, 0), mr1], 1),
+        np.stack([np.maximum(c0, w), mr0, c1, mr1], 1),
+    ], 1)  # (n, 4 strips, 4)
+    use = np.stack([r0 < 0, r1 > h, mid & (c0 < 0), mid & (c1 > w)], 1)
+    use &= (strips[..., 0] < strips[..., 2]) & (strips[..., 1] < strips[..., 3])
+    area = ((strips[..., 2] - strips[..., 0]) * (strips[..., 3] - strips[..., 1]) * use).sum(1)
+    step = np.where(area > _OUTSIDE_RAYS,
+                    np.ceil(np.sqrt(area / _OUTSIDE_RAYS)), 1).astype(np.int64)
+    flat = use.ravel()
+    rect = strips.reshape(-1, 4)[flat]
+    return _Rects(np.repeat(objs, 4)[flat], rect[:, 0], rect[:, 1], rect[:, 2], rect[:, 3],
+                  np.repeat(step, 4)[flat])
+
+
+def _rect_rows(rects: _Rects, lines: np.ndarray, owner: np.ndarray, bounded: np.ndarray,
+               n_obj: int) -> tuple[np.ndarray, ...]:
+    """Rows of cells of every rectangle and the run of cells on each row whose sample point
+    (the cell centre; a narrower last cell's centre lies left of a full one's) may lie inside
+    its object's silhouette lines (all cells for objects without lines).
+
+    Returns per row (M,): rectangle index, top pixel row cy0, height ch, sample y, index lo of
+    its first cell and the cell count (int64, y float64).
+    """
+    step = rects.step
+    ny = (rects.y1 - rects.y0 + step - 1) // step
+    nx = (rects.x1 - rects.x0 + step - 1) // step
+    rr = np.repeat(np.arange(len(ny)), ny)
+    iy = np.arange(len(rr)) - np.repeat(np.cumsum(ny) - ny, ny)
+    st = step[rr]
+    cy0 = rects.y0[rr] + iy * st
+    ch = np.minimum(st, rects.y1[rr] - cy0)
+    yc = cy0 + ch / 2.0
+    lo = np.zeros(len(rr))
+    hi = (nx[rr] - 1).astype(np.float64)
+    b = np.flatnonzero(bounded[rects.obj[rr]])
+    if len(b):
+        xlo, xhi = row_intervals(lines, owner, rects.obj[rr[b]], yc[b], n_obj)
+        x0, sb = rects.x0[rr[b]], st[b]
+        # full cell ix has its centre at x0 + (ix + 1/2) step
+        lo[b] = np.maximum(lo[b], np.ceil((xlo - x0) / sb - 0.5))
+        hi[b] = np.minimum(hi[b], np.floor((xhi - x0) / sb - 0.5) + (sb > 1))
+    count = np.maximum(hi - lo + 1, 0)
+    lo = np.where(count > 0, lo, 0).astype(np.int64)
+    return rr, cy0, ch, yc, lo, count.astype(np.int64)
+
+
+def _window_pixels(objs: np.ndarray, win: tuple[np.ndarray, ...], lines: np.ndarray,
+                   owner: np.ndarray, bounded: np.ndarray, n_obj: int, w: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of the in-image windows (ic0, ir0, ic1, ir1) of objects ``objs`` (ascending)
+    inside their silhouette lines: (object slot, flat pixel index), object by object in raster
+    order."""
+    ic0, ir0, ic1, ir1 = (b[objs] for b in win)
+    ones = np.ones(len(objs), np.int64)
+    rr, cy0, _, _, lo, count = _rect_rows(_Rects(objs, ic0, ir0, ic1, ir1, ones), lines,
+                                          owner, bounded, n_obj)
+    first = cy0 * w + ic0[rr] + lo - (np.cumsum(count) - count)
+    n = int(count.sum())
+    return np.repeat(objs[rr], count), np.repeat(first, count) + np.arange(n)
+
+
+def _outside_cells(rects: _Rects, lines: np.ndarray, owner: np.ndarray, bounded: np.ndarray,
+                   n_obj: int) -> tuple[np.ndarray, ...]:
+    """Cells of the out-of-image rectangles inside their silhouette lines: object slot (N,),
+    sample point x, y (N,) float64 and area (N,) int64, object by object."""
+    rr, cy0, ch, yc, lo, count = _rect_rows(rects, lines, owner, bounded, n_obj)
+    cell_row = np.repeat(np.arange(len(rr)), count)
+    ix = lo[cell_row] + np.arange(len(cell_row)) - np.repeat(np.cumsum(count) - count, count)
+    r = rr[cell_row]
+    st = rects.step[r]
+    cx0 = rects.x0[r] + ix * st
+    cw = np.minimum(st, rects.x1[r] - cx0)
+    return rects.obj[r], cx0 + cw / 2.0, yc[cell_row], cw * ch[cell_row]
+
+
+def _spans(obj: np.ndarray, pixel: np.ndarray, counts: np.ndarray, w: int
+           ) -> dict[int, tuple[int, int, int, int]]:
+    """(r_min, r_max, c_min, c_max) of each object's pixels (object-contiguous, raster order
+    within an object)."""
+    nz = np.flatnonzero(counts)
+    if not len(nz):
+        return {}
+    n = counts[nz]
+    st = np.cumsum(n) - n
+    rows = pixel // w
+    cols = pixel - rows * w
+    return dict(zip(nz.tolist(), zip(rows[st].tolist(), rows[st + n - 1].tolist(),
+                                     np.minimum.reduceat(cols, st).tolist(),
+                                     np.maximum.reduceat(cols, st).tolist(), strict=True),
+                    strict=True))
+
+
+def _occluders(obj: np.ndarray, occ: np.ndarray, n_obj: int
+               ) -> dict[int, tuple[tuple[int, int], ...]]:
+    """Per object, (instance id, pixels) of what hides it, most pixels first, then by id."""
+    if not len(obj):
+        return {}
+    base = int(occ.max()) + 2
+    ids, counts = np.unique(obj.astype(np.int64) * base + (occ + 1), return_counts=True)
+    o, i = ids // base, ids % base - 1
+    order = np.lexsort((i, -counts, o))
+    out: dict[int, list[tuple[int, int]]] = {}
+    for k, iid, c in zip(o[order].tolist(), i[order].tolist(), counts[order].tolist(),
+                         strict=True):
+        out.setdefault(k, []).append((iid, c))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def compute_visibility(
