@@ -30,6 +30,7 @@ version of the same method (a 2D hull per object and view); the two give identic
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from .base import (
     scaled_intrinsics,
     world_ray_directions,
 )
-from .hulls import TargetHulls, hull_points, row_intervals
+from .hulls import Silhouettes, TargetHulls, hull_points
 
 _OUTSIDE_RAYS = 1024  # out-of-image rays per object for the pruned method (sub-grid above it)
 
@@ -172,8 +173,7 @@ class _Buffers(NamedTuple):
 
 def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
     """Bin 1 - visible_ratio into none / low / medium / high."""
-    hidden = 1.0 - visible_ratio
-    return OCC_LEVELS[int(np.searchsorted(np.asarray(bins), hidden, side="right"))]
+    return OCC_LEVELS[bisect.bisect_right(bins, 1.0 - visible_ratio)]
 
 
 def visibility_state(visible: bool, occlusion: float, truncation: float, full: float) -> str:
@@ -226,11 +226,11 @@ def _record(
         ((bbox_vis[0] + bbox_vis[2]) / 2.0, (bbox_vis[1] + bbox_vis[3]) / 2.0)
         if bbox_vis else None
     )
-    spans = [sp for sp in (vis_span, hid_span) if sp is not None]
-    am_span = (
-        min(sp[0] for sp in spans), max(sp[1] for sp in spans),
-        min(sp[2] for sp in spans), max(sp[3] for sp in spans),
-    )
+    if vis_span is None or hid_span is None:
+        am_span = vis_span or hid_span
+    else:
+        am_span = (min(vis_span[0], hid_span[0]), max(vis_span[1], hid_span[1]),
+                   min(vis_span[2], hid_span[2]), max(vis_span[3], hid_span[3]))
     return ObjectVisibility(
         instance_id=iid,
         visible_px=V,
@@ -305,18 +305,18 @@ class ViewLabeller:
     def _label_one(self, g: _ViewGeometry, face: np.ndarray, t: np.ndarray,
                    objects: Callable) -> ViewVisibility:
         cfg = self.config
-        hit = face >= 0
         inst = self._inst_of_face[face]  # face -1 (a miss) reads the appended -1
-        depth = np.where(hit, t, np.float32(0.0))
-        seen = np.zeros(len(self._countable_face), bool)  # a mask beats np.unique's sort here
-        seen[face[hit]] = True
-        vis_faces = np.flatnonzero(seen & self._countable_face)
+        depth = np.where(face >= 0, t, np.float32(0.0))
+        # a mask beats np.unique's sort here; misses mark the extra last entry
+        seen = np.zeros(len(self._countable_face) + 1, bool)
+        seen[face] = True
+        vis_faces = np.flatnonzero(seen[:-1] & self._countable_face)
         min_px = max(1, math.ceil(cfg.min_visible_frac * g.w * g.h))
         return ViewVisibility(
             frame_id=g.frame.frame_id,
             instance_buffer=inst.reshape(g.h, g.w),
             depth=depth.reshape(g.h, g.w),
-            face_buffer=face.reshape(g.h, g.w).astype(np.int32),
+            face_buffer=face.reshape(g.h, g.w).astype(np.int32, copy=False),
             scale=g.sx,
             objects=tuple(objects(g, _Buffers(face, inst, depth, t), min_px)),
             visible_faces=vis_faces,
@@ -363,15 +363,15 @@ class ViewLabeller:
 
         # rays that might meet each object alone: undecided pixels of its window (first hit
         # another surface in front of the object's far bound), sub-grid cells outside
-        lines, owner, bounded = hulls.silhouette_lines(P, g.K, inwin)
-        win_obj, win_pix = _window_pixels(np.flatnonzero(inwin), (ic0, ir0, ic1, ir1), lines,
-                                          owner, bounded, n_obj, g.w)
+        sil = hulls.silhouettes(P, g.K, inwin)
+        win_obj, win_pix = _window_pixels(np.flatnonzero(inwin), (ic0, ir0, ic1, ir1), sil,
+                                          n_obj, g.w)
         thr = (zmax * (1 + 1e-5) + 1e-5).astype(np.float32)  # as the reference compares
         undecided = (slot[win_pix] != win_obj) & (t[win_pix] <= thr[win_obj])  # t: inf = miss
         win_obj, win_pix = win_obj[undecided], win_pix[undecided]
         out_box = inwin & ((c0 < 0) | (r0 < 0) | (c1 > g.w) | (r1 > g.h))
         rects = _outside_rects(np.flatnonzero(out_box), (c0, r0, c1, r1), g.w, g.h)
-        out_obj, out_x, out_y, out_w = _outside_cells(rects, lines, owner, bounded, n_obj)
+        out_obj, out_x, out_y, out_w = _outside_cells(rects, sil, n_obj)
 
         hit_in, hit_out = self._cast_rays(g, hulls.ids, V, win_obj, win_pix, out_obj, out_x,
                                           out_y)
@@ -423,11 +423,15 @@ class ViewLabeller:
         first = np.cumsum(total) - total
         pos_in = np.arange(len(win_obj)) + (first - (np.cumsum(n_in) - n_in))[win_obj]
         pos_out = np.arange(len(out_obj)) + (first + n_in - (np.cumsum(n_out) - n_out))[out_obj]
-        dirs = np.empty((int(total.sum()), 3), np.float32)
-        dirs[pos_in] = g.dirs[win_pix]
+        # np.take on rows is several times faster than fancy indexing of an (N, 3) array
+        src = np.take(g.dirs, win_pix, axis=0)
         if len(out_obj):
             d_cam = pixel_directions(g.K, out_x, out_y)
-            dirs[pos_out] = camera_to_world_dirs(d_cam, g.frame.cam_to_world)
+            src = np.concatenate([src, camera_to_world_dirs(d_cam, g.frame.cam_to_world)])
+        take = np.empty(len(src), np.int64)  # merged position -> row of src
+        take[pos_in] = np.arange(len(win_obj))
+        take[pos_out] = np.arange(len(win_obj), len(src))
+        dirs = np.take(src, take, axis=0)
         origins = np.empty_like(dirs)
         _fill_rows(origins, g.frame.cam_to_world[:3, 3])
         hit = np.zeros(len(dirs), bool)
@@ -632,14 +636,15 @@ class _VisibleStats:
         if not len(nz):
             return
         rows = px // w
-        # boxes: which rows and columns hold each object's pixels
-        present = np.zeros((len(counts), h), bool)
-        present[s, rows] = True
-        p = present[nz]
+        # boxes: which rows and columns hold each object's pixels (flat indices: a 2D fancy
+        # assignment is twice as slow)
+        present = np.zeros(len(counts) * h, bool)
+        present[s * h + rows] = True
+        p = present.reshape(-1, h)[nz]
         self._rows = (p.argmax(1).tolist(), (h - 1 - p[:, ::-1].argmax(1)).tolist())
-        present = np.zeros((len(counts), w), bool)
-        present[s, px - rows * w] = True
-        p = present[nz]
+        present = np.zeros(len(counts) * w, bool)
+        present[s * w + (px - rows * w)] = True
+        p = present.reshape(-1, w)[nz]
         self._cols = (p.argmax(1).tolist(), (w - 1 - p[:, ::-1].argmax(1)).tolist())
         # medians: one sort of (object, depth) keys; a non-negative float32's bits sort as
         # the float does. np.median's value: the float32 mean of the two middle values
@@ -698,8 +703,7 @@ def _outside_rects(objs: np.ndarray, box: tuple[np.ndarray, ...], w: int, h: int
                   np.repeat(step, 4)[flat])
 
 
-def _rect_rows(rects: _Rects, lines: np.ndarray, owner: np.ndarray, bounded: np.ndarray,
-               n_obj: int) -> tuple[np.ndarray, ...]:
+def _rect_rows(rects: _Rects, sil: Silhouettes, n_obj: int) -> tuple[np.ndarray, ...]:
     """Rows of cells of every rectangle and the run of cells on each row whose sample point
     (the cell centre; a narrower last cell's centre lies left of a full one's) may lie inside
     its object's silhouette lines (all cells for objects without lines).
@@ -718,9 +722,9 @@ def _rect_rows(rects: _Rects, lines: np.ndarray, owner: np.ndarray, bounded: np.
     yc = cy0 + ch / 2.0
     lo = np.zeros(len(rr))
     hi = (nx[rr] - 1).astype(np.float64)
-    b = np.flatnonzero(bounded[rects.obj[rr]])
+    b = np.flatnonzero(sil.bounded[rects.obj[rr]])
     if len(b):
-        xlo, xhi = row_intervals(lines, owner, rects.obj[rr[b]], yc[b], n_obj)
+        xlo, xhi = sil.row_intervals(rects.obj[rr[b]], yc[b], n_obj)
         x0, sb = rects.x0[rr[b]], st[b]
         # full cell ix has its centre at x0 + (ix + 1/2) step
         lo[b] = np.maximum(lo[b], np.ceil((xlo - x0) / sb - 0.5))
@@ -730,26 +734,23 @@ def _rect_rows(rects: _Rects, lines: np.ndarray, owner: np.ndarray, bounded: np.
     return rr, cy0, ch, yc, lo, count.astype(np.int64)
 
 
-def _window_pixels(objs: np.ndarray, win: tuple[np.ndarray, ...], lines: np.ndarray,
-                   owner: np.ndarray, bounded: np.ndarray, n_obj: int, w: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _window_pixels(objs: np.ndarray, win: tuple[np.ndarray, ...], sil: Silhouettes,
+                   n_obj: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of the in-image windows (ic0, ir0, ic1, ir1) of objects ``objs`` (ascending)
     inside their silhouette lines: (object slot, flat pixel index), object by object in raster
     order."""
     ic0, ir0, ic1, ir1 = (b[objs] for b in win)
     ones = np.ones(len(objs), np.int64)
-    rr, cy0, _, _, lo, count = _rect_rows(_Rects(objs, ic0, ir0, ic1, ir1, ones), lines,
-                                          owner, bounded, n_obj)
+    rr, cy0, _, _, lo, count = _rect_rows(_Rects(objs, ic0, ir0, ic1, ir1, ones), sil, n_obj)
     first = cy0 * w + ic0[rr] + lo - (np.cumsum(count) - count)
     n = int(count.sum())
     return np.repeat(objs[rr], count), np.repeat(first, count) + np.arange(n)
 
 
-def _outside_cells(rects: _Rects, lines: np.ndarray, owner: np.ndarray, bounded: np.ndarray,
-                   n_obj: int) -> tuple[np.ndarray, ...]:
+def _outside_cells(rects: _Rects, sil: Silhouettes, n_obj: int) -> tuple[np.ndarray, ...]:
     """Cells of the out-of-image rectangles inside their silhouette lines: object slot (N,),
     sample point x, y (N,) float64 and area (N,) int64, object by object."""
-    rr, cy0, ch, yc, lo, count = _rect_rows(rects, lines, owner, bounded, n_obj)
+    rr, cy0, ch, yc, lo, count = _rect_rows(rects, sil, n_obj)
     cell_row = np.repeat(np.arange(len(rr)), count)
     ix = lo[cell_row] + np.arange(len(cell_row)) - np.repeat(np.cumsum(count) - count, count)
     r = rr[cell_row]

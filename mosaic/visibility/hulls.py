@@ -8,7 +8,7 @@ facet facing ``c`` and one facing away). In a view each such plane is a line in 
 coordinates, so the object's possible footprint is an intersection of half-planes, known per
 image row as one interval of columns. This holds whether or not the object reaches behind the
 camera, so only a camera inside (or within ``CAMERA_MARGIN`` of) a hull leaves an object
-unbounded.
+unbounded (``Silhouettes``).
 
 Everything here is vectorised over objects: hull points, facets and edges of all targets are
 concatenated once per scene, and a view costs a few array operations instead of a 2D hull per
@@ -130,21 +130,17 @@ class TargetHulls:
         R, t = cam_to_world[:3, :3], cam_to_world[:3, 3]
         return np.einsum("nj,jk->nk", self.points - t, R)
 
-    def silhouette_lines(
-        self, cam_to_world: np.ndarray, K: np.ndarray, wanted: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Half-planes bounding the pixels each wanted object can cover.
+    def silhouettes(self, cam_to_world: np.ndarray, K: np.ndarray, wanted: np.ndarray
+                    ) -> Silhouettes:
+        """Half-planes bounding the pixels each wanted object can cover in a view.
 
         Args:
             cam_to_world: (4, 4) OpenCV camera to world.
             K: (3, 3) intrinsics of the labelling image (no skew).
             wanted: (K,) bool objects to bound.
 
-        Returns:
-            lines (L, 3) float64 (a, b, c): pixel centre (x, y) may be covered only if
-            a x + b y + c <= 0 for every line of its object (``PIXEL_SLACK`` included);
-            owner (L,) int64 object of each line, ascending; bounded (K,) bool, the objects
-            that got lines (wanted, solid, camera outside the hull by ``CAMERA_MARGIN``).
+        Objects get lines when wanted, solid and the camera is outside their hull by
+        ``CAMERA_MARGIN`` (``Silhouettes.bounded``).
         """
         c, R = cam_to_world[:3, 3], cam_to_world[:3, :3]
         n_obj = len(self.ids)
@@ -159,48 +155,73 @@ class TargetHulls:
         sil = (front[self.edge_f] != front[self.edge_g]) & bounded[self.edge_obj]
         e = np.flatnonzero(sil)
         owner = self.edge_obj[e]
-        pa = self.points[self.edge_a[e]] - c
-        pb = self.points[self.edge_b[e]] - c
-        m = np.cross(pa, pb)  # normal of the plane through the camera and the edge
-        inward = np.einsum("nj,nj->n", m, self.interior[owner] - c)
+        pa = np.take(self.points, self.edge_a[e], axis=0) - c
+        pb = np.take(self.points, self.edge_b[e], axis=0) - c
+        # normal of the plane through the camera and the edge (np.cross is slow on short arrays)
+        m = np.stack([pa[:, 1] * pb[:, 2] - pa[:, 2] * pb[:, 1],
+                      pa[:, 2] * pb[:, 0] - pa[:, 0] * pb[:, 2],
+                      pa[:, 0] * pb[:, 1] - pa[:, 1] * pb[:, 0]], axis=1)
+        inward = np.einsum("nj,nj->n", m, np.take(self.interior, owner, axis=0) - c)
         m *= np.where(inward > 0, -1.0, 1.0)[:, None]  # the hull on the negative side
         mc = np.einsum("nj,jk->nk", m, R)  # camera frame
+        # the plane holds the ray of pixel (x, y) when a x + b y + c = 0
         a = mc[:, 0] / K[0, 0]
         b = mc[:, 1] / K[1, 1]
-        c0 = mc[:, 2] - a * K[0, 2] - b * K[1, 2]
-        lines = np.stack([a, b, c0 - PIXEL_SLACK * np.hypot(a, b)], axis=1)
+        c0 = mc[:, 2] - a * K[0, 2] - b * K[1, 2] - PIXEL_SLACK * np.hypot(a, b)
         bounded &= np.bincount(owner, minlength=n_obj) > 0
-        return lines, owner, bounded
+        return Silhouettes.from_lines(a, b, c0, owner, bounded)
 
 
-def row_intervals(
-    lines: np.ndarray, owner: np.ndarray, row_obj: np.ndarray, ys: np.ndarray,
-    n_obj: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Interval of x a half-plane polygon allows on each row.
+@dataclass(frozen=True)
+class Silhouettes:
+    """Per object, bounds on the columns x it may cover on a row y: x >= lo_k y + lo_c for each
+    of its ``lo`` lines and x <= hi_k y + hi_c for each of its ``hi`` lines (owner-contiguous,
+    one neutral line per bounded object in each set so that none is empty); ``bounded`` (K,)
+    bool the objects that have lines (the others may cover any pixel)."""
 
-    Args:
-        lines: (L, 3) (a, b, c), inside when a x + b y + c <= 0; owner (L,) int64 ascending.
-        row_obj: (N,) int64 object of each row (objects must own lines); ys: (N,) float64 the
-            row's y.
-        n_obj: number of objects (owner and row_obj index them).
+    lo_k: np.ndarray
+    lo_c: np.ndarray
+    lo_owner: np.ndarray
+    hi_k: np.ndarray
+    hi_c: np.ndarray
+    hi_owner: np.ndarray
+    bounded: np.ndarray
 
-    Returns:
-        (lo, hi) (N,) float64: the row's allowed x is [lo, hi] (empty when lo > hi).
-    """
-    n_lines = np.bincount(owner, minlength=n_obj)
-    first = np.cumsum(n_lines) - n_lines
-    per_row = n_lines[row_obj]
-    total = int(per_row.sum())
-    row_of = np.repeat(np.arange(len(row_obj)), per_row)
+    @classmethod
+    def from_lines(cls, a: np.ndarray, b: np.ndarray, c: np.ndarray, owner: np.ndarray,
+                   bounded: np.ndarray) -> Silhouettes:
+        """From half-planes a x + b y + c <= 0 (L,) and their owners. A line with a = 0 only
+        bounds y; it is dropped, which keeps the bound conservative."""
+        objs = np.flatnonzero(bounded)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k, c1 = -b / a, -c / a
+        sets = []
+        for sel, neutral in ((a < 0, -np.inf), (a > 0, np.inf)):
+            own = np.concatenate([owner[sel], objs])
+            order = np.argsort(own, kind="stable")
+            sets += [np.concatenate([k[sel], np.zeros(len(objs))])[order],
+                     np.concatenate([c1[sel], np.full(len(objs), neutral)])[order], own[order]]
+        return cls(*sets, bounded)
+
+    def row_intervals(self, row_obj: np.ndarray, ys: np.ndarray, n_obj: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """The allowed x of each row: [lo, hi] (N,) float64, empty when lo > hi.
+
+        row_obj: (N,) int64 the row's object (bounded objects only); ys: (N,) its y.
+        """
+        return (np.maximum.reduceat(*_per_row(self.lo_k, self.lo_c, self.lo_owner, row_obj, ys,
+                                              n_obj)),
+                np.minimum.reduceat(*_per_row(self.hi_k, self.hi_c, self.hi_owner, row_obj, ys,
+                                              n_obj)))
+
+
+def _per_row(k: np.ndarray, c: np.ndarray, owner: np.ndarray, row_obj: np.ndarray,
+             ys: np.ndarray, n_obj: int) -> tuple[np.ndarray, np.ndarray]:
+    """k y + c of every (row, line of the row's object) pair, row by row, and each row's first
+    pair (for ``reduceat``)."""
+    n = np.bincount(owner, minlength=n_obj)
+    per_row = n[row_obj]
     starts = np.cumsum(per_row) - per_row
-    line = first[row_obj][row_of] + np.arange(total) - starts[row_of]
-    a, b, c = lines[line, 0], lines[line, 1], lines[line, 2]
-    q = -(b * ys[row_of] + c)  # a x <= q
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = q / a
-    lo = np.where(a < 0, bound, -np.inf)
-    hi = np.where(a > 0, bound, np.inf)
-    flat_out = (a == 0) & (q < 0)  # a horizontal line the row lies outside of
-    lo[flat_out] = np.inf
-    return np.maximum.reduceat(lo, starts), np.minimum.reduceat(hi, starts)
+    line = np.repeat((np.cumsum(n) - n)[row_obj] - starts, per_row) + np.arange(
+        int(per_row.sum()))
+    return k[line] * np.repeat(ys, per_row) + c[line], starts
