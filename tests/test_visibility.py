@@ -159,13 +159,14 @@ def test_straddling_objects_are_bounded_unless_the_camera_is_inside():
     casters = SceneCasters(scene)
     ids = [2, 3]  # couch, cabinet
     hulls = TargetHulls.build(ids, [casters.hull(i) for i in ids])
-    P = scene.frames[0].cam_to_world
-    z = hulls.camera_points(P)[:, 2]
+    P = np.stack([scene.frames[0].cam_to_world, scene.frames[3].cam_to_world])
+    z = hulls.camera_points(P)[0, :, 2]
     couch = z[hulls.starts[0]:hulls.ends[0]]
-    assert couch.min() < 0 < couch.max()  # reaches behind the camera
-    assert hulls.silhouettes(P, vs.K, np.ones(2, bool)).bounded.tolist() == [True, True]
-    P = scene.frames[3].cam_to_world  # inside the cabinet: it may cover any pixel
-    assert hulls.silhouettes(P, vs.K, np.ones(2, bool)).bounded.tolist() == [True, False]
+    assert couch.min() < 0 < couch.max()  # reaches behind the camera in view 0
+    # pairs object-major: (couch, view 0), (couch, view 3), (cabinet, view 0), (cabinet, 3);
+    # from inside the cabinet (view 3) it may cover any pixel
+    sil = hulls.silhouettes(P, np.stack([vs.K, vs.K]), np.ones(4, bool))
+    assert sil.bounded.tolist() == [True, True, True, False]
 
 
 @pytest.mark.parametrize("make", [
@@ -205,7 +206,7 @@ def test_silhouette_bounds_every_pixel_an_object_covers():
         P = look_at(eye, rng.uniform([-2, -4, 0.2], [2, 2, 1.5]))
         K = vs.K
         o, d, _ = camera_rays(K, P, vs.W, vs.H)
-        sil = hulls.silhouettes(P, K, np.ones(len(ids), bool))
+        sil = hulls.silhouettes(P[None], K[None], np.ones(len(ids), bool))
         for k, iid in enumerate(hulls.ids.tolist()):
             covered = casters.object(iid).hits(o, d).reshape(vs.H, vs.W)
             if not sil.bounded[k] or not covered.any():

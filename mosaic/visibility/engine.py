@@ -280,16 +280,27 @@ class ViewLabeller:
         self._slot_of_face = np.zeros(0, np.int32)
 
     def label(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
-        """Cast a batch of views in one backend call, then label each."""
-        fast = self.config.amodal_method == "pruned"
-        return self._label_batch(frames, self._objects_fast if fast else self._objects_reference)
+        """Cast a batch of views in one backend call, then label them (``pruned``: all the
+        views of one labelling size at once, vectorised over (object, view) pairs)."""
+        if self.config.amodal_method != "pruned":
+            return self.label_reference(frames)
+        if not frames:
+            return []
+        geos, origins, dirs = batch_rays(frames, self.config.max_side)
+        face, t = self.casters.full.cast(origins, dirs)
+        out: list[ViewVisibility] = []
+        start = first = 0
+        for i in range(1, len(geos) + 1):  # runs of views with the same labelling size
+            if i == len(geos) or (geos[i].w, geos[i].h) != (geos[first].w, geos[first].h):
+                n = (i - first) * geos[first].w * geos[first].h
+                out += self._label_fast(geos[first:i], dirs[start : start + n],
+                                        face[start : start + n], t[start : start + n])
+                start, first = start + n, i
+        return out
 
     def label_reference(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
-        """``label`` computed object by object (slow): the reference of the vectorised
-        ``pruned`` path, identical labels; with ``exact`` it is ``label`` itself."""
-        return self._label_batch(frames, self._objects_reference)
-
-    def _label_batch(self, frames: Sequence[Frame], objects: Callable) -> list[ViewVisibility]:
+        """``label`` computed view by view and object by object (slow): the reference of the
+        vectorised ``pruned`` path, identical labels; with ``exact`` it is ``label`` itself."""
         if not frames:
             return []
         geos, origins, dirs = batch_rays(frames, self.config.max_side)
@@ -297,13 +308,11 @@ class ViewLabeller:
         out, start = [], 0
         for g in geos:
             n = g.w * g.h
-            out.append(self._label_one(g, face[start : start + n], t[start : start + n],
-                                       objects))
+            out.append(self._label_one(g, face[start : start + n], t[start : start + n]))
             start += n
         return out
 
-    def _label_one(self, g: _ViewGeometry, face: np.ndarray, t: np.ndarray,
-                   objects: Callable) -> ViewVisibility:
+    def _label_one(self, g: _ViewGeometry, face: np.ndarray, t: np.ndarray) -> ViewVisibility:
         cfg = self.config
         inst = self._inst_of_face[face]  # face -1 (a miss) reads the appended -1
         depth = np.where(face >= 0, t, np.float32(0.0))
@@ -318,7 +327,7 @@ class ViewLabeller:
             depth=depth.reshape(g.h, g.w),
             face_buffer=face.reshape(g.h, g.w).astype(np.int32, copy=False),
             scale=g.sx,
-            objects=tuple(objects(g, _Buffers(face, inst, depth, t), min_px)),
+            objects=tuple(self._objects_reference(g, _Buffers(face, inst, depth, t), min_px)),
             visible_faces=vis_faces,
         )
 
@@ -334,73 +343,118 @@ class ViewLabeller:
             self._slot_of_face = slot_of[self._inst_of_face + 1]  # face -1 reads -1
         return self._hulls
 
-    def _objects_fast(self, g: _ViewGeometry, buf: _Buffers, min_px: int
-                      ) -> list[ObjectVisibility]:
-        """Every target's record in one view, vectorised over objects."""
+    def _label_fast(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, face: np.ndarray,
+                    t: np.ndarray) -> list[ViewVisibility]:
+        """Label views of one size together. dirs (V*h*w, 3), face, t (V*h*w,): their pixel
+        rays and first hits, view after view; the views' buffers are slices of the batch
+        arrays."""
         cfg = self.config
-        inst, depth, t = buf.inst, buf.depth, buf.t
+        nv, w, h = len(geos), geos[0].w, geos[0].h
+        hw = w * h
+        inst = self._inst_of_face[face]  # face -1 (a miss) reads the appended -1
+        depth = np.where(face >= 0, t, np.float32(0.0))
+        # faces seen per view: a mask beats np.unique's sort; a miss marks the row's extra
+        # last entry (view 0's misses wrap to the very last entry)
+        n_faces = len(self._countable_face) + 1
+        seen = np.zeros(nv * n_faces, bool)
+        seen[np.repeat(np.arange(nv) * n_faces, hw) + face] = True
+        seen = seen.reshape(nv, n_faces)[:, :-1] & self._countable_face
+        min_px = max(1, math.ceil(cfg.min_visible_frac * hw))
+        records = self._records_fast(geos, dirs, face, inst, depth, t, min_px)
+        return [
+            ViewVisibility(
+                frame_id=g.frame.frame_id,
+                instance_buffer=inst[v * hw : (v + 1) * hw].reshape(h, w),
+                depth=depth[v * hw : (v + 1) * hw].reshape(h, w),
+                face_buffer=face[v * hw : (v + 1) * hw].reshape(h, w),
+                scale=g.sx,
+                objects=tuple(records[v]),
+                visible_faces=np.flatnonzero(seen[v]),
+            )
+            for v, g in enumerate(geos)
+        ]
+
+    def _records_fast(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, face: np.ndarray,
+                      inst: np.ndarray, depth: np.ndarray, t: np.ndarray, min_px: int
+                      ) -> list[list[ObjectVisibility]]:
+        """Every target's record in views of one size, vectorised over (object, view) pairs
+        q = k * V + v (object-major, so one cast per object covers all the views).
+
+        dirs: (V*h*w, 3) the views' pixel rays; face, inst, depth, t: (V*h*w,) their first-hit
+        buffers (as ``_Buffers``)."""
+        cfg = self.config
         hulls = self._target_hulls()
-        n_obj = len(hulls)
+        nv, n_obj = len(geos), len(hulls)
+        out: list[list[ObjectVisibility]] = [[] for _ in geos]
         if n_obj == 0:
-            return []
-        P = g.frame.cam_to_world
-        pc = hulls.camera_points(P)
-        z = pc[:, 2]
-        zmax = np.maximum.reduceat(z, hulls.starts)
-        allfront = np.minimum.reduceat(z, hulls.starts) > cfg.near
-        c0, r0, c1, r1 = self._pixel_boxes(g, pc, hulls.starts, allfront)
+            return out
+        w, h = geos[0].w, geos[0].h
+        hw, nq = w * h, n_obj * nv
+        view_of = np.tile(np.arange(nv), n_obj)  # pair -> view
+        obj_of = np.repeat(np.arange(n_obj), nv)  # pair -> object slot
+        P = np.stack([g.frame.cam_to_world for g in geos])
+        K = np.stack([g.K for g in geos])
+        pc = hulls.camera_points(P)  # (V, points, 3)
+        z = pc[..., 2]
+        zmax = np.maximum.reduceat(z, hulls.starts, axis=1).T.ravel()
+        allfront = (np.minimum.reduceat(z, hulls.starts, axis=1) > cfg.near).T.ravel()
+        c0, r0, c1, r1 = self._pixel_boxes(K, pc, hulls.starts, allfront, w, h)
         active = (zmax > cfg.near) & (c0 < c1) & (r0 < r1)
         ic0, ir0 = np.maximum(c0, 0), np.maximum(r0, 0)
-        ic1, ir1 = np.minimum(c1, g.w), np.minimum(r1, g.h)
+        ic1, ir1 = np.minimum(c1, w), np.minimum(r1, h)
         inwin = active & (ic0 < ic1) & (ir0 < ir1)  # only these can have A_in > 0
 
-        slot = self._slot_of_face[buf.face]
-        px = np.flatnonzero(slot >= 0)  # pixels whose first hit is a target
-        px_slot = slot[px]
-        counts = np.bincount(px_slot, minlength=n_obj)
+        slot = self._slot_of_face[face]  # object slot of each first hit, -1: not a target
+        px = np.flatnonzero(slot >= 0)
+        pv = px // hw
+        px_q = slot[px] * nv + pv
+        counts = np.bincount(px_q, minlength=nq)
         V = counts * inwin
-        vis = _VisibleStats(px, px_slot, depth, counts, g.w, g.h)
+        vis = _VisibleStats(px - pv * hw, px_q, depth[px], counts, w, h)
 
         # rays that might meet each object alone: undecided pixels of its window (first hit
         # another surface in front of the object's far bound), sub-grid cells outside
-        sil = hulls.silhouettes(P, g.K, inwin)
-        win_obj, win_pix = _window_pixels(np.flatnonzero(inwin), (ic0, ir0, ic1, ir1), sil,
-                                          n_obj, g.w)
+        sil = hulls.silhouettes(P, K, inwin)
+        qs = np.flatnonzero(inwin)
+        win_q, win_pix = _window_pixels(qs, (ic0, ir0, ic1, ir1), view_of[qs] * hw, sil, nq, w)
         thr = (zmax * (1 + 1e-5) + 1e-5).astype(np.float32)  # as the reference compares
-        undecided = (slot[win_pix] != win_obj) & (t[win_pix] <= thr[win_obj])  # t: inf = miss
-        win_obj, win_pix = win_obj[undecided], win_pix[undecided]
-        out_box = inwin & ((c0 < 0) | (r0 < 0) | (c1 > g.w) | (r1 > g.h))
-        rects = _outside_rects(np.flatnonzero(out_box), (c0, r0, c1, r1), g.w, g.h)
-        out_obj, out_x, out_y, out_w = _outside_cells(rects, sil, n_obj)
+        undecided = (slot[win_pix] != obj_of[win_q]) & (t[win_pix] <= thr[win_q])  # inf: miss
+        win_q, win_pix = win_q[undecided], win_pix[undecided]
+        out_box = inwin & ((c0 < 0) | (r0 < 0) | (c1 > w) | (r1 > h))
+        rects = _outside_rects(np.flatnonzero(out_box), (c0, r0, c1, r1), w, h)
+        out_q, out_x, out_y, out_w = _outside_cells(rects, sil, nq)
 
-        hit_in, hit_out = self._cast_rays(g, hulls.ids, V, win_obj, win_pix, out_obj, out_x,
+        hit_in, hit_out = self._cast_rays(geos, dirs, hulls.ids, win_q, win_pix, out_q, out_x,
                                           out_y)
-        h_obj, h_pix = win_obj[hit_in], win_pix[hit_in]
-        n_hidden = np.bincount(h_obj, minlength=n_obj)
+        h_q, h_pix = win_q[hit_in], win_pix[hit_in]
+        n_hidden = np.bincount(h_q, minlength=nq)
         A_in = V + n_hidden
-        A_out = np.bincount(out_obj[hit_out], weights=out_w[hit_out], minlength=n_obj)
-        hid_span = _spans(h_obj, h_pix, n_hidden, g.w)
-        occluders = _occluders(h_obj, inst[h_pix], n_obj)
-
-        records = []
-        for k in np.flatnonzero(A_in > 0).tolist():
-            records.append(_record(
-                int(hulls.ids[k]), int(V[k]), int(A_in[k]), int(A_in[k]) + float(A_out[k]),
-                vis.span(k), hid_span.get(k), vis.median(k), occluders.get(k, ()), g, min_px,
-                cfg,
+        A_out = np.bincount(out_q[hit_out], weights=out_w[hit_out], minlength=nq)
+        hid_span = _spans(h_q, h_pix % hw, n_hidden, w)
+        occluders = _occluders(h_q, inst[h_pix], nq)
+        ids = hulls.ids.tolist()
+        for q in np.flatnonzero(A_in > 0).tolist():
+            v = q % nv
+            out[v].append(_record(
+                ids[q // nv], int(V[q]), int(A_in[q]), int(A_in[q]) + float(A_out[q]),
+                vis.span(q), hid_span.get(q), vis.median(q), occluders.get(q, ()), geos[v],
+                min_px, cfg,
             ))
-        return records
+        return out
 
-    def _pixel_boxes(self, g: _ViewGeometry, pc: np.ndarray, starts: np.ndarray,
-                     allfront: np.ndarray) -> tuple[np.ndarray, ...]:
-        """``_pixel_box`` of every object at once: (c0, r0, c1, r1) (K,) int64 each."""
+    def _pixel_boxes(self, K: np.ndarray, pc: np.ndarray, starts: np.ndarray,
+                     allfront: np.ndarray, w: int, h: int) -> tuple[np.ndarray, ...]:
+        """``_pixel_box`` of every (object, view) pair at once: (c0, r0, c1, r1) (K*V,) int64
+        each, object-major. K: (V, 3, 3); pc: (V, points, 3) hull points in camera frames."""
         e = self.config.enlarge
-        lim = (-int(e * g.w), -int(e * g.h), int((1 + e) * g.w), int((1 + e) * g.h))
+        lim = (-int(e * w), -int(e * h), int((1 + e) * w), int((1 + e) * h))
         with np.errstate(divide="ignore", invalid="ignore"):
-            u = g.K[0, 0] * pc[:, 0] / pc[:, 2] + g.K[0, 2]
-            v = g.K[1, 1] * pc[:, 1] / pc[:, 2] + g.K[1, 2]
-            umin, umax = np.minimum.reduceat(u, starts), np.maximum.reduceat(u, starts)
-            vmin, vmax = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+            u = K[:, 0, 0, None] * pc[..., 0] / pc[..., 2] + K[:, 0, 2, None]
+            v = K[:, 1, 1, None] * pc[..., 1] / pc[..., 2] + K[:, 1, 2, None]
+            umin = np.minimum.reduceat(u, starts, axis=1).T.ravel()
+            umax = np.maximum.reduceat(u, starts, axis=1).T.ravel()
+            vmin = np.minimum.reduceat(v, starts, axis=1).T.ravel()
+            vmax = np.maximum.reduceat(v, starts, axis=1).T.ravel()
             box = (
                 np.maximum(lim[0], np.floor(umin - 0.5) - 1),
                 np.maximum(lim[1], np.floor(vmin - 0.5) - 1),
@@ -410,41 +464,44 @@ class ViewLabeller:
         return tuple(np.where(allfront, b, lm).astype(np.int64)
                      for b, lm in zip(box, lim, strict=True))
 
-    def _cast_rays(self, g: _ViewGeometry, ids: np.ndarray, V: np.ndarray,
-                   win_obj: np.ndarray, win_pix: np.ndarray, out_obj: np.ndarray,
+    def _cast_rays(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, ids: np.ndarray,
+                   win_q: np.ndarray, win_pix: np.ndarray, out_q: np.ndarray,
                    out_x: np.ndarray, out_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cast the window pixels and out-of-image sample points against their object alone:
-        (hit_in, hit_out) bool. One backend call per object (its rays are put side by side);
-        an object with no visible pixel casts its window pixels first and its outside cells
-        only if one of those hit (else it gets no record and needs no A_tot)."""
-        n_in = np.bincount(win_obj, minlength=len(ids))
-        n_out = np.bincount(out_obj, minlength=len(ids))
+        """Cast window pixels (indices into the views' pixel rays ``dirs``, (V*h*w, 3)) and
+        out-of-image sample points of (object, view) pairs against their object alone:
+        (hit_in, hit_out) bool. One backend call per object covers all its rays in all the
+        views."""
+        nv = len(geos)
+        nq = len(ids) * nv
+        n_in = np.bincount(win_q, minlength=nq)
+        n_out = np.bincount(out_q, minlength=nq)
         total = n_in + n_out
         first = np.cumsum(total) - total
-        pos_in = np.arange(len(win_obj)) + (first - (np.cumsum(n_in) - n_in))[win_obj]
-        pos_out = np.arange(len(out_obj)) + (first + n_in - (np.cumsum(n_out) - n_out))[out_obj]
+        pos_in = np.arange(len(win_q)) + (first - (np.cumsum(n_in) - n_in))[win_q]
+        pos_out = np.arange(len(out_q)) + (first + n_in - (np.cumsum(n_out) - n_out))[out_q]
+        out_view = out_q % nv
+        out_dirs = np.empty((len(out_q), 3), np.float32)
+        for v in np.unique(out_view).tolist():  # the reference's ray arithmetic, view by view
+            sel = np.flatnonzero(out_view == v)
+            d_cam = pixel_directions(geos[v].K, out_x[sel], out_y[sel])
+            out_dirs[sel] = camera_to_world_dirs(d_cam, geos[v].frame.cam_to_world)
+        take = np.empty(len(win_q) + len(out_q), np.int64)  # merged position -> source row
+        take[pos_in] = np.arange(len(win_q))
+        take[pos_out] = np.arange(len(win_q), len(take))
         # np.take on rows is several times faster than fancy indexing of an (N, 3) array
-        src = np.take(g.dirs, win_pix, axis=0)
-        if len(out_obj):
-            d_cam = pixel_directions(g.K, out_x, out_y)
-            src = np.concatenate([src, camera_to_world_dirs(d_cam, g.frame.cam_to_world)])
-        take = np.empty(len(src), np.int64)  # merged position -> row of src
-        take[pos_in] = np.arange(len(win_obj))
-        take[pos_out] = np.arange(len(win_obj), len(src))
+        src = np.concatenate([np.take(dirs, win_pix, axis=0), out_dirs])
         dirs = np.take(src, take, axis=0)
-        origins = np.empty_like(dirs)
-        _fill_rows(origins, g.frame.cam_to_world[:3, 3])
+        view = np.empty(len(take), np.int64)
+        view[pos_in] = win_pix // (geos[0].w * geos[0].h)
+        view[pos_out] = out_view
+        cams = np.stack([g.frame.cam_to_world[:3, 3] for g in geos]).astype(np.float32)
+        origins = np.take(cams, view, axis=0)
         hit = np.zeros(len(dirs), bool)
-        for k in np.flatnonzero(total).tolist():
-            s, e = int(first[k]), int(first[k] + total[k])
-            caster = self.casters.object(int(ids[k]))
-            if V[k] == 0 and n_out[k]:
-                m = s + int(n_in[k])
-                hit[s:m] = caster.hits(origins[s:m], dirs[s:m])
-                if not hit[s:m].any():
-                    continue
-                s = m
-            hit[s:e] = caster.hits(origins[s:e], dirs[s:e])
+        per_obj = total.reshape(len(ids), nv).sum(axis=1)
+        ends = np.cumsum(per_obj)
+        for k in np.flatnonzero(per_obj).tolist():
+            s, e = int(ends[k] - per_obj[k]), int(ends[k])
+            hit[s:e] = self.casters.object(int(ids[k])).hits(origins[s:e], dirs[s:e])
         return hit[pos_in], hit[pos_out]
 
     # ---- object by object (``exact``, and the reference of ``pruned``) ------------------------
@@ -623,39 +680,41 @@ def _outside_strips(
 
 
 class _VisibleStats:
-    """Box and median depth of every object's visible pixels from one pass over the view.
+    """Box and median depth of every group's visible pixels (a group: an object in a view),
+    from one pass over the views' first-hit buffers.
 
-    px: (n,) flat indices of the pixels whose first hit is a target, s: (n,) their object
-    slots; depth: (h*w,) float32 (>= 0); counts: (K,) visible pixels per slot; w, h: image size.
+    px: (n,) flat pixel indices within their view of the pixels whose first hit is a target;
+    group: (n,) their group; d: (n,) their depths (float32, >= 0); counts: (G,) pixels per
+    group; w, h: image size.
     """
 
-    def __init__(self, px: np.ndarray, s: np.ndarray, depth: np.ndarray, counts: np.ndarray,
+    def __init__(self, px: np.ndarray, group: np.ndarray, d: np.ndarray, counts: np.ndarray,
                  w: int, h: int):
         nz = np.flatnonzero(counts)
         self._index = {k: i for i, k in enumerate(nz.tolist())}
         if not len(nz):
             return
         rows = px // w
-        # boxes: which rows and columns hold each object's pixels (flat indices: a 2D fancy
+        # boxes: which rows and columns hold each group's pixels (flat indices: a 2D fancy
         # assignment is twice as slow)
         present = np.zeros(len(counts) * h, bool)
-        present[s * h + rows] = True
+        present[group * h + rows] = True
         p = present.reshape(-1, h)[nz]
         self._rows = (p.argmax(1).tolist(), (h - 1 - p[:, ::-1].argmax(1)).tolist())
         present = np.zeros(len(counts) * w, bool)
-        present[s * w + (px - rows * w)] = True
+        present[group * w + (px - rows * w)] = True
         p = present.reshape(-1, w)[nz]
         self._cols = (p.argmax(1).tolist(), (w - 1 - p[:, ::-1].argmax(1)).tolist())
-        # medians: one sort of (object, depth) keys; a non-negative float32's bits sort as
+        # medians: one sort of (group, depth) keys; a non-negative float32's bits sort as
         # the float does. np.median's value: the float32 mean of the two middle values
-        key = (s.astype(np.uint64) << np.uint64(32)) | depth[px].view(np.uint32)
+        key = (group.astype(np.uint64) << np.uint64(32)) | d.view(np.uint32)
         d = np.sort(key).astype(np.uint32).view(np.float32)  # the low 32 bits: the depths
         n = counts[nz]
         st = np.cumsum(n) - n
         self._median = ((d[st + (n - 1) // 2] + d[st + n // 2]) / np.float32(2)).tolist()
 
     def span(self, k: int) -> tuple[int, int, int, int] | None:
-        """(r_min, r_max, c_min, c_max) of object k's visible pixels, None when it has none."""
+        """(r_min, r_max, c_min, c_max) of group k's visible pixels, None when it has none."""
         i = self._index.get(k)
         if i is None:
             return None
@@ -734,15 +793,15 @@ def _rect_rows(rects: _Rects, sil: Silhouettes, n_obj: int) -> tuple[np.ndarray,
     return rr, cy0, ch, yc, lo, count.astype(np.int64)
 
 
-def _window_pixels(objs: np.ndarray, win: tuple[np.ndarray, ...], sil: Silhouettes,
-                   n_obj: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels of the in-image windows (ic0, ir0, ic1, ir1) of objects ``objs`` (ascending)
-    inside their silhouette lines: (object slot, flat pixel index), object by object in raster
-    order."""
+def _window_pixels(objs: np.ndarray, win: tuple[np.ndarray, ...], base: np.ndarray,
+                   sil: Silhouettes, n_obj: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of the in-image windows (ic0, ir0, ic1, ir1) of owners ``objs`` (ascending)
+    inside their silhouette lines: (owner, flat pixel index + the owner's ``base``), owner by
+    owner in raster order. base: (len(objs),) offset of each owner's view in the batch."""
     ic0, ir0, ic1, ir1 = (b[objs] for b in win)
     ones = np.ones(len(objs), np.int64)
     rr, cy0, _, _, lo, count = _rect_rows(_Rects(objs, ic0, ir0, ic1, ir1, ones), sil, n_obj)
-    first = cy0 * w + ic0[rr] + lo - (np.cumsum(count) - count)
+    first = base[rr] + cy0 * w + ic0[rr] + lo - (np.cumsum(count) - count)
     n = int(count.sum())
     return np.repeat(objs[rr], count), np.repeat(first, count) + np.arange(n)
 

@@ -126,58 +126,65 @@ class TargetHulls:
         return len(self.ids)
 
     def camera_points(self, cam_to_world: np.ndarray) -> np.ndarray:
-        """(P, 3) float64 hull points in the camera frame (R^T (X - t))."""
-        R, t = cam_to_world[:3, :3], cam_to_world[:3, 3]
-        return np.einsum("nj,jk->nk", self.points - t, R)
+        """Hull points in the camera frames of views (4, 4) or (V, 4, 4): (P, 3) or (V, P, 3)
+        float64 (R^T (X - t))."""
+        if cam_to_world.ndim == 2:
+            return np.einsum("nj,jk->nk", self.points - cam_to_world[:3, 3], cam_to_world[:3, :3])
+        return np.einsum("vnj,vjk->vnk", self.points[None] - cam_to_world[:, None, :3, 3],
+                         cam_to_world[:, :3, :3])
 
     def silhouettes(self, cam_to_world: np.ndarray, K: np.ndarray, wanted: np.ndarray
                     ) -> Silhouettes:
-        """Half-planes bounding the pixels each wanted object can cover in a view.
+        """Half-planes bounding the pixels each wanted (object, view) pair can cover.
 
         Args:
-            cam_to_world: (4, 4) OpenCV camera to world.
-            K: (3, 3) intrinsics of the labelling image (no skew).
-            wanted: (K,) bool objects to bound.
+            cam_to_world: (V, 4, 4) OpenCV camera to world of V views.
+            K: (V, 3, 3) intrinsics of their labelling images (no skew).
+            wanted: (K * V,) bool per pair, object-major: pair q = k * V + v.
 
-        Objects get lines when wanted, solid and the camera is outside their hull by
-        ``CAMERA_MARGIN`` (``Silhouettes.bounded``).
+        Pairs get lines when wanted, the object is solid and the camera is outside its hull by
+        ``CAMERA_MARGIN`` (``Silhouettes.bounded``, indexed by pair).
         """
-        c, R = cam_to_world[:3, 3], cam_to_world[:3, :3]
-        n_obj = len(self.ids)
-        side = self.facets[:, :3] @ c + self.facets[:, 3]  # > 0: the facet faces the camera
-        bounded = wanted & self.solid
-        if len(side):
-            outside = np.full(n_obj, -np.inf)
+        nv, n_obj = len(cam_to_world), len(self.ids)
+        c, R = cam_to_world[:, :3, 3], cam_to_world[:, :3, :3]
+        side = c @ self.facets[:, :3].T + self.facets[:, 3]  # (V, F) > 0: facing the camera
+        bounded = wanted.reshape(n_obj, nv) & self.solid[:, None]
+        if side.shape[1]:
+            outside = np.full((n_obj, nv), -np.inf)
             has = np.flatnonzero(self.solid)
-            outside[has] = np.maximum.reduceat(side, self.facet_starts[has])
+            outside[has] = np.maximum.reduceat(side, self.facet_starts[has], axis=1).T
             bounded &= outside > CAMERA_MARGIN
         front = side > 0
-        sil = (front[self.edge_f] != front[self.edge_g]) & bounded[self.edge_obj]
-        e = np.flatnonzero(sil)
-        owner = self.edge_obj[e]
-        pa = np.take(self.points, self.edge_a[e], axis=0) - c
-        pb = np.take(self.points, self.edge_b[e], axis=0) - c
+        sil = (front[:, self.edge_f] != front[:, self.edge_g]) & bounded.T[:, self.edge_obj]
+        view, e = np.nonzero(sil)
+        obj = self.edge_obj[e]
+        owner = obj * nv + view
+        cv = np.take(c, view, axis=0)
+        pa = np.take(self.points, self.edge_a[e], axis=0) - cv
+        pb = np.take(self.points, self.edge_b[e], axis=0) - cv
         # normal of the plane through the camera and the edge (np.cross is slow on short arrays)
         m = np.stack([pa[:, 1] * pb[:, 2] - pa[:, 2] * pb[:, 1],
                       pa[:, 2] * pb[:, 0] - pa[:, 0] * pb[:, 2],
                       pa[:, 0] * pb[:, 1] - pa[:, 1] * pb[:, 0]], axis=1)
-        inward = np.einsum("nj,nj->n", m, np.take(self.interior, owner, axis=0) - c)
+        inward = np.einsum("nj,nj->n", m, np.take(self.interior, obj, axis=0) - cv)
         m *= np.where(inward > 0, -1.0, 1.0)[:, None]  # the hull on the negative side
-        mc = np.einsum("nj,jk->nk", m, R)  # camera frame
+        mc = np.einsum("nj,njk->nk", m, R[view])  # camera frame
         # the plane holds the ray of pixel (x, y) when a x + b y + c = 0
-        a = mc[:, 0] / K[0, 0]
-        b = mc[:, 1] / K[1, 1]
-        c0 = mc[:, 2] - a * K[0, 2] - b * K[1, 2] - PIXEL_SLACK * np.hypot(a, b)
-        bounded &= np.bincount(owner, minlength=n_obj) > 0
-        return Silhouettes.from_lines(a, b, c0, owner, bounded)
+        Kv = K[view]
+        a = mc[:, 0] / Kv[:, 0, 0]
+        b = mc[:, 1] / Kv[:, 1, 1]
+        c0 = mc[:, 2] - a * Kv[:, 0, 2] - b * Kv[:, 1, 2] - PIXEL_SLACK * np.hypot(a, b)
+        pairs = bounded.ravel() & (np.bincount(owner, minlength=n_obj * nv) > 0)
+        return Silhouettes.from_lines(a, b, c0, owner, pairs)
 
 
 @dataclass(frozen=True)
 class Silhouettes:
-    """Per object, bounds on the columns x it may cover on a row y: x >= lo_k y + lo_c for each
-    of its ``lo`` lines and x <= hi_k y + hi_c for each of its ``hi`` lines (owner-contiguous,
-    one neutral line per bounded object in each set so that none is empty); ``bounded`` (K,)
-    bool the objects that have lines (the others may cover any pixel)."""
+    """Per owner (an object, or an object in one view), bounds on the columns x it may cover on
+    a row y: x >= lo_k y + lo_c for each of its ``lo`` lines and x <= hi_k y + hi_c for each of
+    its ``hi`` lines (owner-contiguous, one neutral line per bounded owner in each set so that
+    none is empty); ``bounded`` (owners,) bool the owners that have lines (the others may cover
+    any pixel)."""
 
     lo_k: np.ndarray
     lo_c: np.ndarray
