@@ -469,40 +469,30 @@ class ViewLabeller:
                    out_x: np.ndarray, out_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cast window pixels (indices into the views' pixel rays ``dirs``, (V*h*w, 3)) and
         out-of-image sample points of (object, view) pairs against their object alone:
-        (hit_in, hit_out) bool. One backend call per object covers all its rays in all the
-        views."""
+        (hit_in, hit_out) bool. Pairs are object-major, so each object's rays in all the views
+        are two runs (window, outside): two backend calls per object."""
         nv = len(geos)
-        nq = len(ids) * nv
-        n_in = np.bincount(win_q, minlength=nq)
-        n_out = np.bincount(out_q, minlength=nq)
-        total = n_in + n_out
-        first = np.cumsum(total) - total
-        pos_in = np.arange(len(win_q)) + (first - (np.cumsum(n_in) - n_in))[win_q]
-        pos_out = np.arange(len(out_q)) + (first + n_in - (np.cumsum(n_out) - n_out))[out_q]
+        cams = np.stack([g.frame.cam_to_world[:3, 3] for g in geos]).astype(np.float32)
+        # np.take on rows is several times faster than fancy indexing of an (N, 3) array
+        in_dirs = np.take(dirs, win_pix, axis=0)
+        in_origins = np.take(cams, win_pix // (geos[0].w * geos[0].h), axis=0)
         out_view = out_q % nv
         out_dirs = np.empty((len(out_q), 3), np.float32)
         for v in np.unique(out_view).tolist():  # the reference's ray arithmetic, view by view
             sel = np.flatnonzero(out_view == v)
             d_cam = pixel_directions(geos[v].K, out_x[sel], out_y[sel])
             out_dirs[sel] = camera_to_world_dirs(d_cam, geos[v].frame.cam_to_world)
-        take = np.empty(len(win_q) + len(out_q), np.int64)  # merged position -> source row
-        take[pos_in] = np.arange(len(win_q))
-        take[pos_out] = np.arange(len(win_q), len(take))
-        # np.take on rows is several times faster than fancy indexing of an (N, 3) array
-        src = np.concatenate([np.take(dirs, win_pix, axis=0), out_dirs])
-        dirs = np.take(src, take, axis=0)
-        view = np.empty(len(take), np.int64)
-        view[pos_in] = win_pix // (geos[0].w * geos[0].h)
-        view[pos_out] = out_view
-        cams = np.stack([g.frame.cam_to_world[:3, 3] for g in geos]).astype(np.float32)
-        origins = np.take(cams, view, axis=0)
-        hit = np.zeros(len(dirs), bool)
-        per_obj = total.reshape(len(ids), nv).sum(axis=1)
-        ends = np.cumsum(per_obj)
-        for k in np.flatnonzero(per_obj).tolist():
-            s, e = int(ends[k] - per_obj[k]), int(ends[k])
-            hit[s:e] = self.casters.object(int(ids[k])).hits(origins[s:e], dirs[s:e])
-        return hit[pos_in], hit[pos_out]
+        out_origins = np.take(cams, out_view, axis=0)
+        hits = []
+        for q, origins, rays in ((win_q, in_origins, in_dirs), (out_q, out_origins, out_dirs)):
+            hit = np.zeros(len(q), bool)
+            n = np.bincount(q // nv, minlength=len(ids))
+            ends = np.cumsum(n)
+            for k in np.flatnonzero(n).tolist():
+                s, e = int(ends[k] - n[k]), int(ends[k])
+                hit[s:e] = self.casters.object(int(ids[k])).hits(origins[s:e], rays[s:e])
+            hits.append(hit)
+        return hits[0], hits[1]
 
     # ---- object by object (``exact``, and the reference of ``pruned``) ------------------------
     def _objects_reference(self, g: _ViewGeometry, buf: _Buffers, min_px: int
