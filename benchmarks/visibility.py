@@ -21,8 +21,9 @@ It prints per-view times (wall clock and process CPU time: on a shared machine t
 are the steadier), the ratios labelling/raw cold-to-cold, cold-to-warm and warm-to-warm, medians
 over ``--repeats``. The target is labelling/raw <= 1.5 cold on the default backend. Also: objects
 with a footprint per view, the amodal accuracy of the default method against the exact
-per-object render, optionally (``--reference``) the per-object reference labeller's time, and
-peak memory.
+per-object render, optionally (``--reference``) the per-object reference labeller's time and
+(``--workers N``) the wall-clock speed-up of ``compute_visibility`` labelling in N processes,
+and peak memory.
 """
 
 from __future__ import annotations
@@ -142,6 +143,29 @@ def report_backend(scene: Scene, frames: Sequence[Frame], cfg: VisibilityConfig,
               f"ms/view CPU, {second.cpu / r.cpu:.2f}x the raw cast")
 
 
+def report_processes(scene: Scene, frames: Sequence[Frame], cfg: VisibilityConfig,
+                     workers: int, repeats: int) -> None:
+    """Wall time of ``compute_visibility`` (cold: it builds its BVHs) with 1 and ``workers``
+    processes, and the CPU seconds each spends in all (this process and its workers)."""
+    ids = [f.frame_id for f in frames]
+    walls: dict[int, list[float]] = {1: [], workers: []}
+    cpus: dict[int, list[float]] = {1: [], workers: []}
+    for _ in range(repeats):
+        for n in (1, workers):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            clock, _ = timed(lambda n=n: compute_visibility(scene, ids, config=cfg, workers=n))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            children = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            walls[n].append(clock.wall)
+            cpus[n].append(clock.cpu + children)
+    one, many = median(walls[1]), median(walls[workers])
+    speed = [a / b for a, b in zip(walls[1], walls[workers], strict=True)]
+    print(f"{cfg.backend:9s} compute_visibility cold, {len(ids)} views: 1 process {one:.2f} s "
+          f"wall ({median(cpus[1]):.2f} s CPU), {workers} processes {many:.2f} s wall "
+          f"({median(cpus[workers]):.2f} s CPU in all): speed-up {one / many:.2f}x "
+          f"[over {repeats} runs: {min(speed):.2f}-{max(speed):.2f}]")
+
+
 def accuracy(scene: Scene, frames: Sequence[Frame], n_views: int) -> None:
     """Occlusion/truncation of the default method against the exact per-object render."""
     ids = [f.frame_id for f in frames[:: max(1, len(frames) // n_views)][:n_views]]
@@ -179,6 +203,8 @@ def main() -> None:
     ap.add_argument("--accuracy-views", type=int, default=20)
     ap.add_argument("--reference", action="store_true",
                     help="also time the per-object reference labeller (slow)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="also time compute_visibility with this many processes (> 1)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -214,6 +240,8 @@ def main() -> None:
             continue
         cfg = VisibilityConfig(backend=name, device=args.device, max_side=args.max_side)
         report_backend(scene, frames, cfg, args.repeats, args.reference)
+        if args.workers > 1:
+            report_processes(scene, frames, cfg, args.workers, args.repeats)
     accuracy(scene, frames, args.accuracy_views)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB")

@@ -193,6 +193,21 @@ def test_vectorised_labels_on_the_real_size_scan():
     assert np.mean([len(v.objects) for v in fast]) > 20
 
 
+def test_processes_label_exactly_as_one_labeller():
+    """compute_visibility(workers=2) splits the batches over processes: same views, labels and
+    buffers, in the order asked, with progress per batch."""
+    scene = make_scene(1, SynthSpec(n_frames=40, target_faces=20000, n_objects=25))
+    ids = [f.frame_id for f in scene.frames][::2]
+    config = VisibilityConfig(batch_views=4)
+    done: list[int] = []
+    one = compute_visibility(scene, ids, config=config)
+    two = compute_visibility(scene, ids, config=config, workers=2, progress=done.append)
+    assert [v.frame_id for v in two] == ids and sum(done) == len(ids) and len(done) == 5
+    _same_labels(two, one)
+    for a, b in zip(two, one, strict=True):
+        assert np.array_equal(a.face_buffer, b.face_buffer) and a.scale == b.scale
+
+
 def test_silhouette_bounds_every_pixel_an_object_covers():
     """Every pixel whose ray meets an object alone lies inside its silhouette interval."""
     rng = np.random.default_rng(5)

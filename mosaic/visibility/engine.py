@@ -31,6 +31,7 @@ version of the same method (a 2D hull per object and view); the two give identic
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,19 @@ def structural_ids(scene: Scene, config: VisibilityConfig) -> set[int]:
         for o in scene.objects
         if o.structural or o.category in names or o.label in names
     }
+
+
+def countable_faces(scene: Scene, config: VisibilityConfig) -> np.ndarray:
+    """(F,) bool: faces of annotated non-structural objects (what ``visible_faces`` lists)."""
+    fi = scene.face_instance
+    return (fi >= 1) & ~np.isin(fi, list(structural_ids(scene, config)))
+
+
+def _visible_faces(face: np.ndarray, countable: np.ndarray) -> np.ndarray:
+    """Sorted ids of countable faces among one view's first hits (face (h*w,), -1 = miss)."""
+    seen = np.zeros(len(countable) + 1, bool)  # a mask beats np.unique's sort here
+    seen[face] = True  # a miss marks the extra last entry
+    return np.flatnonzero(seen[:-1] & countable)
 
 
 class SceneCasters:
@@ -273,9 +287,8 @@ class ViewLabeller:
             for o in scene.objects
             if o.instance_id >= 1 and o.instance_id not in structural
         ]
-        fi = scene.face_instance
-        self._countable_face = (fi >= 1) & ~np.isin(fi, list(structural))
-        self._inst_of_face = np.append(fi, -1).astype(np.int32)
+        self._countable_face = countable_faces(scene, cfg)
+        self._inst_of_face = np.append(scene.face_instance, -1).astype(np.int32)
         self._hulls: TargetHulls | None = None
         self._slot_of_face = np.zeros(0, np.int32)
 
@@ -316,10 +329,7 @@ class ViewLabeller:
         cfg = self.config
         inst = self._inst_of_face[face]  # face -1 (a miss) reads the appended -1
         depth = np.where(face >= 0, t, np.float32(0.0))
-        # a mask beats np.unique's sort here; misses mark the extra last entry
-        seen = np.zeros(len(self._countable_face) + 1, bool)
-        seen[face] = True
-        vis_faces = np.flatnonzero(seen[:-1] & self._countable_face)
+        vis_faces = _visible_faces(face, self._countable_face)
         min_px = max(1, math.ceil(cfg.min_visible_frac * g.w * g.h))
         return ViewVisibility(
             frame_id=g.frame.frame_id,
@@ -853,6 +863,7 @@ def compute_visibility(
     amodal_method: str | None = None,
     progress: Callable[[int], None] | None = None,
     casters: SceneCasters | None = None,
+    workers: int = 1,
 ) -> list[ViewVisibility]:
     """Visibility labels for frames of a scene.
 
@@ -863,13 +874,14 @@ def compute_visibility(
         config: thresholds and casting settings (defaults: ``VisibilityConfig()``).
         progress: called with the number of views finished after each batch.
         casters: BVHs already built for this scene with the same backend (e.g. shared with
-            ``check_poses``), so they are not built twice.
+            ``check_poses``), so they are not built twice (with ``workers`` > 1 each worker
+            builds its own).
+        workers: processes labelling batches of ``batch_views`` views side by side
+            (``label_in_processes``); the labels do not depend on it.
 
     Returns:
         One ``ViewVisibility`` per requested frame, in the order requested.
     """
-    import dataclasses
-
     cfg = config or VisibilityConfig()
     overrides = {
         k: v
@@ -888,12 +900,67 @@ def compute_visibility(
         if frame_ids is None
         else [scene.frame(int(f)) for f in frame_ids]
     )
+    step = max(1, cfg.batch_views)
+    batches = [frames[s : s + step] for s in range(0, len(frames), step)]
+    if workers > 1 and len(batches) > 1:
+        return label_in_processes(scene, batches, cfg, workers, progress)
     labeller = ViewLabeller(scene, cfg, casters)
     views: list[ViewVisibility] = []
-    step = max(1, cfg.batch_views)
-    for s in range(0, len(frames), step):
-        batch = labeller.label(frames[s : s + step])
+    for frames_batch in batches:
+        batch = labeller.label(frames_batch)
         views.extend(batch)
         if progress is not None:
             progress(len(batch))
     return views
+
+
+def label_in_processes(
+    scene: Scene,
+    batches: Sequence[Sequence[Frame]],
+    config: VisibilityConfig,
+    workers: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[ViewVisibility]:
+    """Label batches of views of one scene in ``workers`` processes; the same labels as one
+    ``ViewLabeller`` labelling them in turn.
+
+    The ray caster holds the GIL while it casts (``embreex``), so threads would not run in
+    parallel: each worker process (``spawn``, as the local executor) gets the scene's
+    geometry once, builds its own BVHs and labels whole batches; it sends back each view's
+    labels with its face and depth buffers, and the instance buffer and visible faces are
+    derived from the face buffer here, as the labeller derives them.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    geometry = dataclasses.replace(scene, frames=(), skipped_frames=(), store=None, meta={})
+    countable = countable_faces(scene, config)
+    inst_of_face = np.append(scene.face_instance, -1).astype(np.int32)
+    n = min(workers, len(batches))
+    views: list[ViewVisibility] = []
+    with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=(geometry, config)) as pool:
+        for batch in pool.map(_label_batch, batches):
+            for frame_id, face, depth, scale, objects in batch:
+                views.append(ViewVisibility(
+                    frame_id=frame_id, instance_buffer=inst_of_face[face], depth=depth,
+                    face_buffer=face, scale=scale, objects=objects,
+                    visible_faces=_visible_faces(face.ravel(), countable),
+                ))
+            if progress is not None:
+                progress(len(batch))
+    return views
+
+
+_WORKER_LABELLER: ViewLabeller | None = None  # per worker process (set by its initializer)
+
+
+def _init_worker(scene: Scene, config: VisibilityConfig) -> None:
+    global _WORKER_LABELLER
+    _WORKER_LABELLER = ViewLabeller(scene, config)
+
+
+def _label_batch(frames: Sequence[Frame]) -> list[tuple]:
+    assert _WORKER_LABELLER is not None
+    return [(v.frame_id, v.face_buffer, v.depth, v.scale, v.objects)
+            for v in _WORKER_LABELLER.label(frames)]
