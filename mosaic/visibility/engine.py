@@ -361,8 +361,6 @@ class ViewLabeller:
         cfg = self.config
         nv, w, h = len(geos), geos[0].w, geos[0].h
         hw = w * h
-        inst = self._inst_of_face[face]  # face -1 (a miss) reads the appended -1
-        depth = np.where(face >= 0, t, np.float32(0.0))
         # faces seen per view: a mask beats np.unique's sort; a miss marks the row's extra
         # last entry (view 0's misses wrap to the very last entry)
         n_faces = len(self._countable_face) + 1
@@ -370,28 +368,30 @@ class ViewLabeller:
         seen[np.repeat(np.arange(nv) * n_faces, hw) + face] = True
         seen = seen.reshape(nv, n_faces)[:, :-1] & self._countable_face
         min_px = max(1, math.ceil(cfg.min_visible_frac * hw))
-        records = self._records_fast(geos, dirs, face, inst, depth, t, min_px)
-        return [
-            ViewVisibility(
+        records = self._records_fast(geos, dirs, face, t, min_px)
+        views = []
+        for v, g in enumerate(geos):
+            # per-view buffers, as the reference makes them: batch-sized arrays kept by the
+            # views would interleave with the batch's temporaries and fragment the heap
+            f = face[v * hw : (v + 1) * hw]
+            views.append(ViewVisibility(
                 frame_id=g.frame.frame_id,
-                instance_buffer=inst[v * hw : (v + 1) * hw].reshape(h, w),
-                depth=depth[v * hw : (v + 1) * hw].reshape(h, w),
-                face_buffer=face[v * hw : (v + 1) * hw].reshape(h, w),
+                instance_buffer=self._inst_of_face[f].reshape(h, w),
+                depth=np.where(f >= 0, t[v * hw : (v + 1) * hw], np.float32(0.0)).reshape(h, w),
+                face_buffer=f.reshape(h, w),
                 scale=g.sx,
                 objects=tuple(records[v]),
                 visible_faces=np.flatnonzero(seen[v]),
-            )
-            for v, g in enumerate(geos)
-        ]
+            ))
+        return views
 
     def _records_fast(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, face: np.ndarray,
-                      inst: np.ndarray, depth: np.ndarray, t: np.ndarray, min_px: int
-                      ) -> list[list[ObjectVisibility]]:
+                      t: np.ndarray, min_px: int) -> list[list[ObjectVisibility]]:
         """Every target's record in views of one size, vectorised over (object, view) pairs
         q = k * V + v (object-major, so one cast per object covers all the views).
 
-        dirs: (V*h*w, 3) the views' pixel rays; face, inst, depth, t: (V*h*w,) their first-hit
-        buffers (as ``_Buffers``)."""
+        dirs: (V*h*w, 3) the views' pixel rays; face, t: (V*h*w,) their first hits (as
+        ``_Buffers``: t is the camera depth of a hit, inf on a miss)."""
         cfg = self.config
         hulls = self._target_hulls()
         nv, n_obj = len(geos), len(hulls)
@@ -420,7 +420,7 @@ class ViewLabeller:
         px_q = slot[px] * nv + pv
         counts = np.bincount(px_q, minlength=nq)
         V = counts * inwin
-        vis = _VisibleStats(px - pv * hw, px_q, depth[px], counts, w, h)
+        vis = _VisibleStats(px - pv * hw, px_q, t[px], counts, w, h)
 
         # rays that might meet each object alone: undecided pixels of its window (first hit
         # another surface in front of the object's far bound), sub-grid cells outside
@@ -441,7 +441,7 @@ class ViewLabeller:
         A_in = V + n_hidden
         A_out = np.bincount(out_q[hit_out], weights=out_w[hit_out], minlength=nq)
         hid_span = _spans(h_q, h_pix % hw, n_hidden, w)
-        occluders = _occluders(h_q, inst[h_pix], nq)
+        occluders = _occluders(h_q, self._inst_of_face[face[h_pix]], nq)
         ids = hulls.ids.tolist()
         for q in np.flatnonzero(A_in > 0).tolist():
             v = q % nv
