@@ -874,10 +874,10 @@ def compute_visibility(
         config: thresholds and casting settings (defaults: ``VisibilityConfig()``).
         progress: called with the number of views finished after each batch.
         casters: BVHs already built for this scene with the same backend (e.g. shared with
-            ``check_poses``), so they are not built twice (with ``workers`` > 1 each worker
-            builds its own).
-        workers: processes labelling batches of ``batch_views`` views side by side
-            (``label_in_processes``); the labels do not depend on it.
+            ``check_poses``), so they are not built twice (with ``workers`` > 1 the spawned
+            workers build their own).
+        workers: processes labelling batches of ``batch_views`` views side by side, this one
+            included (``label_in_processes``); the labels do not depend on it.
 
     Returns:
         One ``ViewVisibility`` per requested frame, in the order requested.
@@ -903,7 +903,7 @@ def compute_visibility(
     step = max(1, cfg.batch_views)
     batches = [frames[s : s + step] for s in range(0, len(frames), step)]
     if workers > 1 and len(batches) > 1:
-        return label_in_processes(scene, batches, cfg, workers, progress)
+        return label_in_processes(scene, batches, cfg, workers, progress, casters)
     labeller = ViewLabeller(scene, cfg, casters)
     views: list[ViewVisibility] = []
     for frames_batch in batches:
@@ -920,36 +920,60 @@ def label_in_processes(
     config: VisibilityConfig,
     workers: int,
     progress: Callable[[int], None] | None = None,
+    casters: SceneCasters | None = None,
 ) -> list[ViewVisibility]:
-    """Label batches of views of one scene in ``workers`` processes; the same labels as one
-    ``ViewLabeller`` labelling them in turn.
+    """Label batches of views of one scene with ``workers`` processes: this one and
+    ``workers - 1`` spawned ones; the same labels as one ``ViewLabeller`` labelling them in
+    turn, in the order given.
 
     The ray caster holds the GIL while it casts (``embreex``), so threads would not run in
-    parallel: each worker process (``spawn``, as the local executor) gets the scene's
-    geometry once, builds its own BVHs and labels whole batches; it sends back each view's
-    labels with its face and depth buffers, and the instance buffer and visible faces are
-    derived from the face buffer here, as the labeller derives them.
+    parallel. Spawned workers (``spawn``, as the local executor) get the scene's geometry
+    once, build their own BVHs and label whole batches, each returning its views' labels with
+    their face and depth buffers (the instance buffer and visible faces are derived from the
+    face buffer here, as the labeller derives them). This process labels batches too, with
+    ``casters`` when given, taking the next batch whenever the workers have enough queued:
+    the split follows their speed, start-up included.
     """
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+    labeller = ViewLabeller(scene, config, casters)
     geometry = dataclasses.replace(scene, frames=(), skipped_frames=(), store=None, meta={})
-    countable = countable_faces(scene, config)
-    inst_of_face = np.append(scene.face_instance, -1).astype(np.int32)
-    n = min(workers, len(batches))
-    views: list[ViewVisibility] = []
-    with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(geometry, config)) as pool:
-        for batch in pool.map(_label_batch, batches):
-            for frame_id, face, depth, scale, objects in batch:
-                views.append(ViewVisibility(
-                    frame_id=frame_id, instance_buffer=inst_of_face[face], depth=depth,
-                    face_buffer=face, scale=scale, objects=objects,
-                    visible_faces=_visible_faces(face.ravel(), countable),
-                ))
-            if progress is not None:
-                progress(len(batch))
-    return views
+    results: list[list[ViewVisibility]] = [[] for _ in batches]
+    queued: dict[Future, int] = {}
+    next_batch = 0
+
+    def finished(i: int, views: list[ViewVisibility]) -> None:
+        results[i] = views
+        if progress is not None:
+            progress(len(views))
+
+    with ProcessPoolExecutor(workers - 1, mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker, initargs=(geometry, config)) as pool:
+        while next_batch < len(batches) or queued:
+            while next_batch < len(batches) and len(queued) < 2 * (workers - 1):
+                queued[pool.submit(_label_batch, batches[next_batch])] = next_batch
+                next_batch += 1
+            for fut in [f for f in queued if f.done()]:
+                finished(queued.pop(fut), _views_of(fut.result(), labeller))
+            if next_batch < len(batches):
+                next_batch += 1
+                finished(next_batch - 1, labeller.label(batches[next_batch - 1]))
+            elif queued:
+                wait(queued, return_when=FIRST_COMPLETED)
+    return [v for views in results for v in views]
+
+
+def _views_of(labelled: list[tuple], labeller: ViewLabeller) -> list[ViewVisibility]:
+    """Views from a worker's (frame id, face buffer, depth, scale, objects) tuples."""
+    return [
+        ViewVisibility(
+            frame_id=frame_id, instance_buffer=labeller._inst_of_face[face], depth=depth,
+            face_buffer=face, scale=scale, objects=objects,
+            visible_faces=_visible_faces(face.ravel(), labeller._countable_face),
+        )
+        for frame_id, face, depth, scale, objects in labelled
+    ]
 
 
 _WORKER_LABELLER: ViewLabeller | None = None  # per worker process (set by its initializer)
