@@ -1,4 +1,4 @@
-"""Per-view visibility labels from first-hit ray casting (product.md section 2).
+"""Per-view visibility labels from first-hit ray casting (defined in docs/concepts.md).
 
 For a view, one ray per pixel of the labelling image (long side ``max_side``, intrinsics scaled)
 gives the first-hit face, hence the instance buffer and depth. Amodal footprints are exact ray
@@ -16,8 +16,8 @@ Outside the image both methods cast the object alone over its projected box on a
 image plane (``enlarge`` image sizes beyond each border), split into strips that lie wholly
 outside the image. ``exact`` casts every pixel there. ``pruned`` casts a regular sub-grid when the
 strips hold more than ``_OUTSIDE_RAYS`` (1024) pixels, weighting each hit by its cell's area; the
-benchmark reports the resulting error against ``exact`` (it must stay within the accuracy bar of
-product.md: mean <= 0.01, p99 <= 0.05 on occlusion and truncation).
+benchmark reports the resulting error against ``exact`` (it must stay within the accuracy bar:
+mean <= 0.01, p99 <= 0.05 on occlusion and truncation; docs/performance.md).
 
 ``pruned`` runs vectorised over the objects of a view (``ViewLabeller.label``): one pass over the
 instance buffer gives every object's visible pixels, box and median depth; the objects' convex
