@@ -16,11 +16,13 @@ from mosaic.sources import load_scene
 from mosaic.sources.base import fit_z_box
 from mosaic.synthetic.room import CAMERA_HEIGHT, scannet_categories
 from mosaic.synthetic.world import (
+    SCANNET_SIZE_SPEC,
     RoomRenderer,
     SynthSpec,
     generate_room,
     make_scene,
     raw_transform,
+    write_scannet_size_scan,
     write_synthetic_dataset,
 )
 from mosaic.visibility.base import camera_rays, get_backend
@@ -155,12 +157,67 @@ def test_camera_walk_through():
     assert np.abs(np.angle(np.exp(1j * np.diff(yaw)))).max() < np.radians(12)
     assert len(np.unique(np.floor((yaw + np.pi) / (np.pi / 4)))) == 8
     # The camera is never inside the room's furniture.
+    _assert_camera_clear_of_furniture(room)
+
+
+def _assert_camera_clear_of_furniture(room) -> None:
+    t = room.poses[:, :3, 3]
     W, D, _ = room.size
     assert np.all(np.abs(t[:, 0]) < W / 2 - 0.3) and np.all(np.abs(t[:, 1]) < D / 2 - 0.3)
     for inst in room.object_ids():
         v = room.vertices[room.vertex_instance == inst]
         lo, hi = v.min(axis=0) - 0.05, v.max(axis=0) + 0.05
         assert not np.any(np.all((t > lo) & (t < hi), axis=1)), room.instance_labels[inst]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_scannet_size_room_and_hand_held_walk(seed):
+    """The real-size benchmark scene: ScanNet-size mesh, object count and 30 fps walk."""
+    room = generate_room(seed, SCANNET_SIZE_SPEC)
+    assert 150_000 <= len(room.faces) <= 160_000
+    assert len(room.object_ids()) == 100
+    assert np.allclose(room.size, SCANNET_SIZE_SPEC.room_size)
+    P = room.poses
+    assert len(P) == 5500
+    R, t = P[:, :3, :3], P[:, :3, 3]
+    assert np.allclose(np.einsum("nji,njk->nik", R, R), np.eye(3), atol=1e-9)
+    assert CAMERA_HEIGHT[0] - 1e-9 <= t[:, 2].min() and t[:, 2].max() <= CAMERA_HEIGHT[1] + 1e-9
+    pitch = np.degrees(np.arcsin(R[:, 2, 2]))
+    assert -25 <= pitch.min() and pitch.max() <= -5
+    # hand-held at 30 fps: walking pace, never faster than a brisk step, no jumps in view
+    speed = np.linalg.norm(np.diff(t, axis=0), axis=1) * 30
+    assert 0.1 < speed.mean() < 0.4 and speed.max() < 0.6
+    yaw = np.arctan2(R[:, 1, 2], R[:, 0, 2])
+    assert np.degrees(np.abs(np.angle(np.exp(1j * np.diff(yaw))))).max() * 30 < 45  # deg/s
+    assert len(np.unique(np.floor((yaw + np.pi) / (np.pi / 4)))) == 8
+    # hand shake: the motion is not a smooth curve at the frame scale
+    jerk = np.linalg.norm(np.diff(t, 3, axis=0), axis=1)
+    assert np.median(jerk) > 1e-6
+    _assert_camera_clear_of_furniture(room)
+
+
+def test_spec_options_keep_the_default_rooms():
+    """room_size, furniture_rounds and walk at their defaults draw the same room."""
+    spec = SynthSpec(n_frames=20, target_faces=4000)
+    explicit = replace(spec, room_size=None, furniture_rounds=1, walk="loop")
+    assert _room_arrays(generate_room(7, spec)) == _room_arrays(generate_room(7, explicit))
+    with pytest.raises(KeyError, match="handheld"):
+        generate_room(0, replace(spec, walk="drone"))
+
+
+def test_scannet_size_scan_is_a_release_and_renders_the_same_in_parallel(tmp_path):
+    spec = replace(SCANNET_SIZE_SPEC, n_frames=12, color_size=(96, 72), depth_size=(48, 36))
+    a = write_scannet_size_scan(tmp_path / "a", seed=2, spec=spec)
+    write_scannet_size_scan(tmp_path / "b", seed=2, spec=spec, workers=2)
+    assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b")
+    assert a.splits == {"train": ["scene0000_00"], "val": [], "test": []}
+    assert a.n_frames == {"scene0000_00": 12} and a.n_objects == {"scene0000_00": 100}
+    scene = load_scene(a.root, "scene0000_00", source="scannet")
+    room = generate_room(2, spec)
+    assert len(scene.faces) == len(room.faces) and len(scene.frames) == 12
+    assert np.abs(scene.frames[5].cam_to_world - room.poses[5]).max() < 1e-4
+    memory = make_scene(2, spec)
+    assert scene.read_color(5) == memory.read_color(5)
 
 
 # ---- in-memory scene and rendering ---------------------------------------------------------

@@ -18,7 +18,7 @@ import csv
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ SYNTH_QUIRKS = frozenset({"inf_pose", "zero_depth"})  # frame-level quirks made 
 TALL_LIMIT = 1.1  # m: nothing (with what stands on it) may be taller under the camera path
 CAMERA_HEIGHT = (1.25, 1.7)  # m, camera height range along the walk-through
 CORRIDOR_RADIUS = 0.3  # m: half width of the strip around the camera path
+HANDHELD_REACH = 1.5  # the hand-held loop's axes relative to the smooth walk's
 GRID = 0.05  # m: floor occupancy cell
 # Footprints are grown by more than half a cell diagonal so overlapping rectangles always
 # share a marked cell centre (the grid test then never misses a real intersection).
@@ -81,6 +82,13 @@ class SynthSpec:
         quirks: frame-level defects ``inf_pose`` (one all -inf pose) and ``zero_depth`` (one
             all-zero depth image), plus names of ``scannet_writer.QUIRKS`` passed to the writer.
         jpeg_quality: Pillow JPEG quality of the colour frames.
+        room_size: fixed (width, depth, height) in metres; None draws them from the seed
+            (4-8 x 3.5-7 x 2.6-3.0 m).
+        furniture_rounds: passes over the optional furniture groups (bed, living, media,
+            shelves, cabinets, ...) before small fillers make up the object count; more than
+            one fills a large room with furniture rather than with boxes and pictures.
+        walk: ``"loop"``, one smooth lap around the room centre over all frames, or
+            ``"handheld"``, a hand-held scan at 30 fps (``CameraPath.handheld_poses``).
     """
 
     n_frames: int = 300
@@ -90,9 +98,21 @@ class SynthSpec:
     target_faces: int = 40000
     quirks: frozenset[str] = frozenset()
     jpeg_quality: int = 90
+    room_size: tuple[float, float, float] | None = None
+    furniture_rounds: int = 1
+    walk: str = "loop"
 
 
 DEFAULT_SPEC = SynthSpec()
+WALKS = ("loop", "handheld")
+
+# A scan the size of a real ScanNet one (scene0000_00: 153k faces, 5.5k frames at 30 fps, 55
+# annotated objects of which ~45 have a footprint in each labelled view): the real-size scene of
+# benchmarks/visibility.py and benchmarks/end_to_end.py. ~160k faces, 100 objects (about 34 with
+# a footprint per view, up to ~50), a 5,500-frame hand-held walk. Colour stays 640x480 (labels
+# are computed at 320 px).
+SCANNET_SIZE_SPEC = SynthSpec(n_frames=5500, n_objects=100, target_faces=160_000,
+                              room_size=(9.0, 7.5, 2.8), furniture_rounds=2, walk="handheld")
 
 
 # ---- shapes ------------------------------------------------------------------------------
@@ -1025,6 +1045,57 @@ class CameraPath:
         return np.stack([look_pose(np.array([xy[i, 0], xy[i, 1], z[i]]), yaw[i], pitch[i], roll[i])
                          for i in range(n)])
 
+    def handheld_poses(self, n: int, rng: np.random.Generator, fps: float = 30.0) -> np.ndarray:
+        """(n, 4, 4) poses of a hand-held scan filmed at ``fps``.
+
+        The operator walks the loop at a varying pace (about 90 s a lap, never backwards),
+        drifts up to 0.1 m off it and films the room from its edge: the view faces the room
+        centre, swept 47-60 degrees either side every 25-35 s (plus up to 10 degrees of slower
+        wander), looking 7-23 degrees down; the hand shakes (a few millimetres and a fraction
+        of a degree at 1-4 Hz) and the walk bobs 1 cm at 1.8 Hz. Heights stay in
+        ``CAMERA_HEIGHT`` and the drift within ``CORRIDOR_RADIUS`` of the loop, so the room's
+        tall-furniture rule still keeps the camera clear of furniture.
+        """
+        t = np.arange(n) / fps
+        span = max(float(t[-1]), 1.0) if n else 1.0
+        laps = max(1.0, round(span / 90.0))
+        # pace: the wobble's slope (0.5 x the mean) keeps s increasing
+        wobble_period = _u(rng, 15.0, 25.0)
+        s = laps * t / span + 0.5 * laps / span * wobble_period / (2 * math.pi) * np.sin(
+            2 * math.pi * t / wobble_period + _u(rng, 0, 2 * math.pi))
+        xy = self.position(s)
+        for axis in range(2):
+            xy[:, axis] += (_smooth_noise(rng, t, 0.1, (8.0, 30.0))
+                            + _smooth_noise(rng, t, 0.004, (0.25, 1.0)))
+        inward = np.arctan2(self.centre[1] - xy[:, 1], self.centre[0] - xy[:, 0])
+        amp = 0.5 * self.sweeps[0]
+        yaw = (inward + amp * np.sin(2 * math.pi * t / _u(rng, 25.0, 35.0)
+                                      + self.sweeps[2])
+               + _smooth_noise(rng, t, math.radians(10.0), (3.0, 10.0))
+               + _smooth_noise(rng, t, math.radians(0.3), (0.25, 1.0)))
+        pitch = -np.radians(15.0 + 8.0 * np.sin(2 * math.pi * t / _u(rng, 15.0, 25.0)
+                                                + self.pitch[1])
+                            + _smooth_noise(rng, t, 0.5, (0.25, 1.0)))
+        lo, hi = CAMERA_HEIGHT
+        z = ((lo + hi) / 2 + 0.4 * (hi - lo) * np.sin(2 * math.pi * t / _u(rng, 40.0, 60.0)
+                                                      + self.wobble[3])
+             + 0.01 * np.sin(2 * math.pi * 1.8 * t))
+        roll = (np.radians(3.0) * np.sin(2 * math.pi * t / 11.0 + self.wobble[2])
+                + _smooth_noise(rng, t, math.radians(0.3), (0.25, 1.0)))
+        return np.stack([look_pose(np.array([xy[i, 0], xy[i, 1], z[i]]), yaw[i], pitch[i], roll[i])
+                         for i in range(n)])
+
+
+def _smooth_noise(rng: np.random.Generator, t: np.ndarray, amplitude: float,
+                  periods: tuple[float, float], k: int = 3) -> np.ndarray:
+    """A smooth random signal at times ``t`` (s): ``k`` sinusoids with periods drawn in
+    ``periods`` (s) and random phases, weighted so that |signal| <= ``amplitude``."""
+    period = rng.uniform(periods[0], periods[1], k)
+    phase = rng.uniform(0.0, 2 * math.pi, k)
+    weight = rng.uniform(0.5, 1.0, k)
+    waves = np.sin(2 * math.pi * t[None, :] / period[:, None] + phase[:, None])
+    return amplitude * (weight[:, None] * waves).sum(axis=0) / weight.sum()
+
 
 def _make_path(rng: np.random.Generator, W: float, D: float) -> CameraPath:
     return CameraPath(
@@ -1036,6 +1107,19 @@ def _make_path(rng: np.random.Generator, W: float, D: float) -> CameraPath:
                 _u(rng, 0, 2 * math.pi)),
         pitch=(float(rng.integers(3, 6)), _u(rng, 0, 2 * math.pi)),
     )
+
+
+def _widened(path: CameraPath, W: float, D: float, margin: float = 0.7) -> CameraPath:
+    """The loop scaled about its centre by up to ``HANDHELD_REACH``, nearer the walls (to look
+    across the room) but at least ``margin`` metres from them."""
+    xy = path.position(np.linspace(0.0, 1.0, 600, endpoint=False))
+    k = HANDHELD_REACH
+    for axis, half in ((0, W / 2), (1, D / 2)):
+        d = xy[:, axis] - path.centre[axis]
+        c = path.centre[axis]
+        room = np.where(d > 0, half - margin - c, half - margin + c)
+        k = min(k, float(np.min(room[d != 0] / np.abs(d[d != 0]))))
+    return replace(path, axes=(k * path.axes[0], k * path.axes[1]))
 
 
 # ---- tessellation ------------------------------------------------------------------------
@@ -1237,21 +1321,28 @@ def generate_room(seed: int, spec: SynthSpec = DEFAULT_SPEC) -> SyntheticRoom:
     if unknown:
         raise UnknownNameError("synthetic quirk", sorted(unknown)[0],
                                sorted(SYNTH_QUIRKS | WRITER_QUIRKS))
+    if spec.walk not in WALKS:
+        raise UnknownNameError("synthetic walk", spec.walk, list(WALKS))
     rng = np.random.default_rng(seed)
     W, D, H = _u(rng, 4.0, 8.0), _u(rng, 3.5, 7.0), _u(rng, 2.6, 3.0)
+    if spec.room_size is not None:  # drawn above all the same: the seed's stream is unchanged
+        W, D, H = (float(v) for v in spec.room_size)
     path = _make_path(rng, W, D)
+    if spec.walk == "handheld":
+        path = _widened(path, W, D)
 
     layout = Layout(rng, W, D, H, path.position(np.linspace(0, 1, 600, endpoint=False)))
 
     target = spec.n_objects if spec.n_objects is not None else int(rng.integers(15, 41))
-    _fill_room(layout, target)
+    _fill_room(layout, target, spec.furniture_rounds)
     _place_clutter(layout)
 
     parts_all = [p for obj in layout.placed for p in obj.shape.parts]
     h = _edge_for_target(parts_all, (W, D, H), spec.target_faces)
     verts, faces, cols, inst, labels, support = _build_mesh(layout, (W, D, H), h, rng)
 
-    poses = path.poses(spec.n_frames, rng)
+    poses = (path.poses(spec.n_frames, rng) if spec.walk == "loop"
+             else path.handheld_poses(spec.n_frames, rng))
     n = spec.n_frames
     bad_pose = (n // 3,) if "inf_pose" in spec.quirks and n >= 3 else ()
     zero_depth = (n // 2,) if "zero_depth" in spec.quirks and n >= 2 else ()
@@ -1265,7 +1356,7 @@ def generate_room(seed: int, spec: SynthSpec = DEFAULT_SPEC) -> SyntheticRoom:
     )
 
 
-def _fill_room(L: Layout, target: int) -> None:
+def _fill_room(L: Layout, target: int, rounds: int = 1) -> None:
     rng = L.rng
 
     def run(group: Callable[[Layout, int], int]) -> None:
@@ -1275,12 +1366,13 @@ def _fill_room(L: Layout, target: int) -> None:
     # room has repeated categories and stacked objects.
     for g in (_group_door, _group_window, _group_dining, _group_office, _group_boxes):
         run(g)
-    optional = [g for g in GROUPS if g != "box"]
-    rng.shuffle(optional)
-    for name in optional:
-        if L.count() >= target:
-            break
-        run(GROUPS[name])
+    for _ in range(rounds):
+        optional = [g for g in GROUPS if g != "box"]
+        rng.shuffle(optional)
+        for name in optional:
+            if L.count() >= target:
+                break
+            run(GROUPS[name])
     for attempt in range(60):
         if L.count() >= target:
             break

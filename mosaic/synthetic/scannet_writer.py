@@ -36,7 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +111,8 @@ class ReleaseScene:
         axis_alignment: (4, 4) with aligned = A @ raw; None -> the key is not written.
         color_K: (3, 3) at ``color_size``; depth_K: (3, 3) at ``depth_size``.
         color_size, depth_size: (width, height).
-        frames: the sensor sequence.
+        frames: the sensor sequence (any sequence: a lazy one renders frames as they are
+            written, so a 5,500-frame scan is never held in memory).
     """
 
     scene_id: str
@@ -125,7 +126,7 @@ class ReleaseScene:
     color_size: tuple[int, int]
     depth_K: np.ndarray
     depth_size: tuple[int, int]
-    frames: list[ReleaseFrame]
+    frames: Sequence[ReleaseFrame]
     scene_type: str = "Living room / Lounge"
     sensor_name: str = "StructureSensor"
 

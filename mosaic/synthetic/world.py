@@ -10,7 +10,9 @@ millimetres, uint16, 0 = miss) and either
 * ``write_synthetic_dataset``: writes a small ScanNet v2 release (``scans/``, ``scans_test/``,
   label table, split lists) through ``scannet_writer``, with a non-identity ``axisAlignment``
   (the raw world is the aligned one turned about z and shifted, as in the release) and the
-  release's known defects on a few scenes.
+  release's known defects on a few scenes, or
+* ``write_scannet_size_scan``: writes one real-size scan (``SCANNET_SIZE_SPEC``) in the same
+  layout, the benchmark scene.
 
 Cameras are OpenCV (x right, y down, z forward); poses are camera-to-world.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +37,7 @@ from ..visibility.base import get_backend, world_ray_directions
 from .room import (
     CATEGORY_FILE,
     DEFAULT_SPEC,
+    SCANNET_SIZE_SPEC,
     SYNTH_QUIRKS,
     SyntheticRoom,
     SynthSpec,
@@ -51,6 +54,7 @@ from .scannet_writer import (
 )
 
 __all__ = [
+    "SCANNET_SIZE_SPEC",
     "SynthSpec",
     "SyntheticRoom",
     "SynthSummary",
@@ -58,6 +62,7 @@ __all__ = [
     "generate_room",
     "make_scene",
     "release_scene",
+    "write_scannet_size_scan",
     "write_synthetic_dataset",
     "DATASET_QUIRKS",
 ]
@@ -272,24 +277,68 @@ def raw_transform(seed: int, vertices: np.ndarray) -> np.ndarray:
     return M
 
 
+class RenderedFrames(Sequence[ReleaseFrame]):
+    """The room's frames as release frames (raw-world pose, JPEG colour, depth in mm), rendered
+    when read: writing a long walk-through never holds its images in memory.
+
+    Iterating with ``workers`` > 1 renders in that many processes, in order; the bytes do not
+    depend on ``workers``.
+    """
+
+    def __init__(self, room: SyntheticRoom, M: np.ndarray, renderer: RoomRenderer | None = None,
+                 workers: int = 1):
+        """``M``: (4, 4) raw-from-aligned transform applied to every pose."""
+        self.room, self.M, self.workers = room, M, workers
+        self.store = SyntheticFrameStore(room, renderer)
+
+    def __len__(self) -> int:
+        return len(self.room.poses)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i = i % len(self)
+        raw_pose = self.M @ self.room.poses[i]
+        if i in self.room.invalid_pose_frames:
+            raw_pose = np.full((4, 4), -np.inf)
+        return ReleaseFrame(cam_to_world=raw_pose, color_jpeg=self.store.read_color(i),
+                            depth_mm=self.store.read_depth_mm(i))
+
+    def __iter__(self) -> Iterator[ReleaseFrame]:
+        if self.workers <= 1 or len(self) < 2:
+            yield from (self[i] for i in range(len(self)))
+            return
+        with ProcessPoolExecutor(max_workers=self.workers, initializer=_set_render_frames,
+                                 initargs=(self,)) as ex:
+            yield from ex.map(_render_frame, range(len(self)), chunksize=8)
+
+
+_RENDER_FRAMES: RenderedFrames | None = None  # per worker process (set by its initializer)
+
+
+def _set_render_frames(frames: RenderedFrames) -> None:
+    global _RENDER_FRAMES
+    _RENDER_FRAMES = frames
+
+
+def _render_frame(i: int) -> ReleaseFrame:
+    assert _RENDER_FRAMES is not None
+    return _RENDER_FRAMES[i]
+
+
 def release_scene(room: SyntheticRoom, scene_id: str, *, aligned: bool = True,
-                  renderer: RoomRenderer | None = None) -> ReleaseScene:
-    """Render every frame and express the room in a raw world for ``write_release_scene``.
+                  renderer: RoomRenderer | None = None, workers: int = 1) -> ReleaseScene:
+    """Express the room in a raw world for ``write_release_scene``; frames are rendered as
+    they are written (``RenderedFrames``, in ``workers`` processes).
 
     ``aligned`` False (test scenes) writes no ``axisAlignment``: the raw frame is still turned
     and shifted, so a reader without the alignment sees an unaligned room, as in scans_test.
     """
-    rend = renderer or room_renderer(room)
-    store = SyntheticFrameStore(room, rend)
     M = raw_transform(room.seed, room.vertices)
     raw_vertices = (room.vertices.astype(np.float64) @ M[:3, :3].T + M[:3, 3]).astype(np.float32)
-    frames = []
-    for i, pose in enumerate(room.poses):
-        raw_pose = M @ pose
-        if i in room.invalid_pose_frames:
-            raw_pose = np.full((4, 4), -np.inf)
-        frames.append(ReleaseFrame(cam_to_world=raw_pose, color_jpeg=store.read_color(i),
-                                   depth_mm=store.read_depth_mm(i)))
+    frames = RenderedFrames(room, M, renderer, workers)
     spec = room.spec
     return ReleaseScene(
         scene_id=scene_id,
@@ -348,11 +397,12 @@ class SynthSummary:
 
 
 def _write_one(root: Path, scene_id: str, seed: int, spec: SynthSpec, test_split: bool,
-               quirks: frozenset[str]) -> dict:
+               quirks: frozenset[str], render_workers: int = 1) -> dict:
     synth_quirks = frozenset(quirks & SYNTH_QUIRKS)
     room = generate_room(seed, replace(spec, quirks=synth_quirks))
     nyu40 = {c.raw_category: c.nyu40id for c in scannet_categories().values()}
-    write_release_scene(root, release_scene(room, scene_id, aligned=not test_split),
+    write_release_scene(root, release_scene(room, scene_id, aligned=not test_split,
+                                            workers=render_workers),
                         test_split=test_split, quirks=frozenset(quirks - SYNTH_QUIRKS),
                         seed=seed, nyu40_of=nyu40)
     return {
@@ -413,6 +463,27 @@ def write_synthetic_dataset(out: str | Path, n_scenes: int = 8, seed: int = 0,
             results.append(_write_one(*job))
             done(job[1])
 
+    return _finish_release(root, splits, jobs, results)
+
+
+def write_scannet_size_scan(out: str | Path, seed: int = 0, spec: SynthSpec = SCANNET_SIZE_SPEC,
+                            scene_id: str = "scene0000_00", workers: int = 1) -> SynthSummary:
+    """Write one ScanNet-size train scan (``SCANNET_SIZE_SPEC``: ~160k faces, 100 annotated
+    objects, a 5,500-frame hand-held walk) as a ScanNet v2 release under ``out``: the scan
+    of ``generate_room(seed, spec)`` (the room ``make_scene(seed, spec)`` builds in memory),
+    no defects, no test scene, plus the label table and split lists. ``workers`` processes
+    render its frames (about 60 ms of CPU each); the bytes do not depend on ``workers``.
+    """
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    job = (root, scene_id, seed, spec, False, frozenset())
+    result = _write_one(*job, render_workers=workers)
+    return _finish_release(root, {"train": [scene_id], "val": [], "test": []}, [job], [result])
+
+
+def _finish_release(root: Path, splits: dict[str, list[str]], jobs: list[tuple],
+                    results: list[dict]) -> SynthSummary:
+    """Write the label table and split lists; summarise the scenes written by ``jobs``."""
     cats = sorted(scannet_categories().values(), key=lambda c: c.id)
     write_label_table(root, [LabelRow(id=c.id, raw_category=c.raw_category, category=c.category,
                                       nyu40id=c.nyu40id, nyu40class=c.nyu40class, count=c.count)

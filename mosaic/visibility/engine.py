@@ -1,29 +1,41 @@
-"""Per-view visibility labels from first-hit ray casting (product.md section 2).
+"""Per-view visibility labels from first-hit ray casting (defined in docs/concepts.md).
 
 For a view, one ray per pixel of the labelling image (long side ``max_side``, intrinsics scaled)
 gives the first-hit face, hence the instance buffer and depth. Amodal footprints are exact ray
 casts of each object alone:
 
-* ``pruned`` (default): inside the image only the *undecided* pixels of the object's projected
-  box are cast against the object alone: pixels whose first hit is another surface lying in front
-  of the object's farthest vertex. Every other pixel is decided by the first-hit buffer (the
-  object's own pixels are amodal; a miss or a first hit behind the object's far bound means the ray
-  passed the object's depth range without meeting it). The result equals the exact render.
+* ``pruned`` (default): inside the image only the *undecided* pixels of the object's possible
+  footprint are cast against the object alone: pixels whose first hit is another surface lying
+  in front of the object's farthest vertex. Every other pixel is decided by the first-hit buffer
+  (the object's own pixels are amodal; a miss or a first hit behind the object's far bound means
+  the ray passed the object's depth range without meeting it). The result equals the exact
+  render.
 * ``exact``: every pixel of the projected box is cast against the object alone (the reference).
 
 Outside the image both methods cast the object alone over its projected box on an enlarged
 image plane (``enlarge`` image sizes beyond each border), split into strips that lie wholly
 outside the image. ``exact`` casts every pixel there. ``pruned`` casts a regular sub-grid when the
 strips hold more than ``_OUTSIDE_RAYS`` (1024) pixels, weighting each hit by its cell's area; the
-benchmark reports the resulting error against ``exact`` (it must stay within the accuracy bar of
-product.md: mean <= 0.01, p99 <= 0.05 on occlusion and truncation).
+benchmark reports the resulting error against ``exact`` (it must stay within the accuracy bar:
+mean <= 0.01, p99 <= 0.05 on occlusion and truncation; docs/performance.md).
+
+``pruned`` runs vectorised over the objects of a view (``ViewLabeller.label``): one pass over the
+instance buffer gives every object's visible pixels, box and median depth; the objects' convex
+hulls bound the pixels and out-of-image cells each could cover (``hulls.TargetHulls``: rays
+outside that bound cannot meet the object, so skipping them changes no hit), and each object
+costs one cast of its remaining rays. ``ViewLabeller.label_reference`` is the slow per-object
+version of the same method (a 2D hull per object and view); the two give identical labels
+(tests/test_visibility.py).
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,6 +51,7 @@ from .base import (
     scaled_intrinsics,
     world_ray_directions,
 )
+from .hulls import Silhouettes, TargetHulls, hull_points
 
 _OUTSIDE_RAYS = 1024  # out-of-image rays per object for the pruned method (sub-grid above it)
 
@@ -51,6 +64,19 @@ def structural_ids(scene: Scene, config: VisibilityConfig) -> set[int]:
         for o in scene.objects
         if o.structural or o.category in names or o.label in names
     }
+
+
+def countable_faces(scene: Scene, config: VisibilityConfig) -> np.ndarray:
+    """(F,) bool: faces of annotated non-structural objects (what ``visible_faces`` lists)."""
+    fi = scene.face_instance
+    return (fi >= 1) & ~np.isin(fi, list(structural_ids(scene, config)))
+
+
+def _visible_faces(face: np.ndarray, countable: np.ndarray) -> np.ndarray:
+    """Sorted ids of countable faces among one view's first hits (face (h*w,), -1 = miss)."""
+    seen = np.zeros(len(countable) + 1, bool)  # a mask beats np.unique's sort here
+    seen[face] = True  # a miss marks the extra last entry
+    return np.flatnonzero(seen[:-1] & countable)
 
 
 class SceneCasters:
@@ -77,7 +103,7 @@ class SceneCasters:
         """
         hull = self._hulls.get(instance_id)
         if hull is None:
-            hull = _hull_points(self._object_mesh(instance_id)[0])
+            hull = hull_points(self._object_mesh(instance_id)[0])
             self._hulls[instance_id] = hull
         return hull
 
@@ -100,18 +126,6 @@ class SceneCasters:
         )
 
 
-def _hull_points(verts: np.ndarray) -> np.ndarray:
-    """Vertices of the 3D convex hull (all points when the hull is degenerate, e.g. flat)."""
-    if len(verts) <= 8:
-        return verts
-    from scipy.spatial import ConvexHull, QhullError
-
-    try:
-        return verts[ConvexHull(verts).vertices]
-    except (QhullError, ValueError):
-        return verts
-
-
 @dataclass(frozen=True)
 class _ViewGeometry:
     frame: Frame
@@ -123,18 +137,57 @@ class _ViewGeometry:
     dirs: np.ndarray  # (h*w, 3) float32 world directions, camera z = 1
 
 
-def _view_geometry(frame: Frame, max_side: int) -> _ViewGeometry:
+def _view_geometry(frame: Frame, max_side: int, out: np.ndarray | None = None
+                   ) -> _ViewGeometry:
+    """The view's labelling size, intrinsics and ray directions (into ``out`` if given)."""
     w, h, _ = labelling_size(frame.width, frame.height, max_side)
     sx, sy = w / frame.width, h / frame.height
     K = scaled_intrinsics(frame.K, sx, sy)
-    dirs = world_ray_directions(K, frame.cam_to_world, w, h)
+    dirs = world_ray_directions(K, frame.cam_to_world, w, h,
+                                None if out is None else out[: w * h])
     return _ViewGeometry(frame, w, h, sx, sy, K, dirs)
+
+
+def _fill_rows(out: np.ndarray, row: np.ndarray) -> None:
+    """out[:] = row for an (N, 3) array, one column at a time (a broadcast over a 3-wide last
+    axis is ~3x slower)."""
+    for c in range(3):
+        out[:, c] = row[c]
+
+
+def batch_rays(frames: Sequence[Frame], max_side: int
+               ) -> tuple[list[_ViewGeometry], np.ndarray, np.ndarray]:
+    """Every pixel ray of a batch of views, written once into two arrays (no concatenation).
+
+    Returns the views' geometry (each ``dirs`` a slice of the batch) and the batch's origins
+    and directions, (N, 3) float32 C-contiguous, view after view.
+    """
+    sizes = [labelling_size(f.width, f.height, max_side) for f in frames]
+    n = sum(w * h for w, h, _ in sizes)
+    origins = np.empty((n, 3), np.float32)
+    dirs = np.empty((n, 3), np.float32)
+    geos, start = [], 0
+    for f, (w, h, _) in zip(frames, sizes, strict=True):
+        geos.append(_view_geometry(f, max_side, dirs[start:]))
+        _fill_rows(origins[start : start + w * h], f.cam_to_world[:3, 3])
+        start += w * h
+    return geos, origins, dirs
+
+
+class _Buffers(NamedTuple):
+    """A view's first-hit buffers, (h*w,) row-major: face int32 (-1 miss), instance id int32
+    (-1 miss), camera depth float32 (0 on a miss) and ray parameter t float32 (inf on a miss;
+    the depth on a hit, directions having camera z = 1)."""
+
+    face: np.ndarray
+    inst: np.ndarray
+    depth: np.ndarray
+    t: np.ndarray
 
 
 def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
     """Bin 1 - visible_ratio into none / low / medium / high."""
-    hidden = 1.0 - visible_ratio
-    return OCC_LEVELS[int(np.searchsorted(np.asarray(bins), hidden, side="right"))]
+    return OCC_LEVELS[bisect.bisect_right(bins, 1.0 - visible_ratio)]
 
 
 def visibility_state(visible: bool, occlusion: float, truncation: float, full: float) -> str:
@@ -155,6 +208,65 @@ def _span_box(span: tuple[int, int, int, int], sx: float, sy: float) -> tuple[fl
     continuous coordinates."""
     r0, r1, c0, c1 = span
     return (float(c0 / sx), float(r0 / sy), float((c1 + 1) / sx), float((r1 + 1) / sy))
+
+
+def is_visible(visible_px: int, visible_ratio: float, min_px: int, image_px: int,
+               config: VisibilityConfig) -> bool:
+    """The ``visible`` rule (docs/concepts.md): enough visible pixels, and a large enough share
+    of the footprint or a large share of the image (a couch close by shows a small share of its
+    huge footprint yet fills much of the frame)."""
+    return visible_px >= min_px and (
+        visible_ratio >= config.min_visible_ratio
+        or visible_px >= math.ceil(config.large_visible_frac * image_px)
+    )
+
+
+def _record(
+    iid: int,
+    V: int,
+    A_in: int,
+    A_tot: float,
+    vis_span: tuple[int, int, int, int] | None,
+    hid_span: tuple[int, int, int, int] | None,
+    depth_med: float,
+    occluders: tuple[tuple[int, int], ...],
+    g: _ViewGeometry,
+    min_px: int,
+    cfg: VisibilityConfig,
+) -> ObjectVisibility:
+    """One object's labels from its pixel counts (V, A_in as ints, A_tot as float) and spans
+    (r_min, r_max, c_min, c_max) of its visible and hidden pixels at the labelling size."""
+    truncation = 1.0 - A_in / A_tot
+    occlusion = 1.0 - V / A_in if A_in > 0 else 0.0
+    visible_ratio = V / A_tot
+    visible = is_visible(V, visible_ratio, min_px, g.w * g.h, cfg)
+    bbox_vis = _span_box(vis_span, g.sx, g.sy) if vis_span else None
+    center = (
+        ((bbox_vis[0] + bbox_vis[2]) / 2.0, (bbox_vis[1] + bbox_vis[3]) / 2.0)
+        if bbox_vis else None
+    )
+    if vis_span is None or hid_span is None:
+        am_span = vis_span or hid_span
+    else:
+        am_span = (min(vis_span[0], hid_span[0]), max(vis_span[1], hid_span[1]),
+                   min(vis_span[2], hid_span[2]), max(vis_span[3], hid_span[3]))
+    return ObjectVisibility(
+        instance_id=iid,
+        visible_px=V,
+        amodal_px_in=A_in,
+        amodal_px_total=int(round(A_tot)),
+        truncation=float(truncation),
+        occlusion=float(occlusion),
+        visible_ratio=float(visible_ratio),
+        bbox_visible=bbox_vis,
+        bbox_amodal=_span_box(am_span, g.sx, g.sy),
+        center_visible=center,
+        depth_median=depth_med,
+        occluders=occluders,
+        state=visibility_state(visible, occlusion, truncation, cfg.full_threshold),
+        occ_level=occ_level(visible_ratio, cfg.occ_bins),
+        visible=bool(visible),
+    )
 
 
 class ViewLabeller:
@@ -180,19 +292,37 @@ class ViewLabeller:
             for o in scene.objects
             if o.instance_id >= 1 and o.instance_id not in structural
         ]
-        fi = scene.face_instance
-        self._countable_face = (fi >= 1) & ~np.isin(fi, list(structural))
+        self._countable_face = countable_faces(scene, cfg)
+        self._inst_of_face = np.append(scene.face_instance, -1).astype(np.int32)
+        self._hulls: TargetHulls | None = None
+        self._slot_of_face = np.zeros(0, np.int32)
 
     def label(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
-        """Cast a batch of views in one backend call, then label each."""
-        geos = [_view_geometry(f, self.config.max_side) for f in frames]
-        if not geos:
+        """Cast a batch of views in one backend call, then label them (``pruned``: all the
+        views of one labelling size at once, vectorised over (object, view) pairs)."""
+        if self.config.amodal_method != "pruned":
+            return self.label_reference(frames)
+        if not frames:
             return []
-        origins = np.concatenate(
-            [np.broadcast_to(g.frame.cam_to_world[:3, 3].astype(np.float32), g.dirs.shape)
-             for g in geos]
-        )
-        face, t = self.casters.full.cast(origins, np.concatenate([g.dirs for g in geos]))
+        geos, origins, dirs = batch_rays(frames, self.config.max_side)
+        face, t = self.casters.full.cast(origins, dirs)
+        out: list[ViewVisibility] = []
+        start = first = 0
+        for i in range(1, len(geos) + 1):  # runs of views with the same labelling size
+            if i == len(geos) or (geos[i].w, geos[i].h) != (geos[first].w, geos[first].h):
+                n = (i - first) * geos[first].w * geos[first].h
+                out += self._label_fast(geos[first:i], dirs[start : start + n],
+                                        face[start : start + n], t[start : start + n])
+                start, first = start + n, i
+        return out
+
+    def label_reference(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
+        """``label`` computed view by view and object by object (slow): the reference of the
+        vectorised ``pruned`` path, identical labels; with ``exact`` it is ``label`` itself."""
+        if not frames:
+            return []
+        geos, origins, dirs = batch_rays(frames, self.config.max_side)
+        face, t = self.casters.full.cast(origins, dirs)
         out, start = [], 0
         for g in geos:
             n = g.w * g.h
@@ -201,34 +331,196 @@ class ViewLabeller:
         return out
 
     def _label_one(self, g: _ViewGeometry, face: np.ndarray, t: np.ndarray) -> ViewVisibility:
-        cfg, scene = self.config, self.scene
-        hit = face >= 0
-        inst = np.full(face.shape, -1, np.int32)
-        inst[hit] = scene.face_instance[face[hit]]
-        depth = np.where(hit, t, 0.0).astype(np.float32)
-        inst_img = inst.reshape(g.h, g.w)
-        depth_img = depth.reshape(g.h, g.w)
-        seen = np.zeros(len(self._countable_face), bool)  # a mask beats np.unique's sort here
-        seen[face[hit]] = True
-        vis_faces = np.flatnonzero(seen & self._countable_face)
-
+        cfg = self.config
+        inst = self._inst_of_face[face]  # face -1 (a miss) reads the appended -1
+        depth = np.where(face >= 0, t, np.float32(0.0))
+        vis_faces = _visible_faces(face, self._countable_face)
         min_px = max(1, math.ceil(cfg.min_visible_frac * g.w * g.h))
+        return ViewVisibility(
+            frame_id=g.frame.frame_id,
+            instance_buffer=inst.reshape(g.h, g.w),
+            depth=depth.reshape(g.h, g.w),
+            face_buffer=face.reshape(g.h, g.w).astype(np.int32, copy=False),
+            scale=g.sx,
+            objects=tuple(self._objects_reference(g, _Buffers(face, inst, depth, t), min_px)),
+            visible_faces=vis_faces,
+        )
+
+    # ---- vectorised over objects (the ``pruned`` method) --------------------------------------
+    def _target_hulls(self) -> TargetHulls:
+        if self._hulls is None:
+            self._hulls = TargetHulls.build(self.targets,
+                                            [self.casters.hull(i) for i in self.targets])
+            top = int(self.scene.face_instance.max(initial=0))
+            top = max(top, int(self._hulls.ids.max(initial=0)))
+            slot_of = np.full(top + 2, -1, np.int32)  # instance id + 1 -> object slot
+            slot_of[self._hulls.ids + 1] = np.arange(len(self._hulls.ids))
+            self._slot_of_face = slot_of[self._inst_of_face + 1]  # face -1 reads -1
+        return self._hulls
+
+    def _label_fast(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, face: np.ndarray,
+                    t: np.ndarray) -> list[ViewVisibility]:
+        """Label views of one size together. dirs (V*h*w, 3), face, t (V*h*w,): their pixel
+        rays and first hits, view after view; the views' buffers are slices of the batch
+        arrays."""
+        cfg = self.config
+        nv, w, h = len(geos), geos[0].w, geos[0].h
+        hw = w * h
+        # faces seen per view: a mask beats np.unique's sort; a miss marks the row's extra
+        # last entry (view 0's misses wrap to the very last entry)
+        n_faces = len(self._countable_face) + 1
+        seen = np.zeros(nv * n_faces, bool)
+        seen[np.repeat(np.arange(nv) * n_faces, hw) + face] = True
+        seen = seen.reshape(nv, n_faces)[:, :-1] & self._countable_face
+        min_px = max(1, math.ceil(cfg.min_visible_frac * hw))
+        records = self._records_fast(geos, dirs, face, t, min_px)
+        views = []
+        for v, g in enumerate(geos):
+            # per-view buffers, as the reference makes them: batch-sized arrays kept by the
+            # views would interleave with the batch's temporaries and fragment the heap
+            f = face[v * hw : (v + 1) * hw]
+            views.append(ViewVisibility(
+                frame_id=g.frame.frame_id,
+                instance_buffer=self._inst_of_face[f].reshape(h, w),
+                depth=np.where(f >= 0, t[v * hw : (v + 1) * hw], np.float32(0.0)).reshape(h, w),
+                face_buffer=f.reshape(h, w),
+                scale=g.sx,
+                objects=tuple(records[v]),
+                visible_faces=np.flatnonzero(seen[v]),
+            ))
+        return views
+
+    def _records_fast(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, face: np.ndarray,
+                      t: np.ndarray, min_px: int) -> list[list[ObjectVisibility]]:
+        """Every target's record in views of one size, vectorised over (object, view) pairs
+        q = k * V + v (object-major, so one cast per object covers all the views).
+
+        dirs: (V*h*w, 3) the views' pixel rays; face, t: (V*h*w,) their first hits (as
+        ``_Buffers``: t is the camera depth of a hit, inf on a miss)."""
+        cfg = self.config
+        hulls = self._target_hulls()
+        nv, n_obj = len(geos), len(hulls)
+        out: list[list[ObjectVisibility]] = [[] for _ in geos]
+        if n_obj == 0:
+            return out
+        w, h = geos[0].w, geos[0].h
+        hw, nq = w * h, n_obj * nv
+        view_of = np.tile(np.arange(nv), n_obj)  # pair -> view
+        obj_of = np.repeat(np.arange(n_obj), nv)  # pair -> object slot
+        P = np.stack([g.frame.cam_to_world for g in geos])
+        K = np.stack([g.K for g in geos])
+        pc = hulls.camera_points(P)  # (V, points, 3)
+        z = pc[..., 2]
+        zmax = np.maximum.reduceat(z, hulls.starts, axis=1).T.ravel()
+        allfront = (np.minimum.reduceat(z, hulls.starts, axis=1) > cfg.near).T.ravel()
+        c0, r0, c1, r1 = self._pixel_boxes(K, pc, hulls.starts, allfront, w, h)
+        active = (zmax > cfg.near) & (c0 < c1) & (r0 < r1)
+        ic0, ir0 = np.maximum(c0, 0), np.maximum(r0, 0)
+        ic1, ir1 = np.minimum(c1, w), np.minimum(r1, h)
+        inwin = active & (ic0 < ic1) & (ir0 < ir1)  # only these can have A_in > 0
+
+        slot = self._slot_of_face[face]  # object slot of each first hit, -1: not a target
+        px = np.flatnonzero(slot >= 0)
+        pv = px // hw
+        px_q = slot[px] * nv + pv
+        counts = np.bincount(px_q, minlength=nq)
+        V = counts * inwin
+        vis = _VisibleStats(px - pv * hw, px_q, t[px], counts, w, h)
+
+        # rays that might meet each object alone: undecided pixels of its window (first hit
+        # another surface in front of the object's far bound), sub-grid cells outside
+        sil = hulls.silhouettes(P, K, inwin)
+        qs = np.flatnonzero(inwin)
+        win_q, win_pix = _window_pixels(qs, (ic0, ir0, ic1, ir1), view_of[qs] * hw, sil, nq, w)
+        thr = (zmax * (1 + 1e-5) + 1e-5).astype(np.float32)  # as the reference compares
+        undecided = (slot[win_pix] != obj_of[win_q]) & (t[win_pix] <= thr[win_q])  # inf: miss
+        win_q, win_pix = win_q[undecided], win_pix[undecided]
+        out_box = inwin & ((c0 < 0) | (r0 < 0) | (c1 > w) | (r1 > h))
+        rects = _outside_rects(np.flatnonzero(out_box), (c0, r0, c1, r1), w, h)
+        out_q, out_x, out_y, out_w = _outside_cells(rects, sil, nq)
+
+        hit_in, hit_out = self._cast_rays(geos, dirs, hulls.ids, win_q, win_pix, out_q, out_x,
+                                          out_y)
+        h_q, h_pix = win_q[hit_in], win_pix[hit_in]
+        n_hidden = np.bincount(h_q, minlength=nq)
+        A_in = V + n_hidden
+        A_out = np.bincount(out_q[hit_out], weights=out_w[hit_out], minlength=nq)
+        hid_span = _spans(h_q, h_pix % hw, n_hidden, w)
+        occluders = _occluders(h_q, self._inst_of_face[face[h_pix]], nq)
+        ids = hulls.ids.tolist()
+        for q in np.flatnonzero(A_in > 0).tolist():
+            v = q % nv
+            out[v].append(_record(
+                ids[q // nv], int(V[q]), int(A_in[q]), int(A_in[q]) + float(A_out[q]),
+                vis.span(q), hid_span.get(q), vis.median(q), occluders.get(q, ()), geos[v],
+                min_px, cfg,
+            ))
+        return out
+
+    def _pixel_boxes(self, K: np.ndarray, pc: np.ndarray, starts: np.ndarray,
+                     allfront: np.ndarray, w: int, h: int) -> tuple[np.ndarray, ...]:
+        """``_pixel_box`` of every (object, view) pair at once: (c0, r0, c1, r1) (K*V,) int64
+        each, object-major. K: (V, 3, 3); pc: (V, points, 3) hull points in camera frames."""
+        e = self.config.enlarge
+        lim = (-int(e * w), -int(e * h), int((1 + e) * w), int((1 + e) * h))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = K[:, 0, 0, None] * pc[..., 0] / pc[..., 2] + K[:, 0, 2, None]
+            v = K[:, 1, 1, None] * pc[..., 1] / pc[..., 2] + K[:, 1, 2, None]
+            umin = np.minimum.reduceat(u, starts, axis=1).T.ravel()
+            umax = np.maximum.reduceat(u, starts, axis=1).T.ravel()
+            vmin = np.minimum.reduceat(v, starts, axis=1).T.ravel()
+            vmax = np.maximum.reduceat(v, starts, axis=1).T.ravel()
+            box = (
+                np.maximum(lim[0], np.floor(umin - 0.5) - 1),
+                np.maximum(lim[1], np.floor(vmin - 0.5) - 1),
+                np.minimum(lim[2], np.ceil(umax - 0.5) + 2),
+                np.minimum(lim[3], np.ceil(vmax - 0.5) + 2),
+            )
+        return tuple(np.where(allfront, b, lm).astype(np.int64)
+                     for b, lm in zip(box, lim, strict=True))
+
+    def _cast_rays(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, ids: np.ndarray,
+                   win_q: np.ndarray, win_pix: np.ndarray, out_q: np.ndarray,
+                   out_x: np.ndarray, out_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cast window pixels (indices into the views' pixel rays ``dirs``, (V*h*w, 3)) and
+        out-of-image sample points of (object, view) pairs against their object alone:
+        (hit_in, hit_out) bool. Pairs are object-major, so each object's rays in all the views
+        are two runs (window, outside): two backend calls per object."""
+        nv = len(geos)
+        cams = np.stack([g.frame.cam_to_world[:3, 3] for g in geos]).astype(np.float32)
+        # np.take on rows is several times faster than fancy indexing of an (N, 3) array
+        in_dirs = np.take(dirs, win_pix, axis=0)
+        in_origins = np.take(cams, win_pix // (geos[0].w * geos[0].h), axis=0)
+        out_view = out_q % nv
+        out_dirs = np.empty((len(out_q), 3), np.float32)
+        for v in np.unique(out_view).tolist():  # the reference's ray arithmetic, view by view
+            sel = np.flatnonzero(out_view == v)
+            d_cam = pixel_directions(geos[v].K, out_x[sel], out_y[sel])
+            out_dirs[sel] = camera_to_world_dirs(d_cam, geos[v].frame.cam_to_world)
+        out_origins = np.take(cams, out_view, axis=0)
+        hits = []
+        for q, origins, rays in ((win_q, in_origins, in_dirs), (out_q, out_origins, out_dirs)):
+            hit = np.zeros(len(q), bool)
+            n = np.bincount(q // nv, minlength=len(ids))
+            ends = np.cumsum(n)
+            for k in np.flatnonzero(n).tolist():
+                s, e = int(ends[k] - n[k]), int(ends[k])
+                hit[s:e] = self.casters.object(int(ids[k])).hits(origins[s:e], rays[s:e])
+            hits.append(hit)
+        return hits[0], hits[1]
+
+    # ---- object by object (``exact``, and the reference of ``pruned``) ------------------------
+    def _objects_reference(self, g: _ViewGeometry, buf: _Buffers, min_px: int
+                           ) -> list[ObjectVisibility]:
         P = g.frame.cam_to_world
         R, tc = P[:3, :3], P[:3, 3]
+        inst_img, depth_img = buf.inst.reshape(g.h, g.w), buf.depth.reshape(g.h, g.w)
         records = []
         for iid in self.targets:
             rec = self._label_object(g, iid, inst_img, depth_img, R, tc, min_px)
             if rec is not None:
                 records.append(rec)
-        return ViewVisibility(
-            frame_id=g.frame.frame_id,
-            instance_buffer=inst_img,
-            depth=depth_img,
-            face_buffer=face.reshape(g.h, g.w).astype(np.int32),
-            scale=g.sx,
-            objects=tuple(records),
-            visible_faces=vis_faces,
-        )
+        return records
 
     def _pixel_box(self, g: _ViewGeometry, verts_cam: np.ndarray) -> tuple[int, int, int, int]:
         """Pixel index box (c0, r0, c1, r1), end-exclusive, on the enlarged plane."""
@@ -309,48 +601,14 @@ class ViewLabeller:
         if A_in == 0:
             return None  # no footprint in the image: nothing a question could use
         A_tot = A_in + self._outside_hits(g, iid, origin, R, (c0, r0, c1, r1))
-
-        truncation = 1.0 - A_in / A_tot
-        occlusion = 1.0 - V / A_in if A_in > 0 else 0.0
-        visible_ratio = V / A_tot
-        # enough pixels, and enough of its footprint or a large share of the image (a couch
-        # close by shows a small share of its huge footprint yet fills much of the frame)
-        visible = V >= min_px and (visible_ratio >= cfg.min_visible_ratio
-                                   or V >= math.ceil(cfg.large_visible_frac * g.w * g.h))
-        bbox_vis = _span_box(vis_span, g.sx, g.sy) if vis_span else None
-        center = (
-            ((bbox_vis[0] + bbox_vis[2]) / 2.0, (bbox_vis[1] + bbox_vis[3]) / 2.0)
-            if bbox_vis else None
-        )
-        spans = [sp for sp in (vis_span, hid_span) if sp is not None]
-        am_span = (
-            min(sp[0] for sp in spans), max(sp[1] for sp in spans),
-            min(sp[2] for sp in spans), max(sp[3] for sp in spans),
-        )
-        bbox_am = _span_box(am_span, g.sx, g.sy)
         if len(hidden_ids):
             ids, counts = np.unique(hidden_ids, return_counts=True)
             order = np.lexsort((ids, -counts))
             occluders = tuple((int(ids[k]), int(counts[k])) for k in order)
         else:
             occluders = ()
-        return ObjectVisibility(
-            instance_id=iid,
-            visible_px=V,
-            amodal_px_in=A_in,
-            amodal_px_total=int(round(A_tot)),
-            truncation=float(truncation),
-            occlusion=float(occlusion),
-            visible_ratio=float(visible_ratio),
-            bbox_visible=bbox_vis,
-            bbox_amodal=bbox_am,
-            center_visible=center,
-            depth_median=depth_med,
-            occluders=occluders,
-            state=visibility_state(visible, occlusion, truncation, cfg.full_threshold),
-            occ_level=occ_level(visible_ratio, cfg.occ_bins),
-            visible=bool(visible),
-        )
+        return _record(iid, V, A_in, A_tot, vis_span, hid_span, depth_med, occluders, g,
+                       min_px, cfg)
 
     def _outside_hits(
         self,
@@ -426,6 +684,179 @@ def _outside_strips(
     return [b for b in out if b[0] < b[2] and b[1] < b[3]]
 
 
+class _VisibleStats:
+    """Box and median depth of every group's visible pixels (a group: an object in a view),
+    from one pass over the views' first-hit buffers.
+
+    px: (n,) flat pixel indices within their view of the pixels whose first hit is a target;
+    group: (n,) their group; d: (n,) their depths (float32, >= 0); counts: (G,) pixels per
+    group; w, h: image size.
+    """
+
+    def __init__(self, px: np.ndarray, group: np.ndarray, d: np.ndarray, counts: np.ndarray,
+                 w: int, h: int):
+        nz = np.flatnonzero(counts)
+        self._index = {k: i for i, k in enumerate(nz.tolist())}
+        if not len(nz):
+            return
+        rows = px // w
+        # boxes: which rows and columns hold each group's pixels (flat indices: a 2D fancy
+        # assignment is twice as slow)
+        present = np.zeros(len(counts) * h, bool)
+        present[group * h + rows] = True
+        p = present.reshape(-1, h)[nz]
+        self._rows = (p.argmax(1).tolist(), (h - 1 - p[:, ::-1].argmax(1)).tolist())
+        present = np.zeros(len(counts) * w, bool)
+        present[group * w + (px - rows * w)] = True
+        p = present.reshape(-1, w)[nz]
+        self._cols = (p.argmax(1).tolist(), (w - 1 - p[:, ::-1].argmax(1)).tolist())
+        # medians: one sort of (group, depth) keys; a non-negative float32's bits sort as
+        # the float does. np.median's value: the float32 mean of the two middle values
+        key = (group.astype(np.uint64) << np.uint64(32)) | d.view(np.uint32)
+        d = np.sort(key).astype(np.uint32).view(np.float32)  # the low 32 bits: the depths
+        n = counts[nz]
+        st = np.cumsum(n) - n
+        self._median = ((d[st + (n - 1) // 2] + d[st + n // 2]) / np.float32(2)).tolist()
+
+    def span(self, k: int) -> tuple[int, int, int, int] | None:
+        """(r_min, r_max, c_min, c_max) of group k's visible pixels, None when it has none."""
+        i = self._index.get(k)
+        if i is None:
+            return None
+        return self._rows[0][i], self._rows[1][i], self._cols[0][i], self._cols[1][i]
+
+    def median(self, k: int) -> float:
+        i = self._index.get(k)
+        return float("nan") if i is None else self._median[i]
+
+
+@dataclass(frozen=True)
+class _Rects:
+    """Rectangles of cells, ordered by object: end-exclusive pixel bounds x0, y0, x1, y1 on the
+    (enlarged) image plane, the cell size ``step`` (1: pixels) and the object slot ``obj``, all
+    (R,) int64."""
+
+    obj: np.ndarray
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    step: np.ndarray
+
+
+def _outside_rects(objs: np.ndarray, box: tuple[np.ndarray, ...], w: int, h: int) -> _Rects:
+    """``_outside_strips`` of objects ``objs`` (ascending) with the sub-grid step
+    ``_outside_hits`` chooses for them, vectorised."""
+    c0, r0, c1, r1 = (b[objs] for b in box)
+    mr0, mr1 = np.maximum(r0, 0), np.minimum(r1, h)
+    mid = mr0 < mr1
+    strips = np.stack([
+        np.stack([c0, r0, c1, np.minimum(r1, 0)], 1),
+        np.stack([c0, np.maximum(r0, h), c1, r1], 1),
+        np.stack([c0, mr0, np.minimum(c1, 0), mr1], 1),
+        np.stack([np.maximum(c0, w), mr0, c1, mr1], 1),
+    ], 1)  # (n, 4 strips, 4)
+    use = np.stack([r0 < 0, r1 > h, mid & (c0 < 0), mid & (c1 > w)], 1)
+    use &= (strips[..., 0] < strips[..., 2]) & (strips[..., 1] < strips[..., 3])
+    area = ((strips[..., 2] - strips[..., 0]) * (strips[..., 3] - strips[..., 1]) * use).sum(1)
+    step = np.where(area > _OUTSIDE_RAYS,
+                    np.ceil(np.sqrt(area / _OUTSIDE_RAYS)), 1).astype(np.int64)
+    flat = use.ravel()
+    rect = strips.reshape(-1, 4)[flat]
+    return _Rects(np.repeat(objs, 4)[flat], rect[:, 0], rect[:, 1], rect[:, 2], rect[:, 3],
+                  np.repeat(step, 4)[flat])
+
+
+def _rect_rows(rects: _Rects, sil: Silhouettes, n_obj: int) -> tuple[np.ndarray, ...]:
+    """Rows of cells of every rectangle and the run of cells on each row whose sample point
+    (the cell centre; a narrower last cell's centre lies left of a full one's) may lie inside
+    its object's silhouette lines (all cells for objects without lines).
+
+    Returns per row (M,): rectangle index, top pixel row cy0, height ch, sample y, index lo of
+    its first cell and the cell count (int64, y float64).
+    """
+    step = rects.step
+    ny = (rects.y1 - rects.y0 + step - 1) // step
+    nx = (rects.x1 - rects.x0 + step - 1) // step
+    rr = np.repeat(np.arange(len(ny)), ny)
+    iy = np.arange(len(rr)) - np.repeat(np.cumsum(ny) - ny, ny)
+    st = step[rr]
+    cy0 = rects.y0[rr] + iy * st
+    ch = np.minimum(st, rects.y1[rr] - cy0)
+    yc = cy0 + ch / 2.0
+    lo = np.zeros(len(rr))
+    hi = (nx[rr] - 1).astype(np.float64)
+    b = np.flatnonzero(sil.bounded[rects.obj[rr]])
+    if len(b):
+        xlo, xhi = sil.row_intervals(rects.obj[rr[b]], yc[b], n_obj)
+        x0, sb = rects.x0[rr[b]], st[b]
+        # full cell ix has its centre at x0 + (ix + 1/2) step
+        lo[b] = np.maximum(lo[b], np.ceil((xlo - x0) / sb - 0.5))
+        hi[b] = np.minimum(hi[b], np.floor((xhi - x0) / sb - 0.5) + (sb > 1))
+    count = np.maximum(hi - lo + 1, 0)
+    lo = np.where(count > 0, lo, 0).astype(np.int64)
+    return rr, cy0, ch, yc, lo, count.astype(np.int64)
+
+
+def _window_pixels(objs: np.ndarray, win: tuple[np.ndarray, ...], base: np.ndarray,
+                   sil: Silhouettes, n_obj: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of the in-image windows (ic0, ir0, ic1, ir1) of owners ``objs`` (ascending)
+    inside their silhouette lines: (owner, flat pixel index + the owner's ``base``), owner by
+    owner in raster order. base: (len(objs),) offset of each owner's view in the batch."""
+    ic0, ir0, ic1, ir1 = (b[objs] for b in win)
+    ones = np.ones(len(objs), np.int64)
+    rr, cy0, _, _, lo, count = _rect_rows(_Rects(objs, ic0, ir0, ic1, ir1, ones), sil, n_obj)
+    first = base[rr] + cy0 * w + ic0[rr] + lo - (np.cumsum(count) - count)
+    n = int(count.sum())
+    return np.repeat(objs[rr], count), np.repeat(first, count) + np.arange(n)
+
+
+def _outside_cells(rects: _Rects, sil: Silhouettes, n_obj: int) -> tuple[np.ndarray, ...]:
+    """Cells of the out-of-image rectangles inside their silhouette lines: object slot (N,),
+    sample point x, y (N,) float64 and area (N,) int64, object by object."""
+    rr, cy0, ch, yc, lo, count = _rect_rows(rects, sil, n_obj)
+    cell_row = np.repeat(np.arange(len(rr)), count)
+    ix = lo[cell_row] + np.arange(len(cell_row)) - np.repeat(np.cumsum(count) - count, count)
+    r = rr[cell_row]
+    st = rects.step[r]
+    cx0 = rects.x0[r] + ix * st
+    cw = np.minimum(st, rects.x1[r] - cx0)
+    return rects.obj[r], cx0 + cw / 2.0, yc[cell_row], cw * ch[cell_row]
+
+
+def _spans(obj: np.ndarray, pixel: np.ndarray, counts: np.ndarray, w: int
+           ) -> dict[int, tuple[int, int, int, int]]:
+    """(r_min, r_max, c_min, c_max) of each object's pixels (object-contiguous, raster order
+    within an object)."""
+    nz = np.flatnonzero(counts)
+    if not len(nz):
+        return {}
+    n = counts[nz]
+    st = np.cumsum(n) - n
+    rows = pixel // w
+    cols = pixel - rows * w
+    return dict(zip(nz.tolist(), zip(rows[st].tolist(), rows[st + n - 1].tolist(),
+                                     np.minimum.reduceat(cols, st).tolist(),
+                                     np.maximum.reduceat(cols, st).tolist(), strict=True),
+                    strict=True))
+
+
+def _occluders(obj: np.ndarray, occ: np.ndarray, n_obj: int
+               ) -> dict[int, tuple[tuple[int, int], ...]]:
+    """Per object, (instance id, pixels) of what hides it, most pixels first, then by id."""
+    if not len(obj):
+        return {}
+    base = int(occ.max()) + 2
+    ids, counts = np.unique(obj.astype(np.int64) * base + (occ + 1), return_counts=True)
+    o, i = ids // base, ids % base - 1
+    order = np.lexsort((i, -counts, o))
+    out: dict[int, list[tuple[int, int]]] = {}
+    for k, iid, c in zip(o[order].tolist(), i[order].tolist(), counts[order].tolist(),
+                         strict=True):
+        out.setdefault(k, []).append((iid, c))
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def compute_visibility(
     scene: Scene,
     frame_ids: Iterable[int] | None = None,
@@ -437,6 +868,7 @@ def compute_visibility(
     amodal_method: str | None = None,
     progress: Callable[[int], None] | None = None,
     casters: SceneCasters | None = None,
+    workers: int = 1,
 ) -> list[ViewVisibility]:
     """Visibility labels for frames of a scene.
 
@@ -447,13 +879,14 @@ def compute_visibility(
         config: thresholds and casting settings (defaults: ``VisibilityConfig()``).
         progress: called with the number of views finished after each batch.
         casters: BVHs already built for this scene with the same backend (e.g. shared with
-            ``check_poses``), so they are not built twice.
+            ``check_poses``), so they are not built twice (with ``workers`` > 1 the spawned
+            workers build their own).
+        workers: processes labelling batches of ``batch_views`` views side by side, this one
+            included (``label_in_processes``); the labels do not depend on it.
 
     Returns:
         One ``ViewVisibility`` per requested frame, in the order requested.
     """
-    import dataclasses
-
     cfg = config or VisibilityConfig()
     overrides = {
         k: v
@@ -472,12 +905,91 @@ def compute_visibility(
         if frame_ids is None
         else [scene.frame(int(f)) for f in frame_ids]
     )
+    step = max(1, cfg.batch_views)
+    batches = [frames[s : s + step] for s in range(0, len(frames), step)]
+    if workers > 1 and len(batches) > 1:
+        return label_in_processes(scene, batches, cfg, workers, progress, casters)
     labeller = ViewLabeller(scene, cfg, casters)
     views: list[ViewVisibility] = []
-    step = max(1, cfg.batch_views)
-    for s in range(0, len(frames), step):
-        batch = labeller.label(frames[s : s + step])
+    for frames_batch in batches:
+        batch = labeller.label(frames_batch)
         views.extend(batch)
         if progress is not None:
             progress(len(batch))
     return views
+
+
+def label_in_processes(
+    scene: Scene,
+    batches: Sequence[Sequence[Frame]],
+    config: VisibilityConfig,
+    workers: int,
+    progress: Callable[[int], None] | None = None,
+    casters: SceneCasters | None = None,
+) -> list[ViewVisibility]:
+    """Label batches of views of one scene with ``workers`` processes: this one and
+    ``workers - 1`` spawned ones; the same labels as one ``ViewLabeller`` labelling them in
+    turn, in the order given.
+
+    The ray caster holds the GIL while it casts (``embreex``), so threads would not run in
+    parallel. Spawned workers (``spawn``, as the local executor) get the scene's geometry
+    once, build their own BVHs and label whole batches, each returning its views' labels with
+    their face and depth buffers (the instance buffer and visible faces are derived from the
+    face buffer here, as the labeller derives them). This process labels batches too, with
+    ``casters`` when given, taking the next batch whenever the workers have enough queued:
+    the split follows their speed, start-up included.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    labeller = ViewLabeller(scene, config, casters)
+    geometry = dataclasses.replace(scene, frames=(), skipped_frames=(), store=None, meta={})
+    results: list[list[ViewVisibility]] = [[] for _ in batches]
+    queued: dict[Future, int] = {}
+    next_batch = 0
+
+    def finished(i: int, views: list[ViewVisibility]) -> None:
+        results[i] = views
+        if progress is not None:
+            progress(len(views))
+
+    with ProcessPoolExecutor(workers - 1, mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker, initargs=(geometry, config)) as pool:
+        while next_batch < len(batches) or queued:
+            while next_batch < len(batches) and len(queued) < 2 * (workers - 1):
+                queued[pool.submit(_label_batch, batches[next_batch])] = next_batch
+                next_batch += 1
+            for fut in [f for f in queued if f.done()]:
+                finished(queued.pop(fut), _views_of(fut.result(), labeller))
+            if next_batch < len(batches):
+                next_batch += 1
+                finished(next_batch - 1, labeller.label(batches[next_batch - 1]))
+            elif queued:
+                wait(queued, return_when=FIRST_COMPLETED)
+    return [v for views in results for v in views]
+
+
+def _views_of(labelled: list[tuple], labeller: ViewLabeller) -> list[ViewVisibility]:
+    """Views from a worker's (frame id, face buffer, depth, scale, objects) tuples."""
+    return [
+        ViewVisibility(
+            frame_id=frame_id, instance_buffer=labeller._inst_of_face[face], depth=depth,
+            face_buffer=face, scale=scale, objects=objects,
+            visible_faces=_visible_faces(face.ravel(), labeller._countable_face),
+        )
+        for frame_id, face, depth, scale, objects in labelled
+    ]
+
+
+_WORKER_LABELLER: ViewLabeller | None = None  # per worker process (set by its initializer)
+
+
+def _init_worker(scene: Scene, config: VisibilityConfig) -> None:
+    global _WORKER_LABELLER
+    _WORKER_LABELLER = ViewLabeller(scene, config)
+
+
+def _label_batch(frames: Sequence[Frame]) -> list[tuple]:
+    assert _WORKER_LABELLER is not None
+    return [(v.frame_id, v.face_buffer, v.depth, v.scale, v.objects)
+            for v in _WORKER_LABELLER.label(frames)]

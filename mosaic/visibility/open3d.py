@@ -32,6 +32,9 @@ class Open3DCaster:
         t[miss] = np.inf
         return face.astype(np.int32), t
 
+    def hits(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        return self.cast(origins, directions)[0] >= 0
+
 
 class Open3DBackend:
     name = "open3d"

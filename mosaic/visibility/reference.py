@@ -49,6 +49,9 @@ class ReferenceCaster:
             best[s : s + step] = tmin
         return face, best.astype(np.float32)
 
+    def hits(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        return self.cast(origins, directions)[0] >= 0
+
 
 class ReferenceBackend:
     name = "reference"

@@ -72,6 +72,9 @@ class WarpCaster:
                   device=self.device)
         return face.numpy(), t.numpy()
 
+    def hits(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        return self.cast(origins, directions)[0] >= 0
+
 
 @contextlib.contextmanager
 def native_stderr_silenced(enabled: bool):
