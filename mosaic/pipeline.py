@@ -75,8 +75,10 @@ class LabelledViews:
         return tuple(c for c in self.pose_checks if not c.checked)
 
 
-def label_views(scene: Scene, config: MosaicConfig, stage: Stage = _no_timing) -> LabelledViews:
-    """Subsample frames, drop frames whose pose the depth check rejects, label the rest.
+def label_views(scene: Scene, config: MosaicConfig, stage: Stage = _no_timing,
+                workers: int = 1) -> LabelledViews:
+    """Subsample frames, drop frames whose pose the depth check rejects, label the rest
+    (``workers`` processes side by side; the labels do not depend on it).
 
     Raises ``SceneDataError`` when the scene has no usable frame. The scene BVH is built once
     and shared by the pose check and labelling.
@@ -102,7 +104,8 @@ def label_views(scene: Scene, config: MosaicConfig, stage: Stage = _no_timing) -
     with stage("read"):
         kept, undecodable = _decodable(scene, kept)
     with stage("visibility"):
-        views = compute_visibility(scene, kept, config=vcfg, casters=casters) if kept else []
+        views = (compute_visibility(scene, kept, config=vcfg, casters=casters, workers=workers)
+                 if kept else [])
     return LabelledViews(sampled, tuple(views), tuple(checks), undecodable)
 
 

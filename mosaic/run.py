@@ -10,6 +10,7 @@ directory: a rerun with another config or scene list is refused instead of mixin
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -310,6 +311,10 @@ def _generate_locked(
     notes += resume.notes
     for text in notes:
         emit({"event": "note", "text": text})
+    todo = executor.pending(tasks)
+    # CPUs a task has beyond one scene at a time go to labelling that scene's views
+    label_workers = executor.label_workers(len(todo))
+    tasks = [dataclasses.replace(t, label_workers=label_workers) for t in tasks]
     todo = executor.pending(tasks)
     emit({
         "event": "start",

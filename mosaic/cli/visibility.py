@@ -68,8 +68,10 @@ def backends() -> None:
 @click.option("--step", type=click.IntRange(min=1), default=None,
               help="keep every n-th usable frame")
 @click.option("--out", type=click.Path(dir_okay=False), help="labels.json or labels.h5")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="processes labelling the views side by side (same labels)")
 @friendly_errors
-def visibility(config_path, overrides, source, root, scene_id, frames, step, out):
+def visibility(config_path, overrides, source, root, scene_id, frames, step, out, workers):
     """Compute per-view visibility labels for one scene (settings: the config's visibility
     section, e.g. --set visibility.backend=warp --set visibility.max_side=160)."""
     from tqdm import tqdm
@@ -91,7 +93,7 @@ def visibility(config_path, overrides, source, root, scene_id, frames, step, out
         check_usable_frames(scene, ids)
     cfg = config.visibility
     with tqdm(total=len(ids), unit="view", desc=scene_id) as bar:
-        views = compute_visibility(scene, ids, config=cfg, progress=bar.update)
+        views = compute_visibility(scene, ids, config=cfg, progress=bar.update, workers=workers)
     states: dict[str, int] = {}
     for v in views:
         for o in v.objects:

@@ -35,6 +35,10 @@ class Executor(ABC):
 
     name: ClassVar[str]
 
+    def label_workers(self, n_tasks: int) -> int:
+        """CPUs each of ``n_tasks`` running tasks may use for one scene's labelling."""
+        return 1
+
     def pending(self, tasks: Sequence[Any]) -> list[Any]:
         """The tasks still to run, in order."""
         return [t for t in tasks if not is_finished(t)]

@@ -92,6 +92,11 @@ class LocalExecutor(Executor):
         self.workers = int(workers)
         self.start_method = start_method
 
+    def label_workers(self, n_tasks: int) -> int:
+        """The workers left over when there are fewer tasks than workers (one large scene on
+        two workers labels its views in two processes)."""
+        return max(1, self.workers // max(1, min(self.workers, n_tasks)))
+
     def _run(
         self, fn: TaskFn, tasks: list[Any], emit: Callable[[Event], None]
     ) -> Iterator[tuple[Any, Any]]:

@@ -118,6 +118,9 @@ class RayExecutor(Executor):
             ) from None
         return True
 
+    def label_workers(self, n_tasks: int) -> int:
+        return max(1, int(self.cpus_per_task))
+
     def _run(
         self, fn: TaskFn, todo: list[Any], emit: Callable[[Event], None]
     ) -> Iterator[tuple[Any, Any]]:

@@ -308,6 +308,9 @@ class SlurmExecutor(Executor):
                 found[i] = job
         return found
 
+    def label_workers(self, n_tasks: int) -> int:
+        return max(1, int(self.resources.cpus_per_task))
+
     def _run(
         self, fn: TaskFn, todo: list[Any], emit: Callable[[Event], None]
     ) -> Iterator[tuple[Any, Any]]:

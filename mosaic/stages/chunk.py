@@ -34,6 +34,8 @@ class ChunkTask:
         config: the run config (source name, root and options included).
         out_dir: dataset directory.
         embed_images: store frames in the shard instead of ``images/``.
+        label_workers: processes that label one scene's views side by side (the executor's
+            CPUs per task; the output does not depend on it).
         fingerprints: input fingerprint of each scene (same order as ``scene_ids``; see
             ``mosaic.sources.fingerprint``), recorded in the marker.
     """
@@ -45,6 +47,7 @@ class ChunkTask:
     config: MosaicConfig
     out_dir: str
     embed_images: bool = False
+    label_workers: int = 1
     fingerprints: tuple[str, ...] = ()
 
     @property
@@ -102,7 +105,8 @@ def run_chunk(task: ChunkTask, emit: Emit | None = None) -> dict[str, Any]:
     for scene_id in sorted(task.scene_ids):
         views, ok = 0, False
         try:
-            record, scene_stats = process_scene(scene_id, config, out, task.embed_images)
+            record, scene_stats = process_scene(scene_id, config, out, task.embed_images,
+                                                task.label_workers)
             start = time.perf_counter()
             writer.add_scene(record)
             scene_stats.timings["write"] += time.perf_counter() - start
