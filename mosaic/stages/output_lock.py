@@ -38,6 +38,7 @@ HELD_NAME = ".mosaic-run.held"  # the fallback lock without flock
 WORKERS_LOCK_NAME = ".mosaic-workers.lock"
 LOCK_FILES = frozenset({LOCK_NAME, HELD_NAME, WORKERS_LOCK_NAME})
 ORPHAN_WAIT_S = 10.0  # how long a new run waits for workers of a dead run to stop
+HOLDER_WAIT_S = 2.0  # how long a refused run waits for the holder to write its details
 _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 _WORKER_LOCK_FD: int | None = None  # the shared lock a worker holds until it exits
 
@@ -139,6 +140,11 @@ class OutputLock:
         else:
             if not got:
                 holder = _read_holder(fd)
+                # the holder writes its details just after taking the lock: give it a moment
+                deadline = time.monotonic() + HOLDER_WAIT_S
+                while not holder and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    holder = _read_holder(fd)
                 os.close(fd)
                 raise self._refusal(holder)
             self.taken_over = _read_holder(fd)  # a clean release leaves the file empty

@@ -59,9 +59,18 @@ def _side_of(ctx: TaskContext, f: int, cat: str, b: int, axis: str) -> int | Non
     return None
 
 
-def _wrong_pool(ctx: TaskContext, f: int, cat_a: str, b: int, axis: str, s: int) -> list[str]:
+def _wrong_pool(ctx: TaskContext, f: int, cat_a: str, b: int, axis: str, s: int
+               ) -> tuple[str, ...]:
     """Categories that are provably not <rel> b in view f: every visible instance on the other
     side beyond the margin, or none visible (never b's own category or the answer's)."""
+    key = ("attribute.wrong", f, cat_a, b, axis, s)
+    if key not in ctx.memo:
+        ctx.memo[key] = _wrong_pool_of(ctx, f, cat_a, b, axis, s)
+    return ctx.memo[key]
+
+
+def _wrong_pool_of(ctx: TaskContext, f: int, cat_a: str, b: int, axis: str, s: int
+                   ) -> tuple[str, ...]:
     cat_b = ctx.objects[b].category
     out = []
     for c in ctx.by_category:
@@ -70,7 +79,7 @@ def _wrong_pool(ctx: TaskContext, f: int, cat_a: str, b: int, axis: str, s: int)
         v = _side(ctx, f, c, b, axis)
         if v == -s or v == 0:
             out.append(c)
-    return out
+    return tuple(out)
 
 
 def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:

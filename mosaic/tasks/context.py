@@ -253,6 +253,15 @@ class TaskContext:
         """Recognisable in at least one frame of the set."""
         return any(self.recognisable(f, iid) for f in vs.frame_ids)
 
+    def vis_frames(self, iid: int) -> frozenset[int]:
+        """The views in which an object is clearly visible (status ``vis``)."""
+        key = ("vis_frames", iid)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = frozenset(f for f in self.views if self.status(f, iid) == "vis")
+            self.memo[key] = hit
+        return hit
+
     def side_rate(self, category: str, b: int, axis: str) -> float:
         """How often, over all views of the scene, the instances of ``category`` lie on the
         left/above/front side of object b (+1), the other side (-1), in [-1, 1]; 0 when they
@@ -262,12 +271,13 @@ class TaskContext:
         hit = self._side.get(key)
         if hit is not None:
             return hit
+        seen_b = self.vis_frames(b)
         signs = [
             self.graph.relation(f, i, b, axis)
             for f in self.views
-            if self.status(f, b) == "vis"
+            if f in seen_b
             for i in self.by_category.get(category, [])
-            if i != b and self.status(f, i) == "vis"
+            if i != b and f in self.vis_frames(i)
         ]
         rate = float(np.mean(signs)) if signs else 0.0
         self._side[key] = rate
@@ -280,11 +290,8 @@ class TaskContext:
         key = (a, b, axis)
         signs = self._pair.get(key)
         if signs is None:
-            signs = {
-                f: self.graph.relation(f, a, b, axis)
-                for f in self.views
-                if self.status(f, a) == "vis" and self.status(f, b) == "vis"
-            }
+            both = self.vis_frames(a) & self.vis_frames(b)
+            signs = {f: self.graph.relation(f, a, b, axis) for f in self.views if f in both}
             self._pair[key] = signs
         n = len(signs) - (skip in signs)
         if n == 0:
@@ -492,6 +499,16 @@ def relation_priors(
     A fact whose keys never take another value in the pool (a pair that never changes) is
     used last.
     """
+    key = ("relation_priors", frame_id, a, b, axis, sign)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.memo[key] = _relation_priors(ctx, frame_id, a, b, axis, sign)
+    return hit
+
+
+def _relation_priors(
+    ctx: TaskContext, frame_id: int, a: int, b: int, axis: str, sign: int
+) -> tuple[tuple[Any, Any], ...]:
     ca, cb = ctx.objects[a].category, ctx.objects[b].category
     side = sign if ca <= cb else -sign
     known = (((axis, "category", ca), sign), ((axis, "category", cb), -sign))
