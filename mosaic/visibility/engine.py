@@ -15,7 +15,7 @@ casts of each object alone:
 Outside the image both methods cast the object alone over its projected box on an enlarged
 image plane (``enlarge`` image sizes beyond each border), split into strips that lie wholly
 outside the image. ``exact`` casts every pixel there. ``pruned`` casts a regular sub-grid when the
-strips hold more than ``_OUTSIDE_RAYS`` (1024) pixels, weighting each hit by its cell's area; the
+strips hold more than ``batch_pixels.OUTSIDE_RAYS`` (1024) pixels, weighting each hit by its cell's area; the
 benchmark reports the resulting error against ``exact`` (it must stay within the accuracy bar:
 mean <= 0.01, p99 <= 0.05 on occlusion and truncation; docs/performance.md).
 
@@ -51,9 +51,16 @@ from .base import (
     scaled_intrinsics,
     world_ray_directions,
 )
-from .hulls import Silhouettes, TargetHulls, hull_points
-
-_OUTSIDE_RAYS = 1024  # out-of-image rays per object for the pruned method (sub-grid above it)
+from .batch_pixels import (
+    OUTSIDE_RAYS,
+    VisibleStats,
+    occluder_counts,
+    outside_cells,
+    outside_rects,
+    pixel_spans,
+    window_pixels,
+)
+from .hulls import TargetHulls, hull_points
 
 
 def structural_ids(scene: Scene, config: VisibilityConfig) -> set[int]:
@@ -316,6 +323,16 @@ class ViewLabeller:
                 start, first = start + n, i
         return out
 
+    def view_of(self, frame_id: int, face: np.ndarray, depth: np.ndarray, scale: float,
+                objects: tuple[ObjectVisibility, ...]) -> ViewVisibility:
+        """A labelled view from its face buffer, depth, scale and object records (the instance
+        buffer and visible faces follow from the face buffer)."""
+        return ViewVisibility(
+            frame_id=frame_id, instance_buffer=self._inst_of_face[face], depth=depth,
+            face_buffer=face, scale=scale, objects=objects,
+            visible_faces=_visible_faces(face.ravel(), self._countable_face),
+        )
+
     def label_reference(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
         """``label`` computed view by view and object by object (slow): the reference of the
         vectorised ``pruned`` path, identical labels; with ``exact`` it is ``label`` itself."""
@@ -425,19 +442,19 @@ class ViewLabeller:
         px_q = slot[px] * nv + pv
         counts = np.bincount(px_q, minlength=nq)
         V = counts * inwin
-        vis = _VisibleStats(px - pv * hw, px_q, t[px], counts, w, h)
+        vis = VisibleStats(px - pv * hw, px_q, t[px], counts, w, h)
 
         # rays that might meet each object alone: undecided pixels of its window (first hit
         # another surface in front of the object's far bound), sub-grid cells outside
         sil = hulls.silhouettes(P, K, inwin)
         qs = np.flatnonzero(inwin)
-        win_q, win_pix = _window_pixels(qs, (ic0, ir0, ic1, ir1), view_of[qs] * hw, sil, nq, w)
+        win_q, win_pix = window_pixels(qs, (ic0, ir0, ic1, ir1), view_of[qs] * hw, sil, nq, w)
         thr = (zmax * (1 + 1e-5) + 1e-5).astype(np.float32)  # as the reference compares
         undecided = (slot[win_pix] != obj_of[win_q]) & (t[win_pix] <= thr[win_q])  # inf: miss
         win_q, win_pix = win_q[undecided], win_pix[undecided]
         out_box = inwin & ((c0 < 0) | (r0 < 0) | (c1 > w) | (r1 > h))
-        rects = _outside_rects(np.flatnonzero(out_box), (c0, r0, c1, r1), w, h)
-        out_q, out_x, out_y, out_w = _outside_cells(rects, sil, nq)
+        rects = outside_rects(np.flatnonzero(out_box), (c0, r0, c1, r1), w, h)
+        out_q, out_x, out_y, out_w = outside_cells(rects, sil, nq)
 
         hit_in, hit_out = self._cast_rays(geos, dirs, hulls.ids, win_q, win_pix, out_q, out_x,
                                           out_y)
@@ -445,8 +462,8 @@ class ViewLabeller:
         n_hidden = np.bincount(h_q, minlength=nq)
         A_in = V + n_hidden
         A_out = np.bincount(out_q[hit_out], weights=out_w[hit_out], minlength=nq)
-        hid_span = _spans(h_q, h_pix % hw, n_hidden, w)
-        occluders = _occluders(h_q, self._inst_of_face[face[h_pix]], nq)
+        hid_span = pixel_spans(h_q, h_pix % hw, n_hidden, w)
+        occluders = occluder_counts(h_q, self._inst_of_face[face[h_pix]], nq)
         ids = hulls.ids.tolist()
         for q in np.flatnonzero(A_in > 0).tolist():
             v = q % nv
@@ -624,8 +641,8 @@ class ViewLabeller:
             return 0.0
         area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in strips)
         step = 1
-        if self.config.amodal_method == "pruned" and area > _OUTSIDE_RAYS:
-            step = int(math.ceil(math.sqrt(area / _OUTSIDE_RAYS)))
+        if self.config.amodal_method == "pruned" and area > OUTSIDE_RAYS:
+            step = int(math.ceil(math.sqrt(area / OUTSIDE_RAYS)))
         xs, ys, weights = [], [], []
         for x0, y0, x1, y1 in strips:
             cx0 = np.arange(x0, x1, step)
@@ -684,179 +701,6 @@ def _outside_strips(
     return [b for b in out if b[0] < b[2] and b[1] < b[3]]
 
 
-class _VisibleStats:
-    """Box and median depth of every group's visible pixels (a group: an object in a view),
-    from one pass over the views' first-hit buffers.
-
-    px: (n,) flat pixel indices within their view of the pixels whose first hit is a target;
-    group: (n,) their group; d: (n,) their depths (float32, >= 0); counts: (G,) pixels per
-    group; w, h: image size.
-    """
-
-    def __init__(self, px: np.ndarray, group: np.ndarray, d: np.ndarray, counts: np.ndarray,
-                 w: int, h: int):
-        nz = np.flatnonzero(counts)
-        self._index = {k: i for i, k in enumerate(nz.tolist())}
-        if not len(nz):
-            return
-        rows = px // w
-        # boxes: which rows and columns hold each group's pixels (flat indices: a 2D fancy
-        # assignment is twice as slow)
-        present = np.zeros(len(counts) * h, bool)
-        present[group * h + rows] = True
-        p = present.reshape(-1, h)[nz]
-        self._rows = (p.argmax(1).tolist(), (h - 1 - p[:, ::-1].argmax(1)).tolist())
-        present = np.zeros(len(counts) * w, bool)
-        present[group * w + (px - rows * w)] = True
-        p = present.reshape(-1, w)[nz]
-        self._cols = (p.argmax(1).tolist(), (w - 1 - p[:, ::-1].argmax(1)).tolist())
-        # medians: one sort of (group, depth) keys; a non-negative float32's bits sort as
-        # the float does. np.median's value: the float32 mean of the two middle values
-        key = (group.astype(np.uint64) << np.uint64(32)) | d.view(np.uint32)
-        d = np.sort(key).astype(np.uint32).view(np.float32)  # the low 32 bits: the depths
-        n = counts[nz]
-        st = np.cumsum(n) - n
-        self._median = ((d[st + (n - 1) // 2] + d[st + n // 2]) / np.float32(2)).tolist()
-
-    def span(self, k: int) -> tuple[int, int, int, int] | None:
-        """(r_min, r_max, c_min, c_max) of group k's visible pixels, None when it has none."""
-        i = self._index.get(k)
-        if i is None:
-            return None
-        return self._rows[0][i], self._rows[1][i], self._cols[0][i], self._cols[1][i]
-
-    def median(self, k: int) -> float:
-        i = self._index.get(k)
-        return float("nan") if i is None else self._median[i]
-
-
-@dataclass(frozen=True)
-class _Rects:
-    """Rectangles of cells, ordered by object: end-exclusive pixel bounds x0, y0, x1, y1 on the
-    (enlarged) image plane, the cell size ``step`` (1: pixels) and the object slot ``obj``, all
-    (R,) int64."""
-
-    obj: np.ndarray
-    x0: np.ndarray
-    y0: np.ndarray
-    x1: np.ndarray
-    y1: np.ndarray
-    step: np.ndarray
-
-
-def _outside_rects(objs: np.ndarray, box: tuple[np.ndarray, ...], w: int, h: int) -> _Rects:
-    """``_outside_strips`` of objects ``objs`` (ascending) with the sub-grid step
-    ``_outside_hits`` chooses for them, vectorised."""
-    c0, r0, c1, r1 = (b[objs] for b in box)
-    mr0, mr1 = np.maximum(r0, 0), np.minimum(r1, h)
-    mid = mr0 < mr1
-    strips = np.stack([
-        np.stack([c0, r0, c1, np.minimum(r1, 0)], 1),
-        np.stack([c0, np.maximum(r0, h), c1, r1], 1),
-        np.stack([c0, mr0, np.minimum(c1, 0), mr1], 1),
-        np.stack([np.maximum(c0, w), mr0, c1, mr1], 1),
-    ], 1)  # (n, 4 strips, 4)
-    use = np.stack([r0 < 0, r1 > h, mid & (c0 < 0), mid & (c1 > w)], 1)
-    use &= (strips[..., 0] < strips[..., 2]) & (strips[..., 1] < strips[..., 3])
-    area = ((strips[..., 2] - strips[..., 0]) * (strips[..., 3] - strips[..., 1]) * use).sum(1)
-    step = np.where(area > _OUTSIDE_RAYS,
-                    np.ceil(np.sqrt(area / _OUTSIDE_RAYS)), 1).astype(np.int64)
-    flat = use.ravel()
-    rect = strips.reshape(-1, 4)[flat]
-    return _Rects(np.repeat(objs, 4)[flat], rect[:, 0], rect[:, 1], rect[:, 2], rect[:, 3],
-                  np.repeat(step, 4)[flat])
-
-
-def _rect_rows(rects: _Rects, sil: Silhouettes, n_obj: int) -> tuple[np.ndarray, ...]:
-    """Rows of cells of every rectangle and the run of cells on each row whose sample point
-    (the cell centre; a narrower last cell's centre lies left of a full one's) may lie inside
-    its object's silhouette lines (all cells for objects without lines).
-
-    Returns per row (M,): rectangle index, top pixel row cy0, height ch, sample y, index lo of
-    its first cell and the cell count (int64, y float64).
-    """
-    step = rects.step
-    ny = (rects.y1 - rects.y0 + step - 1) // step
-    nx = (rects.x1 - rects.x0 + step - 1) // step
-    rr = np.repeat(np.arange(len(ny)), ny)
-    iy = np.arange(len(rr)) - np.repeat(np.cumsum(ny) - ny, ny)
-    st = step[rr]
-    cy0 = rects.y0[rr] + iy * st
-    ch = np.minimum(st, rects.y1[rr] - cy0)
-    yc = cy0 + ch / 2.0
-    lo = np.zeros(len(rr))
-    hi = (nx[rr] - 1).astype(np.float64)
-    b = np.flatnonzero(sil.bounded[rects.obj[rr]])
-    if len(b):
-        xlo, xhi = sil.row_intervals(rects.obj[rr[b]], yc[b], n_obj)
-        x0, sb = rects.x0[rr[b]], st[b]
-        # full cell ix has its centre at x0 + (ix + 1/2) step
-        lo[b] = np.maximum(lo[b], np.ceil((xlo - x0) / sb - 0.5))
-        hi[b] = np.minimum(hi[b], np.floor((xhi - x0) / sb - 0.5) + (sb > 1))
-    count = np.maximum(hi - lo + 1, 0)
-    lo = np.where(count > 0, lo, 0).astype(np.int64)
-    return rr, cy0, ch, yc, lo, count.astype(np.int64)
-
-
-def _window_pixels(objs: np.ndarray, win: tuple[np.ndarray, ...], base: np.ndarray,
-                   sil: Silhouettes, n_obj: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels of the in-image windows (ic0, ir0, ic1, ir1) of owners ``objs`` (ascending)
-    inside their silhouette lines: (owner, flat pixel index + the owner's ``base``), owner by
-    owner in raster order. base: (len(objs),) offset of each owner's view in the batch."""
-    ic0, ir0, ic1, ir1 = (b[objs] for b in win)
-    ones = np.ones(len(objs), np.int64)
-    rr, cy0, _, _, lo, count = _rect_rows(_Rects(objs, ic0, ir0, ic1, ir1, ones), sil, n_obj)
-    first = base[rr] + cy0 * w + ic0[rr] + lo - (np.cumsum(count) - count)
-    n = int(count.sum())
-    return np.repeat(objs[rr], count), np.repeat(first, count) + np.arange(n)
-
-
-def _outside_cells(rects: _Rects, sil: Silhouettes, n_obj: int) -> tuple[np.ndarray, ...]:
-    """Cells of the out-of-image rectangles inside their silhouette lines: object slot (N,),
-    sample point x, y (N,) float64 and area (N,) int64, object by object."""
-    rr, cy0, ch, yc, lo, count = _rect_rows(rects, sil, n_obj)
-    cell_row = np.repeat(np.arange(len(rr)), count)
-    ix = lo[cell_row] + np.arange(len(cell_row)) - np.repeat(np.cumsum(count) - count, count)
-    r = rr[cell_row]
-    st = rects.step[r]
-    cx0 = rects.x0[r] + ix * st
-    cw = np.minimum(st, rects.x1[r] - cx0)
-    return rects.obj[r], cx0 + cw / 2.0, yc[cell_row], cw * ch[cell_row]
-
-
-def _spans(obj: np.ndarray, pixel: np.ndarray, counts: np.ndarray, w: int
-           ) -> dict[int, tuple[int, int, int, int]]:
-    """(r_min, r_max, c_min, c_max) of each object's pixels (object-contiguous, raster order
-    within an object)."""
-    nz = np.flatnonzero(counts)
-    if not len(nz):
-        return {}
-    n = counts[nz]
-    st = np.cumsum(n) - n
-    rows = pixel // w
-    cols = pixel - rows * w
-    return dict(zip(nz.tolist(), zip(rows[st].tolist(), rows[st + n - 1].tolist(),
-                                     np.minimum.reduceat(cols, st).tolist(),
-                                     np.maximum.reduceat(cols, st).tolist(), strict=True),
-                    strict=True))
-
-
-def _occluders(obj: np.ndarray, occ: np.ndarray, n_obj: int
-               ) -> dict[int, tuple[tuple[int, int], ...]]:
-    """Per object, (instance id, pixels) of what hides it, most pixels first, then by id."""
-    if not len(obj):
-        return {}
-    base = int(occ.max()) + 2
-    ids, counts = np.unique(obj.astype(np.int64) * base + (occ + 1), return_counts=True)
-    o, i = ids // base, ids % base - 1
-    order = np.lexsort((i, -counts, o))
-    out: dict[int, list[tuple[int, int]]] = {}
-    for k, iid, c in zip(o[order].tolist(), i[order].tolist(), counts[order].tolist(),
-                         strict=True):
-        out.setdefault(k, []).append((iid, c))
-    return {k: tuple(v) for k, v in out.items()}
-
-
 def compute_visibility(
     scene: Scene,
     frame_ids: Iterable[int] | None = None,
@@ -908,6 +752,8 @@ def compute_visibility(
     step = max(1, cfg.batch_views)
     batches = [frames[s : s + step] for s in range(0, len(frames), step)]
     if workers > 1 and len(batches) > 1:
+        from .parallel import label_in_processes
+
         return label_in_processes(scene, batches, cfg, workers, progress, casters)
     labeller = ViewLabeller(scene, cfg, casters)
     views: list[ViewVisibility] = []
@@ -917,79 +763,3 @@ def compute_visibility(
         if progress is not None:
             progress(len(batch))
     return views
-
-
-def label_in_processes(
-    scene: Scene,
-    batches: Sequence[Sequence[Frame]],
-    config: VisibilityConfig,
-    workers: int,
-    progress: Callable[[int], None] | None = None,
-    casters: SceneCasters | None = None,
-) -> list[ViewVisibility]:
-    """Label batches of views of one scene with ``workers`` processes: this one and
-    ``workers - 1`` spawned ones; the same labels as one ``ViewLabeller`` labelling them in
-    turn, in the order given.
-
-    The ray caster holds the GIL while it casts (``embreex``), so threads would not run in
-    parallel. Spawned workers (``spawn``, as the local executor) get the scene's geometry
-    once, build their own BVHs and label whole batches, each returning its views' labels with
-    their face and depth buffers (the instance buffer and visible faces are derived from the
-    face buffer here, as the labeller derives them). This process labels batches too, with
-    ``casters`` when given, taking the next batch whenever the workers have enough queued:
-    the split follows their speed, start-up included.
-    """
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-
-    labeller = ViewLabeller(scene, config, casters)
-    geometry = dataclasses.replace(scene, frames=(), skipped_frames=(), store=None, meta={})
-    results: list[list[ViewVisibility]] = [[] for _ in batches]
-    queued: dict[Future, int] = {}
-    next_batch = 0
-
-    def finished(i: int, views: list[ViewVisibility]) -> None:
-        results[i] = views
-        if progress is not None:
-            progress(len(views))
-
-    with ProcessPoolExecutor(workers - 1, mp_context=mp.get_context("spawn"),
-                             initializer=_init_worker, initargs=(geometry, config)) as pool:
-        while next_batch < len(batches) or queued:
-            while next_batch < len(batches) and len(queued) < 2 * (workers - 1):
-                queued[pool.submit(_label_batch, batches[next_batch])] = next_batch
-                next_batch += 1
-            for fut in [f for f in queued if f.done()]:
-                finished(queued.pop(fut), _views_of(fut.result(), labeller))
-            if next_batch < len(batches):
-                next_batch += 1
-                finished(next_batch - 1, labeller.label(batches[next_batch - 1]))
-            elif queued:
-                wait(queued, return_when=FIRST_COMPLETED)
-    return [v for views in results for v in views]
-
-
-def _views_of(labelled: list[tuple], labeller: ViewLabeller) -> list[ViewVisibility]:
-    """Views from a worker's (frame id, face buffer, depth, scale, objects) tuples."""
-    return [
-        ViewVisibility(
-            frame_id=frame_id, instance_buffer=labeller._inst_of_face[face], depth=depth,
-            face_buffer=face, scale=scale, objects=objects,
-            visible_faces=_visible_faces(face.ravel(), labeller._countable_face),
-        )
-        for frame_id, face, depth, scale, objects in labelled
-    ]
-
-
-_WORKER_LABELLER: ViewLabeller | None = None  # per worker process (set by its initializer)
-
-
-def _init_worker(scene: Scene, config: VisibilityConfig) -> None:
-    global _WORKER_LABELLER
-    _WORKER_LABELLER = ViewLabeller(scene, config)
-
-
-def _label_batch(frames: Sequence[Frame]) -> list[tuple]:
-    assert _WORKER_LABELLER is not None
-    return [(v.frame_id, v.face_buffer, v.depth, v.scale, v.objects)
-            for v in _WORKER_LABELLER.label(frames)]
