@@ -15,9 +15,9 @@ casts of each object alone:
 Outside the image both methods cast the object alone over its projected box on an enlarged
 image plane (``enlarge`` image sizes beyond each border), split into strips that lie wholly
 outside the image. ``exact`` casts every pixel there. ``pruned`` casts a regular sub-grid when the
-strips hold more than ``batch_pixels.OUTSIDE_RAYS`` (1024) pixels, weighting each hit by its cell's area; the
-benchmark reports the resulting error against ``exact`` (it must stay within the accuracy bar:
-mean <= 0.01, p99 <= 0.05 on occlusion and truncation; docs/performance.md).
+strips hold more than ``batch_pixels.OUTSIDE_RAYS`` (1024) pixels, weighting each hit by its
+cell's area; the benchmark reports the resulting error against ``exact`` (it must stay within
+the accuracy bar: mean <= 0.01, p99 <= 0.05 on occlusion and truncation; docs/performance.md).
 
 ``pruned`` runs vectorised over the objects of a view (``ViewLabeller.label``): one pass over the
 instance buffer gives every object's visible pixels, box and median depth; the objects' convex
