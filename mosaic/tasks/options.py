@@ -158,24 +158,11 @@ def select_drafts_reference(
         strict_classes: only the class due next may be taken, and selection stops when it is
             exhausted (keeps yes/no exactly balanced); otherwise classes are a preference.
     """
-    order = rng.permutation(len(drafts))
-    pool: list[tuple[Draft, str]] = []
-    seen: set[tuple] = set()
-    for i in order:
-        d, level = drafts[int(i)]
-        k = d.key()
-        if k in seen:
-            continue
-        seen.add(k)
-        pool.append((d, level))
+    pool, classes, level_turn = _unique_pool(drafts, rng, class_cycle)
     values: dict[Any, set[Any]] = defaultdict(set)
     for d, _ in pool:
         for key, value in d.priors:
             values[key].add(value)
-    classes = tuple(class_cycle) if class_cycle else ("",)
-    shift = int(rng.integers(len(classes)))
-    classes = classes[shift:] + classes[:shift]
-    level_turn = int(rng.integers(len(OCC_ORDER)))
     per_cat: Counter[str] = Counter()
     used: Counter[tuple[Any, Any]] = Counter()
     least: Counter[Any] = Counter()  # per key, the use count of its least-used value
@@ -210,13 +197,7 @@ def select_drafts_reference(
             used[(key, value)] += 1
             least[key] = min(used[(key, v)] for v in values[key])
         level_turn += 1
-    if strict_classes and class_cycle:
-        # drop a trailing unmatched item so the classes stay exactly balanced per scene
-        counts = Counter(d.answer_class for d in out)
-        while out and max(counts.values()) > min(counts.get(c, 0) for c in classes):
-            last = out.pop()
-            counts[last.answer_class] -= 1
-    return out
+    return _balance_classes(out, classes, strict_classes and bool(class_cycle))
 
 
 def spread(features: list[list[tuple[Any, ...]]], rng: np.random.Generator) -> list[int]:
