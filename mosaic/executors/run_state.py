@@ -30,6 +30,7 @@ from ..io.reader import INDEX_NAME
 from ..run import PLAN_NAME
 from ..stages.chunk import MARKER_DIR, read_marker
 from ..stages.failures import read_failures
+from ..stages.output_lock import pid_alive
 
 LOG_DIR = "_logs"
 JOB_LOG = "jobs.jsonl"
@@ -168,16 +169,6 @@ def _expected_shards(names: set[str]) -> set[str]:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _tail(path: Path, n: int = 3) -> str:
     try:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -249,13 +240,13 @@ def _job_state(record: dict[str, Any], outcome: dict[str, Any] | None) -> tuple[
                 )
             return "running", None if state is None else f"SLURM state {state}"
         if cluster == "local":
-            if job_id.isdigit() and _pid_alive(int(job_id)):
+            if job_id.isdigit() and pid_alive(int(job_id)):
                 return "running", None
             return "failed", "the local job process ended without a result (killed?)"
     # Ray tasks (and submitit debug jobs) live inside the driver process.
     pid = record.get("driver_pid")
     same_host = record.get("host") == socket.gethostname()
-    if same_host and isinstance(pid, int) and not _pid_alive(pid):
+    if same_host and isinstance(pid, int) and not pid_alive(pid):
         return "failed", f"the driver process {pid} ended before the job finished (interrupted)"
     return "running", None
 

@@ -47,7 +47,7 @@ from ..errors import CorruptDataError, DatasetRootError, MissingDataError
 from ..structures import DepthImage, Frame, OrientedBox, Scene, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects
 from .mesh import image_size, read_depth_png, read_json, read_mesh
-from .sanity import check_intrinsics
+from .sanity import check_intrinsics, pose_problem
 
 SOURCE = "arkitscenes"
 CLASSES = ("cabinet", "refrigerator", "shelf", "stove", "bed", "sink", "washer", "toilet",
@@ -254,8 +254,9 @@ def _read_frames(scene_id: str, frames_dir: Path, warnings: list[str]
             skipped.append(SkippedFrame(fid, f"no lowres_wide.traj pose within "
                                              f"{POSE_TOLERANCE} s"))
             continue
-        if not np.isfinite(pose).all():
-            skipped.append(SkippedFrame(fid, "non-finite pose"))
+        why = pose_problem(pose)
+        if why is not None:
+            skipped.append(SkippedFrame(fid, why))
             continue
         color_K[fid], sizes[fid] = K, (w, h)
         frames.append(Frame(fid, K, pose, w, h))

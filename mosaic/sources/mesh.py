@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import CorruptDataError, DatasetRootError, MissingDataError
 from ..structures import DepthImage, Frame, Scene, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
-from .sanity import NON_RIGID_POSE, check_intrinsics, rigid_problem
+from .sanity import check_intrinsics, pose_problem
 
 SOURCE = "mesh"
 MESH_NAMES = ("mesh.ply", "mesh.obj")
@@ -299,11 +299,9 @@ def read_frames_json(scene_id: str, folder: Path) -> tuple[
                 raise CorruptDataError(scene_id, path, f"frames[{k}].depth_scale must be > 0",
                                        SCHEMA_HINT)
             depths[fid] = (str(merged["depth"]), dK, scale)
-        if not np.isfinite(pose).all():
-            skipped.append(SkippedFrame(fid, "non-finite pose"))
-            continue
-        if rigid_problem(pose) is not None:
-            skipped.append(SkippedFrame(fid, NON_RIGID_POSE))
+        why = pose_problem(pose)
+        if why is not None:
+            skipped.append(SkippedFrame(fid, why))
             continue
         if not (folder / image).is_file():
             skipped.append(SkippedFrame(fid, "colour image missing"))

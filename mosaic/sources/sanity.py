@@ -23,6 +23,20 @@ RIGID_TOL = 1e-2
 NON_RIGID_POSE = "pose not rigid (scaled, sheared or mirrored rotation)"
 
 
+NON_FINITE_POSE = "non-finite pose"
+
+
+def pose_problem(cam_to_world: np.ndarray) -> str | None:
+    """Why a frame's (4, 4) camera-to-world pose cannot be used (``NON_FINITE_POSE``, e.g.
+    ScanNet's -inf poses, or ``NON_RIGID_POSE``), or None: the frame is then skipped with that
+    reason."""
+    if not np.isfinite(cam_to_world).all():
+        return NON_FINITE_POSE
+    if rigid_problem(cam_to_world) is not None:
+        return NON_RIGID_POSE
+    return None
+
+
 def rigid_problem(M: np.ndarray, tol: float = RIGID_TOL) -> str | None:
     """Why ``M`` is not a (4, 4) rigid transform (rotation + translation), or None."""
     M = np.asarray(M, dtype=np.float64)

@@ -34,7 +34,7 @@ from ..errors import DatasetRootError
 from ..structures import Frame, Scene, SceneObject, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
 from .label_table import LabelTable
-from .sanity import NON_RIGID_POSE, check_rigid, rigid_problem
+from .sanity import check_rigid, pose_problem
 from .scannet_frames import (
     CXX_EXPORT_DIR,
     FRAME_MODES,
@@ -155,11 +155,9 @@ def _aligned_frames(scene_id: str, src: FrameSource, A: np.ndarray, meta: dict[s
     frame_list, skipped = [], list(src.incomplete)
     K = np.asarray(src.color_K, dtype=np.float64)
     for fid, pose in zip(src.frame_ids, src.raw_poses, strict=True):
-        if not np.isfinite(pose).all():
-            skipped.append(SkippedFrame(int(fid), "non-finite pose"))
-            continue
-        if rigid_problem(pose) is not None:
-            skipped.append(SkippedFrame(int(fid), NON_RIGID_POSE))
+        why = pose_problem(pose)
+        if why is not None:
+            skipped.append(SkippedFrame(int(fid), why))
             continue
         frame_list.append(Frame(int(fid), K.copy(), A @ pose, src.width, src.height))
     skipped.sort(key=lambda sk: sk.frame_id)

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import MissingDataError
 from ..structures import DepthImage, Frame, SkippedFrame
 from .mesh import no_sensor_depth, read_json
-from .sanity import NON_RIGID_POSE, check_intrinsics, rigid_problem
+from .sanity import check_intrinsics, pose_problem
 from .scannetpp_layout import NERFSTUDIO_HINT, corrupt_error
 from .scannetpp_poses import frame_number, nerfstudio_to_opencv, read_colmap_images
 
@@ -118,11 +118,9 @@ def dslr_frames(scene_id: str, folder: Path, warnings: list[str], meta: dict[str
                 raise corrupt_error(scene_id, ns_path,
                                     f"frame {name!r} has no 4x4 transform_matrix",
                                     NERFSTUDIO_HINT) from None
-        if not np.isfinite(pose).all():
-            skipped.append(SkippedFrame(fid, "non-finite pose"))
-            continue
-        if rigid_problem(pose) is not None:
-            skipped.append(SkippedFrame(fid, NON_RIGID_POSE))
+        why = pose_problem(pose)
+        if why is not None:
+            skipped.append(SkippedFrame(fid, why))
             continue
         frames.append(Frame(fid, K.copy(), pose, width, height))
     if absent:

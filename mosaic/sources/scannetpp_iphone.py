@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import MissingDataError
 from ..structures import DepthImage, Frame, SkippedFrame
 from .mesh import no_sensor_depth, read_depth_png
-from .sanity import NON_RIGID_POSE, rigid_problem
+from .sanity import pose_problem
 from .scannetpp_layout import OBTAIN_HINT, corrupt_error
 from .scannetpp_poses import (
     ColmapCamera,
@@ -310,11 +310,9 @@ def _posed_frames(scene_id: str, iphone: Path, cams: dict[int, ColmapCamera],
             raise corrupt_error(scene_id, iphone / "colmap" / "images.txt",
                                 f"frame {fid} listed twice")
         seen.add(fid)
-        if not np.isfinite(im.cam_to_world).all():
-            skipped.append(SkippedFrame(fid, "non-finite pose"))
-            continue
-        if rigid_problem(im.cam_to_world) is not None:
-            skipped.append(SkippedFrame(fid, NON_RIGID_POSE))
+        why = pose_problem(im.cam_to_world)
+        if why is not None:
+            skipped.append(SkippedFrame(fid, why))
             continue
         if not has_video and not (iphone / "rgb" / f"frame_{fid:06d}.jpg").is_file():
             skipped.append(SkippedFrame(fid, "colour frame not extracted and no rgb.mkv"))
