@@ -353,3 +353,27 @@ def test_unknown_executor_lists_valid_names(release, tmp_path):
 
     with pytest.raises(UnknownNameError, match="ray"):
         get_executor("nope")
+
+
+def test_one_scene_on_two_workers_labels_in_two_processes_with_the_same_output(
+        release, reference, tmp_path, monkeypatch):
+    """With fewer chunks than workers the spare worker labels the scene's views beside the
+    first (mosaic.visibility.parallel); the items are those of one worker."""
+    import mosaic.visibility.parallel as parallel
+
+    calls: list[int] = []
+    real = parallel.label_in_processes
+
+    def counted(scene, batches, config, workers, *args, **kwargs):
+        calls.append(workers)
+        return real(scene, batches, config, workers, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "label_in_processes", counted)
+    scene = "scene0000_00"
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert _generate(release, one, "--workers", "1", "--scenes", scene).exit_code == 0
+    assert not calls
+    assert _generate(release, two, "--workers", "2", "--scenes", scene).exit_code == 0
+    assert calls == [2]  # one chunk, two workers: the chunk runs here and labels in 2 processes
+    assert _jsonl(two) == _jsonl(one)
+    assert set(_jsonl(one)) <= set(_jsonl(reference))
