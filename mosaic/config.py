@@ -207,12 +207,6 @@ def _with_dict(cfg: MosaicConfig, data: dict[str, Any]) -> MosaicConfig:
     return cfg
 
 
-def config_from_dict(data: dict[str, Any], base: MosaicConfig | None = None) -> MosaicConfig:
-    """Build a config from nested plain data (as in a YAML file); unknown keys and settings
-    out of range (``mosaic.config_checks``) are errors."""
-    return validate_config(_with_dict(base or MosaicConfig(), data))
-
-
 # Presets: the repository's pipelines/ folder, reached through the package (mosaic/pipelines is
 # a link to it in a checkout and a folder of package data in an installed wheel).
 PRESETS_DIR = Path(__file__).resolve().with_name("pipelines")

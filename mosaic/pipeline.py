@@ -12,11 +12,14 @@ import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .config import MosaicConfig
 from .errors import SceneDataError
 from .structures import QAItem, Scene, ViewVisibility
-from .visibility import PoseCheck
+
+if TYPE_CHECKING:  # annotations only: the visibility package loads the ray casters
+    from .visibility import PoseCheck
 
 Stage = Callable[[str], AbstractContextManager[object]]
 

@@ -9,7 +9,7 @@ attributes of that module, and keeps its entries in one ``Registry``, declared i
 * sources: ``mosaic.sources.SOURCES`` (``SourceSpec``)
 * backends: ``mosaic.visibility.base.BACKENDS`` (``BackendSpec``)
 * executors: ``mosaic.executors.EXECUTORS`` (``ExecutorSpec``)
-* task families: ``mosaic.tasks.families.FAMILY_SPECS`` (``FamilySpec``)
+* task families: ``mosaic.families.FAMILY_SPECS`` (``FamilySpec``)
 
 A lookup of an unknown name raises ``UnknownNameError`` listing the valid names.
 """

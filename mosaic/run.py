@@ -23,6 +23,7 @@ from .config import MosaicConfig, SourceConfig
 from .config_checks import validate_config
 from .errors import ConfigError, DatasetRootError, UnknownNameError
 from .executors.signals import stop_on_signals
+from .io.shard_names import PLAN_NAME
 from .io.shard_writer import write_bytes_atomic
 from .sources.fingerprint import input_fingerprint
 from .stages.chunk import ChunkTask, read_marker, run_chunk, write_index
@@ -31,7 +32,6 @@ from .stages.output_lock import LOCK_NAME, OutputLock, remove_stale_temporaries
 from .stages.resume import check_same_root, forget_chunks, plan_resume
 from .structures import FAMILY_OF, QA_TYPES
 
-PLAN_NAME = "plan.json"
 # Official source split -> output split name (docs/data_format.md, "Splits").
 OUTPUT_SPLIT = {"train": "train", "val": "bench", None: "train"}
 TEST_SKIP_REASON = "test split: no annotations (ScanNet withholds them), so no ground truth"
@@ -80,11 +80,8 @@ def resolve_scenes(
     split_of = {e.scene_id: e.split for e in entries}
     folder_of = {e.scene_id: str(e.folder) for e in entries}
     if wanted is not None or scene_ids:
-        if official is None:
-            # a scene list may name scenes of any split: look them up in the full listing
-            all_entries, _ = listing(None)
-            split_of = {e.scene_id: e.split for e in all_entries}
-            folder_of = {e.scene_id: str(e.folder) for e in all_entries}
+        # without an official split, ``entries`` is already the full listing, in which a scene
+        # list may name scenes of any split
         if wanted is None:
             wanted = sorted(split_of)
         if scene_ids:
@@ -315,11 +312,10 @@ def _generate_locked(
     # CPUs a task has beyond one scene at a time go to labelling that scene's views
     label_workers = executor.label_workers(len(todo))
     tasks = [dataclasses.replace(t, label_workers=label_workers) for t in tasks]
-    todo = executor.pending(tasks)
     emit({
         "event": "start",
         "total": plan.n_scenes,
-        "done": sum(len(t.scene_ids) for t in tasks if t not in todo),
+        "done": plan.n_scenes - sum(len(t.scene_ids) for t in todo),
     })
     outcome = _run_tasks(executor, tasks, on_event)
     summary = _record_run(plan, tasks, outcome, out, time.perf_counter() - t0, notes,

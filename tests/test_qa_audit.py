@@ -363,9 +363,7 @@ def audit(item: QAItem, au: Auditor) -> Verdict:
                     if m and judged[k] is None:
                         d = math.hypot(int(m.group(1)) - truth[0][0], int(m.group(2)) - truth[0][1])
                         judged[k] = False if d > PASS_RADIUS_DIAG * diag else None
-            elif diag is not None:
-                judged = [None if j is None else j for j in judged]
-            else:
+            elif diag is None:
                 judged = [False if j is None else j for j in judged]
             _mc_check(v, item, judged)
         else:
@@ -383,7 +381,12 @@ def audit(item: QAItem, au: Auditor) -> Verdict:
         if t.startswith("obj_existence"):
             a = q["a"]
             _check_name(v, au, item, fid, a)
-            v.require(PHRASES[(axis, q["direction"])] in item.question, "relation phrase")
+            phrase = PHRASES[(axis, q["direction"])]
+            v.require(phrase in item.question, "relation phrase")
+            at = item.question.find(phrase)
+            v.require(au.cats[a] in item.question[:at]
+                      and au.cats[b] in item.question[at + len(phrase):],
+                      "objects named in the wrong order around the relation")
             v.require(au.hard(fid, a) or au.hard(fid, b) or any(
                 not au.visible(f, x) for f in frames for x in (a, b)), "frames not needed")
             s = au.relation(fid, a, b, axis) if v.problems == [] else 0
@@ -427,6 +430,8 @@ def audit(item: QAItem, au: Auditor) -> Verdict:
                 m = re.fullmatch(rf"The (.+) is ({alt}) the (.+) and ({alt}) it\.", text)
                 if m is None or v.problems:
                     return None
+                if not (m.group(1).startswith(au.cats[a]) and m.group(3).startswith(au.cats[b])):
+                    return False  # the statement is about other objects, or swaps them
                 verdicts = []
                 for phrase in (m.group(2), m.group(4)):
                     ax, d = of_phrase[phrase]
@@ -552,3 +557,33 @@ def test_audit_agrees_with_the_make_dataset_output(tmp_path):
     finally:
         VIS, QA, FULL = saved
     assert n >= 1600 and not bad, (n, bad[:5])
+
+
+def test_audit_catches_swapped_objects_in_relation_questions(verdicts):
+    """A relation question whose two objects are written the other way round (the bug a wrong
+    swap in an option builder would make) must be flagged, not judged on the same facts."""
+    import dataclasses
+
+    swapped = 0
+    for item, v in verdicts:
+        t = item.question_type
+        if v.problems or not t.startswith(("obj_existence", "obj_spatial")):
+            continue
+        au = next(auditor(s) for s in qf.SCENE_SEEDS if qf.scene(s).scene_id == item.scene_id)
+        ca, cb = au.cats[item.evidence["query"]["a"]], au.cats[item.evidence["query"]["b"]]
+        if ca == cb or ca in cb or cb in ca:
+            continue
+
+        def swap(text: str, ca: str = ca, cb: str = cb) -> str:
+            return text.replace(ca, "\0").replace(cb, ca).replace("\0", cb)
+
+        if t.startswith("obj_existence"):
+            bad = dataclasses.replace(item, question=swap(item.question))
+        else:
+            correct = "ABCD".index(item.answer)
+            options = list(item.options)
+            options[correct] = swap(options[correct])
+            bad = dataclasses.replace(item, options=tuple(options))
+        assert audit(bad, au).problems, (t, bad.question, bad.options)
+        swapped += 1
+    assert swapped > 40

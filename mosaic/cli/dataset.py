@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ..config import override
 from ..executors import EXECUTORS
 from ..sources import SOURCES
 from . import EXIT_ERROR, EXIT_PARTIAL, friendly_errors, main
@@ -62,7 +63,7 @@ def _print_summary(s: Any) -> None:
     for reason, n in sorted(s.frames_skipped.items()):
         echo(f"  skipped while reading: {n} ({reason})")
     for reason, n in sorted(s.frames_rejected.items()):
-        echo(f"  rejected by pose check: {n} ({reason})")
+        echo(f"  rejected: {n} ({reason})")
     for reason, n in sorted(s.frames_unchecked.items()):
         echo(f"  kept, {reason}: {n}")
     echo(f"questions: {s.qa_total}")
@@ -257,7 +258,6 @@ def dataset(kind, root, out, n_scenes, cache, split, config_path, overrides, wor
     """Build a dataset end to end (what `make dataset` runs)."""
     from ..config import PRESETS_DIR
 
-    seed = 0 if seed is None else seed
     if config_path is None:
         config_path = kind if (PRESETS_DIR / f"{kind}.yaml").is_file() else "scannet"
     ids = None
@@ -267,9 +267,14 @@ def dataset(kind, root, out, n_scenes, cache, split, config_path, overrides, wor
             sys.exit(EXIT_USAGE)
         config = build_config(config_path, overrides, source=kind, root=root, seed=seed)
     else:
-        cache_dir = Path(cache) if cache else synthetic_cache_dir(out, n_scenes, seed)
+        # the seed may come from --seed, --set seed=N or the config file: read it from the config
+        config = build_config(config_path, overrides, source="scannet", seed=seed,
+                              need_root=False)
+        cache_dir = (Path(cache) if cache
+                     else synthetic_cache_dir(out, n_scenes, config.seed))
         t0 = time.perf_counter()
-        ensure_synthetic_cache(cache_dir, n_scenes, seed, workers, progress=not no_progress)
+        ensure_synthetic_cache(cache_dir, n_scenes, config.seed, workers,
+                               progress=not no_progress)
         click.echo(f"synthetic scenes in {cache_dir} ({time.perf_counter() - t0:.1f} s)",
                    err=True)
         from ..sources import list_scenes
@@ -277,8 +282,7 @@ def dataset(kind, root, out, n_scenes, cache, split, config_path, overrides, wor
         # scenes of an earlier, larger cache stay on disk but are in no split list now
         entries, _ = list_scenes(cache_dir, source="scannet")
         ids = [e.scene_id for e in entries if e.split is not None]
-        config = build_config(config_path, overrides, source="scannet", root=str(cache_dir),
-                              seed=seed)
+        config = override(config, "source.root", str(cache_dir))
     code = run_generate(config, None if kind == "synthetic" else split, ids, out, workers,
                         chunk_size, embed_images, progress=not no_progress)
     if code in (0, EXIT_PARTIAL):
@@ -361,13 +365,12 @@ def export(out, fmt, split, out_dir, output, allow_incomplete):
     with open_dataset(out, split=split, allow_incomplete=allow_incomplete) as ds:
         report_left_out(ds)
         total = len(ds)
+        per_split = {s: ds.split_count(s) for s in ds.splits}
     with writing_to(output or target_dir), progress_bar(total, "item", "export") as progress:
         written = export_dataset(out, fmt, target_dir, split=split, output=output,
                                  progress=progress, allow_incomplete=allow_incomplete)
     for s, path in written.items():
-        with open_dataset(out, split=s, allow_incomplete=allow_incomplete) as part:
-            n = len(part)
-        click.echo(f"wrote {n} items of split {s} to {path}")
+        click.echo(f"wrote {per_split[s]} items of split {s} to {path}")
 
 
 @main.command()

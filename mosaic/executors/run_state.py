@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.reader import INDEX_NAME
-from ..run import PLAN_NAME
+from ..io.shard_names import PLAN_NAME, chunk_siblings, planned_chunks
 from ..stages.chunk import MARKER_DIR, read_marker
 from ..stages.failures import read_failures
 from ..stages.output_lock import pid_alive
@@ -36,7 +35,6 @@ LOG_DIR = "_logs"
 JOB_LOG = "jobs.jsonl"
 SUBMITIT_DIR = "submitit"
 STATES = ("done", "running", "failed", "pending")
-SHARD_RE = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<n>\d{5})\.h5$")
 # SLURM states after which a job will not write a result any more.
 _SLURM_ENDED = {
     "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY",
@@ -144,29 +142,9 @@ class RunStatus:
 def _planned_chunks(out_dir: Path) -> dict[str, list[str]]:
     """shard name -> its scenes, from the run's ``plan.json`` (empty when there is none)."""
     try:
-        plan = json.loads((out_dir / PLAN_NAME).read_text())
-        size = int(plan["chunk_size"])
-        splits = plan["splits"]
+        return planned_chunks(json.loads((out_dir / PLAN_NAME).read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    chunks = {}
-    for split, ids in splits.items():
-        ids = sorted(ids)
-        n = -(-len(ids) // size)
-        for i in range(n):
-            chunks[f"{split}-{i:05d}-of-{n:05d}.h5"] = ids[i * size : (i + 1) * size]
-    return chunks
-
-
-def _expected_shards(names: set[str]) -> set[str]:
-    """Every shard name of each split seen (``-of-N`` tells how many chunks a split has)."""
-    out = set(names)
-    for name in names:
-        m = SHARD_RE.match(name)
-        if m:
-            n = int(m.group("n"))
-            out.update(f"{m.group('split')}-{i:05d}-of-{n:05d}.h5" for i in range(n))
-    return out
 
 
 def _tail(path: Path, n: int = 3) -> str:
@@ -268,7 +246,7 @@ def run_status(out_dir: str | Path) -> RunStatus:
         elif rec.get("event") in ("finished", "failed"):
             outcome[shard] = rec
     planned = _planned_chunks(out)
-    names = _expected_shards(set(markers) | set(submitted) | set(planned))
+    names = chunk_siblings(set(markers) | set(submitted) | set(planned))
     # scenes of chunks whose task crashed under the local pool (recorded by the driver)
     crashed = {r.get("scene"): r for r in read_failures(out).get("failed", [])}
     chunks = []

@@ -23,6 +23,7 @@ from ..errors import ShardError, UnknownNameError
 from ..structures import ObjectVisibility, QAItem
 from .columns import Column
 from .schema import SCHEMA, ViewRecord
+from .shard_names import split_of
 
 INDEX_NAME = "index.json"
 BLOB_CACHE_BYTES = 64 << 20  # text blobs up to this size are read once per process
@@ -284,7 +285,7 @@ class MosaicDataset:
         if problems:
             raise malformed_index_error(self.root, problems)
         present = sorted({str(s["split"]) for s in self.index["shards"]}
-                         | {n.rsplit("-", 3)[0] for n in self.index.get("missing_shards", [])})
+                         | {split_of(n) or n for n in self.index.get("missing_shards", [])})
         if split is not None and split not in present:
             # an empty dataset would score or export nothing without saying why
             raise UnknownNameError(f"split of {self.root}", split, present)
@@ -310,6 +311,11 @@ class MosaicDataset:
     def splits(self) -> list[str]:
         """The output splits of the selected shards, sorted (one when opened with a split)."""
         return sorted(set(self.shard_splits))
+
+    def split_count(self, split: str) -> int:
+        """QA items of one output split among the shards read."""
+        counts = np.diff(self._cum)
+        return int(sum(n for n, s in zip(counts, self.shard_splits, strict=True) if s == split))
 
     def locate(self, index: int) -> tuple[int, int]:
         """Global item index -> (shard number, row in that shard's qa/)."""

@@ -19,7 +19,8 @@ from ..structures import QA_TYPES
 from .progress import counted
 from .reader import read_index
 from .schema import SCHEMA, SCHEMA_VERSION
-from .verify import SHARD_RE, index_problems, planned_shards, shard_problem
+from .shard_names import SHARD_RE
+from .verify import index_problems, planned_shards, shard_problem
 
 ROOT_ATTRS = ("schema_version", "mosaic_version", "config", "config_hash", "compression")
 

@@ -26,11 +26,10 @@ import h5py
 
 from ..errors import ShardError
 from .schema import SCHEMA, SCHEMA_VERSION
+from .shard_names import PLAN_NAME, SHARD_RE, chunk_siblings, planned_chunks, split_of
 from .shard_writer import sha256_file, write_bytes_atomic
 
-PLAN_NAME = "plan.json"
 VERIFIED_CACHE = ".mosaic-verified.json"
-SHARD_RE = re.compile(r"^(?P<split>[^/\\]+)-(?P<index>\d{5})-of-(?P<n>\d{5})\.h5$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 RESUME_HINT = "rerun the same `mosaic generate` command (same --out) to finish it"
 PARTIAL_HINT = "or pass --allow-incomplete (allow_incomplete=True) to read only the valid shards"
@@ -102,28 +101,11 @@ def planned_shards(root: Path, index: dict[str, Any]) -> set[str] | None:
     """Shard names the run was planned to produce: from ``plan.json`` when readable, else from
     the ``-of-N`` suffixes of the names the index mentions; None when neither tells."""
     try:
-        plan = json.loads((root / PLAN_NAME).read_text())
-        size = int(plan["chunk_size"])
-        names = set()
-        for split, ids in dict(plan["splits"]).items():
-            n = -(-len(ids) // size)
-            names.update(f"{split}-{i:05d}-of-{n:05d}.h5" for i in range(n))
-        return names
-    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return set(planned_chunks(json.loads((root / PLAN_NAME).read_text())))
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     mentioned = [e["name"] for e in index["shards"]] + list(index.get("missing_shards", []))
-    names = set()
-    for name in mentioned:
-        m = SHARD_RE.match(name)
-        if m:
-            n = int(m.group("n"))
-            names.update(f"{m.group('split')}-{i:05d}-of-{n:05d}.h5" for i in range(n))
-    return names or None
-
-
-def _split_of(name: str) -> str | None:
-    m = SHARD_RE.match(name)
-    return m.group("split") if m else None
+    return {n for n in chunk_siblings(mentioned) if SHARD_RE.match(n)} or None
 
 
 class ChecksumCache:
@@ -242,7 +224,7 @@ def verify_shards(
         raise malformed_index_error(root, problems)
 
     def selected(name: str, entry_split: str | None = None) -> bool:
-        sp = entry_split if entry_split is not None else _split_of(name)
+        sp = entry_split if entry_split is not None else split_of(name)
         return split is None or sp == split
 
     entries = [e for e in index["shards"] if selected(e["name"], e["split"])]

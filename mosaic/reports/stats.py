@@ -39,10 +39,11 @@ def dataset_stats(ds: MosaicDataset,
         types = shard.column("qa", "question_type")
         answers = shard.column("qa", "answer")
         _, opt_off = shard.column("qa", "options")
+        has_options = np.diff(opt_off) > len("[]")  # options are stored as JSON text
         per_type.update(types)
-        for i, t in enumerate(types):
-            if shard.text("qa", "options", i) != "[]":
-                letters[t][answers[i]] += 1
+        for t, a, mc in zip(types, answers, has_options, strict=True):
+            if mc:
+                letters[t][a] += 1
         for f in LEVEL_FIELDS:
             levels[f].update(shard.column("qa", f))
         occlusion.append(shard.column("qa", "occlusion_avg"))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
 
 from ..structures import OrientedBox, SceneObject
 
@@ -93,6 +92,8 @@ def min_area_rect(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         Degenerate inputs (fewer than 3 points, collinear) fall back to the axis-aligned box
         of their principal direction.
     """
+    from scipy.spatial import ConvexHull, QhullError  # here: the CLI imports this module
+
     xy = np.asarray(xy, dtype=np.float64)
     try:
         hull = xy[ConvexHull(xy).vertices]

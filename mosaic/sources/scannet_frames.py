@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import MissingDataError, UnknownNameError
 from ..structures import DepthImage, SkippedFrame
+from .mesh import image_size, read_depth_png
 from .sanity import check_intrinsics
 from .scannet_release import corrupt_error, parse_matrix, read_meta_txt
 from .sens import SensReader
@@ -100,19 +101,12 @@ class ExportedFrameStore:
         return self._path(self.color_pattern, frame_id).read_bytes()
 
     def read_depth(self, frame_id: int) -> DepthImage:
-        from PIL import Image, UnidentifiedImageError
-
         if not self.depth_pattern or self.depth_K is None:
             raise MissingDataError(self.scene_id, self.folder, "the export has no depth images",
                                    "export depth too (reader.py --export_depth_images) to "
                                    "check poses; frames load without it")
         path = self._path(self.depth_pattern, frame_id)
-        try:
-            with Image.open(path) as im:
-                raw = np.asarray(im)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise corrupt_error(self.scene_id, path, f"unreadable depth image ({exc})") from None
-        depth = raw.astype(np.float32) / np.float32(self.depth_shift)
+        depth = read_depth_png(self.scene_id, path, self.depth_shift, _EXPORT_HINT)
         K = self.depth_K
         if self.depth_size is not None and (depth.shape[1], depth.shape[0]) != self.depth_size:
             sx, sy = depth.shape[1] / self.depth_size[0], depth.shape[0] / self.depth_size[1]
@@ -187,16 +181,6 @@ def _complete_ids(
     return sorted(ids), incomplete
 
 
-def _image_size(scene_id: str, path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise corrupt_error(scene_id, path, f"unreadable colour image ({exc})") from None
-
-
 def _native_color_K(folder: Path, color_K: np.ndarray, size: tuple[int, int],
                     native: dict[str, tuple[int, int]], warnings: list[str]) -> np.ndarray:
     """Colour intrinsics for images of ``size``: exported intrinsics are at the native size
@@ -230,7 +214,7 @@ def _python_export_frames(
             scene_id, intr / "intrinsic_depth.txt",
             _read_matrix_file(scene_id, intr / "intrinsic_depth.txt")[:3, :3],
             "depth intrinsics", hint=_EXPORT_HINT)
-    width, height = _image_size(scene_id, color[ids[0]]) if ids else (0, 0)
+    width, height = image_size(scene_id, color[ids[0]], _EXPORT_HINT) if ids else (0, 0)
     if ids:
         color_K = _native_color_K(folder / "color", color_K, (width, height), native, warnings)
         check_intrinsics(scene_id, intr / "intrinsic_color.txt", color_K, "colour intrinsics",
@@ -287,7 +271,7 @@ def _posed_images_frames(
     pose = _numbered(folder, ".txt", num)
     ids, incomplete = _complete_ids(folder, color, pose, {}, warnings)
     color_K = _read_matrix_file(scene_id, folder / "intrinsic.txt")[:3, :3]
-    width, height = _image_size(scene_id, color[ids[0]]) if ids else (0, 0)
+    width, height = image_size(scene_id, color[ids[0]], _EXPORT_HINT) if ids else (0, 0)
     if ids:
         color_K = _native_color_K(folder, color_K, (width, height), native, warnings)
         check_intrinsics(scene_id, folder / "intrinsic.txt", color_K, "colour intrinsics",

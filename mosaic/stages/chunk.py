@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import MosaicConfig
 from ..io.reader import INDEX_NAME
+from ..io.shard_names import shard_name
 from ..io.shard_writer import ShardInfo, ShardWriter, write_bytes_atomic
 from .failures import failure_record
 from .scene_task import process_scene
@@ -52,7 +53,7 @@ class ChunkTask:
 
     @property
     def shard_name(self) -> str:
-        return f"{self.split}-{self.index:05d}-of-{self.n_chunks:05d}.h5"
+        return shard_name(self.split, self.index, self.n_chunks)
 
     @property
     def marker_path(self) -> Path:

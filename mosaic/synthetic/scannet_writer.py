@@ -37,7 +37,7 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -386,6 +386,11 @@ def write_release_scene(
     if vinst.shape != (len(verts),):
         raise ValueError(f"{sid}: vertex_instance shape {vinst.shape} != ({len(verts)},)")
 
+    exports = {"export_python", "export_python_color", "export_cxx", "export_cxx_color",
+               "posed_images"}
+    if quirks & exports:
+        # the exports read every frame again: render each once (frames may render lazily)
+        scene = replace(scene, frames=list(scene.frames))
     if "no_sens" not in quirks:
         write_sens(
             folder / f"{sid}.sens",

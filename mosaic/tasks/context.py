@@ -473,7 +473,7 @@ def decided_pairs(
     return [(a, b, s) for a, b, s in in_view if ctx.frames_needed(vs, [a, b], frame_id)]
 
 
-# |scene-wide rate| bins of a relation fact, for balancing (see ``relation_prior``)
+# |scene-wide rate| bins of a relation fact, for balancing (see ``relation_priors``)
 RATE_BINS = (0.25, 0.5, 0.75, 0.999)
 
 
@@ -483,7 +483,7 @@ def relation_priors(
     """(key, value) pairs of a relation fact for prior balancing (``Draft.priors``).
 
     What a text-only model knows about two categories is how they usually appear (a monitor
-    above a desk; furniture against a wall behind a chair in the middle of the room). Two
+    above a desk; furniture against a wall behind a chair in the middle of the room). Three
     pairs spread that knowledge:
 
     * each category and whether it is on the left/above/in front: every category on both

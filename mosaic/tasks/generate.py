@@ -19,10 +19,10 @@ from ..config import MosaicConfig
 from ..errors import UnknownNameError
 from ..families import FAMILY_SPECS
 from ..relations import build_spatial_graph
-from ..structures import FAMILY_OF, OCC_LEVELS, QA_TYPES, QAItem, Scene, ViewVisibility
+from ..structures import FAMILY_OF, QA_TYPES, QAItem, Scene, ViewVisibility
 from . import existence
 from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int
-from .options import OCC_ORDER, place_options, select_drafts
+from .options import place_options, select_drafts
 from .viewsets import sample_view_sets
 
 # an object reference with coordinates, as wording.reference writes it
@@ -121,10 +121,7 @@ def collect_drafts(
             group = by_class[cls]
             for j in rng.permutation(len(group))[:PER_SET]:
                 d = group[int(j)]
-                level = ctx.occ_level(ctx.occlusion_avg(d.viewset, d.targets))
-                # select_drafts names the 4 occlusion strata its own way (OCC_ORDER): pass the
-                # stratum of the level's rank, so the mix does not depend on the labels
-                pool.append((d, OCC_ORDER[OCC_LEVELS.index(level)]))
+                pool.append((d, ctx.occ_level(ctx.occlusion_avg(d.viewset, d.targets))))
         if len(pool) >= need:
             break
     return pool
@@ -138,7 +135,9 @@ def finalize(ctx: TaskContext, d: Draft, target: int, rng: np.random.Generator) 
     fields = {"k": len(vs.frame_ids), **d.fields}
     question = tmpl["text"].format(**fields)
     if d.qtype.startswith("obj_localization") or COORDS.search(question):
-        question += " " + ctx.pixel_note(d.named_frame or vs.frame_ids[0])
+        # frame id 0 is a real frame: test for None, not falsiness
+        shown = vs.frame_ids[0] if d.named_frame is None else d.named_frame
+        question += " " + ctx.pixel_note(shown)
     if not d.distractors:
         options: tuple[str, ...] = ()
         answer = d.correct

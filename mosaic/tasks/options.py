@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from ..structures import OCC_LEVELS
 from .context import Draft
 
 LETTERS = "ABCDEFGH"
-OCC_ORDER = ("none", "low", "medium", "high")
 
 
 def select_drafts(
@@ -57,7 +57,7 @@ def select_drafts(
         key_of_pair[i] = key_ix[key]
     n_values = np.bincount(key_of_pair, minlength=len(key_ix))
     lonely = (K @ (n_values == 1).astype(np.int64)) > 0
-    level = np.array([OCC_ORDER.index(lv) for _, lv in pool])
+    level = np.array([OCC_LEVELS.index(lv) for _, lv in pool])
     answer_class = np.array([d.answer_class for d, _ in pool], dtype=object)
     used = np.zeros(len(pair_ix), np.int64)
     least = np.zeros(len(key_ix), np.int64)
@@ -75,7 +75,7 @@ def select_drafts(
             break
         excess = (P @ used - K @ least)[idx]
         other = (answer_class[idx] != want) if want is not None else np.zeros(idx.size, bool)
-        level_rank = (level[idx] - level_turn) % len(OCC_ORDER)
+        level_rank = (level[idx] - level_turn) % len(OCC_LEVELS)
         best = np.lexsort((order[idx], level_rank, other, excess, lonely[idx]))[0]
         j = int(idx[best])
         taken[j] = True
@@ -108,7 +108,7 @@ def _unique_pool(
     classes = tuple(class_cycle) if class_cycle else ("",)
     shift = int(rng.integers(len(classes)))
     classes = classes[shift:] + classes[:shift]
-    return pool, classes, int(rng.integers(len(OCC_ORDER)))
+    return pool, classes, int(rng.integers(len(OCC_LEVELS)))
 
 
 def _incidence(rows: list[int], cols: list[int], n: int, m: int) -> Any:
@@ -147,9 +147,9 @@ def select_drafts_reference(
 
     Prior balance (``Draft.priors``, (key, value) pairs): a text-only model can learn which
     value goes with a key (e.g. which of two categories is usually above the other, or the
-    usual count of a category). Among the drafts allowed next, those whose values are the
-    least used so far for their keys come first (summed over their pairs), then those whose
-    keys all offer several values in the pool (a key with a single value is used last), then
+    usual count of a category). Among the drafts allowed next, those whose keys all offer
+    several values in the pool come first (a key with a single value is used last), then those
+    whose values are the least used so far for their keys (summed over their pairs), then
     those of the answer class due next, then the occlusion level due next, then the random
     draw order.
 
@@ -171,7 +171,7 @@ def select_drafts_reference(
 
     def rank(j: int, want: str | None) -> tuple:
         d, level = pool[j]
-        level_rank = (OCC_ORDER.index(level) - level_turn) % len(OCC_ORDER)
+        level_rank = (OCC_LEVELS.index(level) - level_turn) % len(OCC_LEVELS)
         other_class = int(want is not None and d.answer_class != want)
         excess = sum(used[(key, value)] - least[key] for key, value in d.priors)
         lonely = int(any(len(values[key]) == 1 for key, _ in d.priors))

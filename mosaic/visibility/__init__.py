@@ -1,8 +1,8 @@
 """Visibility engine: ray-cast first-hit buffers, exact amodal footprints, per-view labels.
 
 Public API:
-    compute_visibility(scene, frame_ids=None, backend="embree", max_side=320, workers=1)
-        -> list[ViewVisibility]
+    compute_visibility(scene, frame_ids=None, backend=None, max_side=None, *, config=None,
+                       workers=1, ...) -> list[ViewVisibility]   (None: the config's value)
     overlap_matrix(scene, views) -> (n, n) percent;  view_overlap(scene, a, b) -> percent
     check_poses(scene, frames, max_error=0.10) -> list[PoseCheck]
     get_backend(name), available_backends(), BACKENDS

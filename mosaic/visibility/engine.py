@@ -193,7 +193,7 @@ class _Buffers(NamedTuple):
 
 
 def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
-    """Bin 1 - visible_ratio into none / low / medium / high."""
+    """Bin 1 - visible_ratio into ``OCC_LEVELS`` (low / medium / high / very high; 0 is low)."""
     return OCC_LEVELS[bisect.bisect_right(bins, 1.0 - visible_ratio)]
 
 
