@@ -77,6 +77,7 @@ def generate_qa(
     visibility: list[ViewVisibility] | None = None,
     config: MosaicConfig | None = None,
     seed: int | None = None,
+    workers: int = 1,
 ) -> list[QAItem]:
     """Questions over low-overlap view sets of one scene.
 
@@ -88,6 +89,8 @@ def generate_qa(
             (``mosaic.pipeline.label_views``).
         config: the run configuration (defaults when None).
         seed: replaces ``config.seed`` when given (the seed comes from the config otherwise).
+        workers: processes that label the views and generate the question types side by
+            side; the items do not depend on it.
     """
     import dataclasses
 
@@ -97,13 +100,13 @@ def generate_qa(
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=int(seed))
     if visibility is None:
-        views = label_views(scene, cfg).views
+        views = label_views(scene, cfg, workers=workers).views
     else:
         from .visibility.consistency import check_views_belong
 
         views = list(visibility)
         check_views_belong(scene, views)  # another scene's views are refused
-    return questions_of(scene, views, cfg)
+    return questions_of(scene, views, cfg, workers=workers)
 
 
 def open_dataset(path: Any, split: str | None = None, allow_incomplete: bool = False) -> Any:

@@ -135,12 +135,13 @@ def _decodable(scene: Scene, frame_ids: Sequence[int]
 
 def questions_of(
     scene: Scene, views: tuple[ViewVisibility, ...] | list[ViewVisibility],
-    config: MosaicConfig, stage: Stage = _no_timing,
+    config: MosaicConfig, stage: Stage = _no_timing, workers: int = 1,
 ) -> list[QAItem]:
-    """Questions over the labelled views (none when no view survived)."""
+    """Questions over the labelled views (none when no view survived); ``workers`` processes
+    generate the question types side by side (the items do not depend on it)."""
     from .tasks import generate_qa
 
     if not views:
         return []
     with stage("qa"):
-        return generate_qa(scene, list(views), config)
+        return generate_qa(scene, list(views), config, workers=workers)

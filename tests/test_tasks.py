@@ -414,3 +414,43 @@ def test_fast_selection_equals_the_reference_pick_for_pick():
             slow = select_drafts_reference(drafts, rng, cap, per_cat, cycle, strict)
             assert [id(d) for d in fast] == [id(d) for d in slow], (qtype, cap)
             assert rng.integers(1 << 30) == after_fast
+
+
+def test_question_types_in_two_processes_give_the_items_of_one():
+    """generate_qa(workers=2) spreads the types over a spawned process and this one; each type
+    draws from its own RNG, so the items are those of one process, in the same order."""
+    sc, vw = qf.scene(1), list(qf.views(1))
+    one = generate_qa(sc, vw, qf.TEST_CONFIG)
+    two = generate_qa(sc, vw, qf.TEST_CONFIG, workers=2)
+    assert one and [dataclasses.asdict(i) for i in two] == [dataclasses.asdict(i) for i in one]
+
+
+def test_attribute_side_table_matches_the_per_pair_reference():
+    """The vectorised side table of the attribute family equals ``side_of`` for every
+    category and every visible object of every view, on every axis."""
+    from mosaic.tasks import attribute
+    from mosaic.tasks.generate import build_context
+
+    ctx = build_context(qf.scene(0), list(qf.views(0)), 0, qf.TEST_CONFIG)
+    checked = 0
+    for f, view in ctx.graph.views.items():
+        for axis in ("lr", "ab", "fb"):
+            table = attribute.side_table(ctx, f, axis)
+            for c, cat in enumerate(ctx.by_category):
+                for k, b in enumerate(view.ids.tolist()):
+                    want = attribute.side_of(ctx, f, cat, b, axis)
+                    got = int(table[c, k])
+                    assert got == (attribute.MIXED if want is None else want), (f, axis, cat, b)
+                    checked += 1
+    assert checked > 1000
+
+
+def test_lazy_drafts_index_across_segments():
+    from mosaic.tasks.context import LazyDrafts
+
+    lazy = LazyDrafts(lambda h, x: (h, x), [(("a",), [(1,), (2,)]), (("b",), []),
+                                           (("c",), [(3,)])])
+    assert len(lazy) == 3 and [lazy[k] for k in range(3)] == [("a", 1), ("a", 2), ("c", 3)]
+    with pytest.raises(IndexError):
+        lazy[3]
+    assert len(LazyDrafts(lambda: None, [])) == 0

@@ -101,7 +101,7 @@ def process_scene(
     with timer.stage("read"):
         scene = load_scene_of(config, scene_id)
     labelled = label_views(scene, config, timer.stage, workers=label_workers)
-    qa = questions_of(scene, labelled.views, config, timer.stage)
+    qa = questions_of(scene, labelled.views, config, timer.stage, workers=label_workers)
     require_usable(scene, labelled, len(qa))
     used = sorted({int(f) for q in qa for f in q.frame_ids})
     used_set = set(used)

@@ -21,9 +21,11 @@ import numpy as np
 
 from .context import (
     Draft,
+    LazyDrafts,
     TaskContext,
-    decided_pairs,
     direction_word,
+    needed_pairs,
+    pairs_in_view,
     relation_phrase,
     relation_priors,
 )
@@ -35,16 +37,45 @@ from .viewsets import ViewSet
 POOL_FACTOR = 20
 
 
-def _side(ctx: TaskContext, f: int, cat: str, b: int, axis: str) -> int | None:
-    """+1/-1 when every instance of ``cat`` visible in view f is on that side of b beyond the
-    margin, 0 when none is visible, None when mixed, undecided or on a visibility threshold."""
-    key = ("attribute.side", f, cat, b, axis)
-    if key not in ctx.memo:
-        ctx.memo[key] = _side_of(ctx, f, cat, b, axis)
-    return ctx.memo[key]
+MIXED = 2  # side code of a category that is mixed, undecided or on a visibility threshold
 
 
-def _side_of(ctx: TaskContext, f: int, cat: str, b: int, axis: str) -> int | None:
+def side_table(ctx: TaskContext, f: int, axis: str) -> np.ndarray:
+    """(n_categories, n_visible) int8 for view f: [c, k] = +1/-1 when every instance of
+    category c (``ctx.by_category`` order) clearly visible in view f is on that side of the
+    k-th visible object (``ctx.graph.views[f].ids`` order) beyond the margin, 0 when none is
+    visible, ``MIXED`` when mixed, undecided or on a visibility threshold. Once per view and
+    axis, from the view's sign matrix (``side_of`` is the per-pair reference)."""
+    key = ("attribute.sides", f, axis)
+    hit = ctx.memo.get(key)
+    if hit is not None:
+        return hit
+    view = ctx.graph.views[f]
+    signs = view.signs[axis]
+    out = np.zeros((len(ctx.by_category), len(view.ids)), np.int8)
+    for c, ids in enumerate(ctx.by_category.values()):
+        states = [ctx.status(f, i) for i in ids]
+        if "border" in states:
+            out[c] = MIXED
+            continue
+        rows = [view.index(i) for i, st in zip(ids, states, strict=True) if st == "vis"]
+        if not rows:
+            continue
+        if None in rows:  # clearly visible but not related in this view: undecided
+            out[c] = MIXED
+            continue
+        block = signs[rows]
+        pos, neg = (block > 0).any(0), (block < 0).any(0)
+        out[c] = np.where(pos & ~neg, 1, np.where(neg & ~pos, -1, MIXED))
+        out[c][(block == 0).any(0)] = MIXED
+    ctx.memo[key] = out
+    return out
+
+
+def side_of(ctx: TaskContext, f: int, cat: str, b: int, axis: str) -> int | None:
+    """Reference of one ``side_table`` entry: +1/-1 when every instance of ``cat`` visible
+    in view f is on that side of b beyond the margin, 0 when none is visible, None when
+    mixed, undecided or on a visibility threshold."""
     signs = set()
     for i in ctx.by_category[cat]:
         st = ctx.status(f, i)
@@ -60,65 +91,81 @@ def _side_of(ctx: TaskContext, f: int, cat: str, b: int, axis: str) -> int | Non
 
 
 def _wrong_pool(ctx: TaskContext, f: int, cat_a: str, b: int, axis: str, s: int
-               ) -> tuple[str, ...]:
+                ) -> tuple[str, ...]:
     """Categories that are provably not <rel> b in view f: every visible instance on the other
     side beyond the margin, or none visible (never b's own category or the answer's)."""
-    key = ("attribute.wrong", f, cat_a, b, axis, s)
-    if key not in ctx.memo:
-        ctx.memo[key] = _wrong_pool_of(ctx, f, cat_a, b, axis, s)
-    return ctx.memo[key]
-
-
-def _wrong_pool_of(ctx: TaskContext, f: int, cat_a: str, b: int, axis: str, s: int
-                   ) -> tuple[str, ...]:
+    col = side_table(ctx, f, axis)[:, ctx.graph.views[f].index(b)]
     cat_b = ctx.objects[b].category
-    out = []
-    for c in ctx.by_category:
-        if c in (cat_a, cat_b):
-            continue
-        v = _side(ctx, f, c, b, axis)
-        if v == -s or v == 0:
-            out.append(c)
-    return tuple(out)
+    return tuple(
+        c
+        for c, v in zip(ctx.by_category, col.tolist(), strict=True)
+        if c not in (cat_a, cat_b) and v in (-s, 0)
+    )
 
 
-def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
+def _draft(ctx: TaskContext, vs: ViewSet, qtype: str, f: int, a: int, b: int, s: int) -> Draft:
+    """The question "in Frame j, which object is <rel> b?" whose answer is a's category."""
     axis = qtype.rsplit("_", 1)[1]
-    out: list[Draft] = []
-    for f in vs.frame_ids:
-        label = ctx.frame_label(vs, f)
-        for a, b, s in decided_pairs(ctx, vs, f, axis, named_a=False, coords_ok=True):
-            cat_a, cat_b = ctx.objects[a].category, ctx.objects[b].category
-            if _side(ctx, f, cat_a, b, axis) != s:
+    cat_a, cat_b = ctx.objects[a].category, ctx.objects[b].category
+    return Draft(
+        qtype=qtype,
+        viewset=vs,
+        fields={
+            "frame": ctx.frame_label(vs, f),
+            "b": ctx.name(f, b),
+            "rel": relation_phrase(ctx, axis, s),
+        },
+        correct=cat_a,
+        distractors=[],
+        semantics={},
+        targets=(a, b),
+        category=cat_a,
+        coverage_categories=(cat_a, cat_b),
+        named_frame=f,
+        query={
+            "frame": vs.frame_ids.index(f) + 1,
+            "b": b,
+            "axis": axis,
+            "direction": direction_word(axis, s),
+        },
+        priors=(*relation_priors(ctx, f, a, b, axis, s), ("answer", cat_a)),
+    )
+
+
+def candidates(
+    ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator
+) -> dict[str, LazyDrafts]:
+    axis = qtype.rsplit("_", 1)[1]
+    segments = [((ctx, vs, qtype, f), needed_pairs(ctx, vs, f, _answerable(ctx, f, axis)))
+                for f in vs.frame_ids]
+    return {"": LazyDrafts(_draft, segments)}
+
+
+def _answerable(ctx: TaskContext, f: int, axis: str) -> list[tuple[int, int, int]]:
+    """The (a, b, sign) pairs of view f whose question has one answer (every visible
+    instance of a's category on that side of b) and three wrong options; once per view."""
+    key = ("attribute.pairs", f, axis)
+    hit = ctx.memo.get(key)
+    if hit is not None:
+        return hit
+    pairs = pairs_in_view(ctx, f, axis, named_a=False, coords_ok=True)
+    hit = []
+    if pairs:
+        table = side_table(ctx, f, axis)
+        view = ctx.graph.views[f]
+        cat_row = {c: k for k, c in enumerate(ctx.by_category)}
+        # per visible b: how many categories could be wrong options for each asked side
+        wrong_for = {s: ((table == -s) | (table == 0)).sum(0) for s in (1, -1)}
+        for a, b, s in pairs:
+            col = view.index(b)
+            ra, rb = cat_row[ctx.objects[a].category], cat_row[ctx.objects[b].category]
+            if table[ra, col] != s:
                 continue
-            if len(_wrong_pool(ctx, f, cat_a, b, axis, s)) < 3:
-                continue
-            out.append(
-                Draft(
-                    qtype=qtype,
-                    viewset=vs,
-                    fields={
-                        "frame": label,
-                        "b": ctx.name(f, b),
-                        "rel": relation_phrase(ctx, axis, s),
-                    },
-                    correct=cat_a,
-                    distractors=[],
-                    semantics={},
-                    targets=(a, b),
-                    category=cat_a,
-                    coverage_categories=(cat_a, cat_b),
-                    named_frame=f,
-                    query={
-                        "frame": vs.frame_ids.index(f) + 1,
-                        "b": b,
-                        "axis": axis,
-                        "direction": direction_word(axis, s),
-                    },
-                    priors=(*relation_priors(ctx, f, a, b, axis, s), ("answer", cat_a)),
-                )
-            )
-    return out
+            n_wrong = int(wrong_for[s][col]) - int(table[rb, col] in (-s, 0))
+            if n_wrong >= 3:
+                hit.append((a, b, s))
+    ctx.memo[key] = hit
+    return hit
 
 
 def arrange(ctx: TaskContext, drafts: list[Draft], rng: np.random.Generator) -> list[Draft]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -117,6 +118,33 @@ class Draft:
             tuple(sorted((k, str(v)) for k, v in self.fields.items())),
             self.correct,
         )
+
+
+class LazyDrafts(Sequence):
+    """The candidates of one answer class in one view set, drafted only when drawn (a view
+    set gives at most ``PER_SET`` drafts per class, so most candidates are never drafted).
+
+    Item k is ``make(*head, *item)`` for the k-th item over the (head, items) segments, in
+    order; building no object per candidate keeps millions of candidates cheap.
+    """
+
+    __slots__ = ("make", "segments", "ends")
+
+    def __init__(self, make: Callable[..., Draft], segments: list[tuple[tuple, list[tuple]]]):
+        self.make = make
+        self.segments = [(head, items) for head, items in segments if items]
+        self.ends = np.cumsum([len(items) for _, items in self.segments]).tolist()
+
+    def __len__(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        seg = bisect.bisect_right(self.ends, k)
+        head, items = self.segments[seg]
+        start = self.ends[seg - 1] if seg else 0
+        return self.make(*head, *items[k - start])
 
 
 class TaskContext:
@@ -224,12 +252,37 @@ class TaskContext:
     def frames_needed(self, vs: ViewSet, targets: list[int], frame_id: int | None) -> bool:
         """Some target is occluded/truncated in the named frame or visible in only part of
         the set (docs/tasks.md: every question needs its frames)."""
-        for t in targets:
-            if frame_id is not None and self.occluded_or_truncated(frame_id, t):
-                return True
-            if self.partial_in_set(vs, t):
-                return True
-        return False
+        need = self.needing_frames(vs, frame_id)
+        return any(t in need for t in targets)
+
+    def needing_frames(self, vs: ViewSet, frame_id: int | None) -> frozenset[int]:
+        """The instances that make a question about them need the frames of ``vs`` (named
+        frame ``frame_id``): occluded/truncated in the named frame or visible in only part of
+        the set. Computed once per view and per set (generators ask for every pair)."""
+        key = ("needing", vs.frame_ids, frame_id)
+        hit = self.memo.get(key)
+        if hit is None:
+            pkey = ("partial", vs.frame_ids)
+            partial = self.memo.get(pkey)
+            if partial is None:
+                shown = {o.instance_id for f in vs.frame_ids for o in self.views[f].objects}
+                partial = frozenset(i for i in shown if self.partial_in_set(vs, i))
+                self.memo[pkey] = partial
+            if frame_id is None:
+                hit = partial
+            else:
+                okey = ("occluded", frame_id)
+                occ = self.memo.get(okey)
+                if occ is None:
+                    occ = frozenset(
+                        o.instance_id
+                        for o in self.views[frame_id].objects
+                        if self.occluded_or_truncated(frame_id, o.instance_id)
+                    )
+                    self.memo[okey] = occ
+                hit = partial | occ
+            self.memo[key] = hit
+        return hit
 
     def recognisable(self, frame_id: int, iid: int) -> bool:
         """The object shows enough of itself in the view for a person to tell what it is: at
@@ -444,33 +497,54 @@ def decided_pairs(
     named_a: bool = True,
     coords_ok: bool = False,
 ) -> list[tuple[int, int, int]]:
-    """(a, b, sign) pairs usable for a question in one view of a set.
+    """(a, b, sign) pairs usable for a question in one view of a set: ``pairs_in_view``
+    whose frames are needed (one of the two occluded or truncated in the view, or visible in
+    only part of the set)."""
+    return needed_pairs(ctx, vs, frame_id, pairs_in_view(ctx, frame_id, axis, named_a, coords_ok))
 
-    Both objects clearly visible and recognisable in the view, of different categories, the
-    relation decided beyond the margin (plus slack), and the frames needed (one of them
-    occluded or truncated in the view, or visible in only part of the set). A named object
-    (b, and a when ``named_a``) may not need coordinates, except b when ``coords_ok``: a
-    written point says where the object is in the image, which answers left/right and
-    above/below without looking.
+
+def needed_pairs(
+    ctx: TaskContext, vs: ViewSet, frame_id: int, pairs: list[tuple[int, int, int]]
+) -> list[tuple[int, int, int]]:
+    """The (a, b, sign) pairs of a view whose question needs the frames of ``vs``."""
+    need = ctx.needing_frames(vs, frame_id)
+    return [p for p in pairs if p[0] in need or p[1] in need]
+
+
+def pairs_in_view(
+    ctx: TaskContext, frame_id: int, axis: str, named_a: bool = True, coords_ok: bool = False
+) -> list[tuple[int, int, int]]:
+    """(a, b, sign) pairs of one view that a question may relate (computed once per view).
+
+    Both objects clearly visible and recognisable in the view, of different categories, and
+    the relation decided beyond the margin (plus slack). A named object (b, and a when
+    ``named_a``) may not need coordinates, except b when ``coords_ok``: a written point says
+    where the object is in the image, which answers left/right and above/below without
+    looking.
     """
     key = ("pairs", frame_id, axis, named_a, coords_ok)
     in_view = ctx.memo.get(key)
-    if in_view is None:  # what depends on the view only, once per view
-        in_view = []
-        for a, b, s in ctx.graph.edges(frame_id, axis):
-            if ctx.status(frame_id, a) != "vis" or ctx.status(frame_id, b) != "vis":
-                continue
-            if ctx.objects[a].category == ctx.objects[b].category:
-                continue
-            if not (ctx.recognisable(frame_id, a) and ctx.recognisable(frame_id, b)):
-                continue
-            if named_a and ctx.needs_coords(frame_id, a):
-                continue
-            if not coords_ok and ctx.needs_coords(frame_id, b):
-                continue
-            in_view.append((a, b, s))
+    if in_view is None:
+        bkey = ("pairs", frame_id, axis)
+        base = ctx.memo.get(bkey)
+        if base is None:  # what every variant shares, once per view and axis
+            shown = {
+                i for i in ctx.views[frame_id].visible_ids()
+                if i in ctx.objects and ctx.status(frame_id, i) == "vis"
+                and ctx.recognisable(frame_id, i)
+            }
+            cat = {i: ctx.objects[i].category for i in shown}
+            base = ctx.memo[bkey] = [
+                (a, b, s) for a, b, s in ctx.graph.edges(frame_id, axis)
+                if a in shown and b in shown and cat[a] != cat[b]
+            ]
+        in_view = [
+            (a, b, s) for a, b, s in base
+            if not (named_a and ctx.needs_coords(frame_id, a))
+            and (coords_ok or not ctx.needs_coords(frame_id, b))
+        ]
         ctx.memo[key] = in_view
-    return [(a, b, s) for a, b, s in in_view if ctx.frames_needed(vs, [a, b], frame_id)]
+    return in_view
 
 
 # |scene-wide rate| bins of a relation fact, for balancing (see ``relation_priors``)

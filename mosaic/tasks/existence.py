@@ -16,6 +16,7 @@ import numpy as np
 
 from .context import (
     Draft,
+    LazyDrafts,
     TaskContext,
     decided_pairs,
     direction_word,
@@ -72,14 +73,24 @@ def _draft(
     )
 
 
-def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
+def candidates(
+    ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator
+) -> dict[str, LazyDrafts]:
+    """Every decided pair of every view of the set, asked in its true direction ("yes") and
+    in the opposite one ("no")."""
     axis = qtype.rsplit("_", 1)[1]
-    out: list[Draft] = []
-    for f in vs.frame_ids:
-        for a, b, s in decided_pairs(ctx, vs, f, axis):
-            for asked in (s, -s):
-                out.append(_draft(ctx, vs, qtype, f, a, b, s, asked))
-    return out
+    segments = [((ctx, vs, qtype, f), decided_pairs(ctx, vs, f, axis)) for f in vs.frame_ids]
+    return {"yes": LazyDrafts(_draft_yes, segments), "no": LazyDrafts(_draft_no, segments)}
+
+
+def _draft_yes(ctx: TaskContext, vs: ViewSet, qtype: str, f: int, a: int, b: int, s: int
+               ) -> Draft:
+    return _draft(ctx, vs, qtype, f, a, b, s, s)
+
+
+def _draft_no(ctx: TaskContext, vs: ViewSet, qtype: str, f: int, a: int, b: int, s: int
+              ) -> Draft:
+    return _draft(ctx, vs, qtype, f, a, b, s, -s)
 
 
 def alternatives(ctx: TaskContext, d: Draft, rng: np.random.Generator) -> list[Draft]:

@@ -55,7 +55,10 @@ def build_context(
 
 
 def generate_qa(
-    scene: Scene, views: list[ViewVisibility], config: MosaicConfig | None = None
+    scene: Scene,
+    views: list[ViewVisibility],
+    config: MosaicConfig | None = None,
+    workers: int = 1,
 ) -> list[QAItem]:
     """Questions of the 17 types (or ``config.qa.types``) over low-overlap view sets.
 
@@ -64,41 +67,54 @@ def generate_qa(
         views: labelled views to draw from (``mosaic.pipeline.label_views`` makes them).
         config: the run configuration (defaults when None); ``config.seed`` with the scene id
             seeds the scene's RNG.
+        workers: processes that generate the types side by side (``tasks.parallel``); the
+            items do not depend on it.
 
     Returns:
         Items grouped by type in ``QA_TYPES`` order; same inputs give identical items.
     """
     cfg = config or MosaicConfig()
-    types = tuple(cfg.qa.types) or QA_TYPES
-    for t in types:
+    wanted = tuple(cfg.qa.types) or QA_TYPES
+    for t in wanted:
         if t not in FAMILY_OF:
             raise UnknownNameError("question type", t, QA_TYPES)
+    types = [t for t in QA_TYPES if t in wanted]
     ctx = build_context(scene, views, cfg.seed, cfg)
+    if workers > 1 and len(types) > 1:
+        from .parallel import types_in_processes
+
+        by_type = types_in_processes(ctx, types, workers)
+    else:
+        by_type = {t: type_items(ctx, t) for t in types}
+    return [item for t in types for item in by_type[t]]
+
+
+def type_items(ctx: TaskContext, qtype: str) -> list[QAItem]:
+    """The items of one type: candidates, selection, arrangement and wording, drawn from the
+    type's own RNG (seeded by the scene seed and the type name), so a type's items depend on
+    nothing else generated; no two with the same id."""
+    rng = np.random.default_rng([ctx.scene_seed, stable_int("type", qtype)])
+    drafts = collect_drafts(ctx, qtype, rng)
+    cycle, strict = class_cycle(qtype)
+    chosen = select_drafts(
+        drafts,
+        rng,
+        ctx.type_cap,
+        ctx.cfg.qa.per_category_per_type,
+        class_cycle=cycle,
+        strict_classes=strict,
+    )
+    arrange = getattr(family_module(qtype), "arrange", None)
+    if arrange is not None:
+        chosen = arrange(ctx, chosen, rng)
+    offset = int(rng.integers(4))
     items: list[QAItem] = []
     seen_ids: set[str] = set()
-    for qtype in QA_TYPES:
-        if qtype not in types:
-            continue
-        rng = np.random.default_rng([ctx.scene_seed, stable_int("type", qtype)])
-        drafts = collect_drafts(ctx, qtype, rng)
-        cycle, strict = class_cycle(qtype)
-        chosen = select_drafts(
-            drafts,
-            rng,
-            ctx.type_cap,
-            cfg.qa.per_category_per_type,
-            class_cycle=cycle,
-            strict_classes=strict,
-        )
-        arrange = getattr(family_module(qtype), "arrange", None)
-        if arrange is not None:
-            chosen = arrange(ctx, chosen, rng)
-        offset = int(rng.integers(4))
-        for k, d in enumerate(chosen):
-            item = finalize(ctx, d, (offset + k) % 4, rng)
-            if item.id not in seen_ids:
-                seen_ids.add(item.id)
-                items.append(item)
+    for k, d in enumerate(chosen):
+        item = finalize(ctx, d, (offset + k) % 4, rng)
+        if item.id not in seen_ids:  # ids hold the type, so types never share one
+            seen_ids.add(item.id)
+            items.append(item)
     return items
 
 
@@ -106,7 +122,9 @@ def collect_drafts(
     ctx: TaskContext, qtype: str, rng: np.random.Generator
 ) -> list[tuple[Draft, str]]:
     """Candidate drafts of one type, with their occlusion level, from view sets in random
-    order: at most ``PER_SET`` per answer class per set, until the pool is large enough."""
+    order: at most ``PER_SET`` per answer class per set, until the pool is large enough. A
+    family's ``candidates`` returns its drafts, or answer class -> candidates of that class in
+    the same order (``LazyDrafts``: drafted when drawn)."""
     module = family_module(qtype)
     cycle = class_cycle(qtype)[0]
     factor = getattr(module, "POOL_FACTOR", POOL_FACTOR)
@@ -114,9 +132,12 @@ def collect_drafts(
     pool: list[tuple[Draft, str]] = []
     for i in rng.permutation(len(ctx.viewsets)):
         cands = module.candidates(ctx, ctx.viewsets[int(i)], qtype, rng)
-        by_class: dict[str, list[Draft]] = {}
-        for d in cands:
-            by_class.setdefault(d.answer_class, []).append(d)
+        if isinstance(cands, dict):
+            by_class = {cls: group for cls, group in cands.items() if len(group)}
+        else:
+            by_class = {}
+            for d in cands:
+                by_class.setdefault(d.answer_class, []).append(d)
         for cls in sorted(by_class):
             group = by_class[cls]
             for j in rng.permutation(len(group))[:PER_SET]:

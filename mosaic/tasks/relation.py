@@ -21,9 +21,11 @@ import numpy as np
 
 from .context import (
     Draft,
+    LazyDrafts,
     TaskContext,
     decided_pairs,
     direction_word,
+    pairs_in_view,
     relation_phrase,
     relation_priors,
     stable_int,
@@ -114,17 +116,45 @@ def asked_by(vs: ViewSet, f: int, a: int, b: int, axes: tuple[str, str]) -> str:
     return ("fb", "lr")[stable_int("spatial-owner", *vs.frame_ids, f, lo, hi) % 2]
 
 
-def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
+def candidates(
+    ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator
+) -> dict[str, LazyDrafts]:
+    """Every decided pair of every view of the set with a second axis drawn among those it
+    is decided on, kept when this type asks it (``asked_by``); classes "same" and "opposite"
+    by the signs on the two axes."""
     axis = qtype.rsplit("_", 1)[1]
-    out: list[Draft] = []
+    same: list[tuple] = []
+    opposite: list[tuple] = []
     for f in vs.frame_ids:
-        for a, b, _ in decided_pairs(ctx, vs, f, axis):
-            seconds = [x for x in SECOND_AXES[axis] if ctx.graph.relation(f, a, b, x) != 0]
+        seconds_of = _seconds(ctx, f, axis)
+        head = (ctx, vs, qtype, f)
+        same_f: list[tuple] = []
+        opposite_f: list[tuple] = []
+        for pair in decided_pairs(ctx, vs, f, axis):
+            seconds = seconds_of[pair]
             if seconds:
-                second = seconds[int(rng.integers(len(seconds)))]
+                second, sign = seconds[int(rng.integers(len(seconds)))]
+                a, b, s = pair
                 if asked_by(vs, f, a, b, (axis, second)) == axis:
-                    out.append(_draft(ctx, vs, qtype, f, a, b, (axis, second)))
-    return out
+                    (same_f if sign == s else opposite_f).append((a, b, (axis, second)))
+        same.append((head, same_f))
+        opposite.append((head, opposite_f))
+    return {"same": LazyDrafts(_draft, same), "opposite": LazyDrafts(_draft, opposite)}
+
+
+def _seconds(ctx: TaskContext, f: int, axis: str) -> dict[tuple, list[tuple[str, int]]]:
+    """For each pair of view f usable on ``axis``: the other axes its relation is decided on,
+    with the sign (once per view)."""
+    key = ("relation.seconds", f, axis)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = {}
+        for pair in pairs_in_view(ctx, f, axis):
+            a, b, _ = pair
+            signs = [(x, ctx.graph.relation(f, a, b, x)) for x in SECOND_AXES[axis]]
+            hit[pair] = [(x, sign) for x, sign in signs if sign != 0]
+        ctx.memo[key] = hit
+    return hit
 
 
 def alternatives(ctx: TaskContext, d: Draft, rng: np.random.Generator) -> list[Draft]:
