@@ -28,6 +28,11 @@ from .viewsets import sample_view_sets
 # an object reference with coordinates, as wording.reference writes it
 COORDS = re.compile(r" at \(\d+, \d+\)")
 
+# Below this many requested items (cap x types) one process is faster: a spawned worker costs
+# about a second to start, receive the views and rebuild its lookups (docs/performance.md).
+PARALLEL_MIN_ITEMS = 1000
+
+
 def family_module(qtype: str) -> ModuleType:
     """The module of the family a question type belongs to (``mosaic.families``)."""
     return FAMILY_SPECS[FAMILY_OF[qtype]].load()
@@ -67,8 +72,9 @@ def generate_qa(
         views: labelled views to draw from (``mosaic.pipeline.label_views`` makes them).
         config: the run configuration (defaults when None); ``config.seed`` with the scene id
             seeds the scene's RNG.
-        workers: processes that generate the types side by side (``tasks.parallel``); the
-            items do not depend on it.
+        workers: processes that generate the types side by side (``tasks.parallel``) when
+            at least ``PARALLEL_MIN_ITEMS`` items are asked for; the items do not depend on
+            it.
 
     Returns:
         Items grouped by type in ``QA_TYPES`` order; same inputs give identical items.
@@ -80,7 +86,7 @@ def generate_qa(
             raise UnknownNameError("question type", t, QA_TYPES)
     types = [t for t in QA_TYPES if t in wanted]
     ctx = build_context(scene, views, cfg.seed, cfg)
-    if workers > 1 and len(types) > 1:
+    if workers > 1 and len(types) > 1 and ctx.type_cap * len(types) >= PARALLEL_MIN_ITEMS:
         from .parallel import types_in_processes
 
         by_type = types_in_processes(ctx, types, workers)
