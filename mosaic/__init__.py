@@ -90,7 +90,8 @@ def generate_qa(
         config: the run configuration (defaults when None).
         seed: replaces ``config.seed`` when given (the seed comes from the config otherwise).
         workers: processes that label the views and generate the question types side by
-            side; the items do not depend on it.
+            side; the items do not depend on it. The extra processes are spawned, so a
+            script that passes workers > 1 runs it under ``if __name__ == "__main__":``.
     """
     import dataclasses
 
