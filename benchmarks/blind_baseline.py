@@ -45,12 +45,13 @@ import numpy as np
 
 from mosaic import open_dataset
 from mosaic.evaluation import NUMERIC_TYPES, POINT_TYPES, evaluate
-from mosaic.structures import QA_TYPES, QAItem
+from mosaic.structures import OPTION_LETTERS, QA_TYPES, QAItem
+from mosaic.tasks.wording import plural
 
-LETTERS = "ABCDEFGH"
 POINT = re.compile(r"\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-IMAGE_SIZE = re.compile(r"(\d+)\s*(?:x|×|by)\s*(\d+)\s*(?:pixels|px)", re.IGNORECASE)
+# the frame size as the pixel note of a question states it (mosaic.tasks.wording.pixel_note)
+IMAGE_SIZE = re.compile(r"pixels of the (\d+)x(\d+) frame")
 # relation phrases of statements and questions -> (axis, +1 for left/above/front, -1 else)
 PHRASES = {
     "to the left of": ("lr", 1),
@@ -84,13 +85,9 @@ class Item:
 
 
 def _forms(name: str) -> list[str]:
-    """Singular and plural spellings of a category name (longest first)."""
-    out = {name, name + "s", name + "es"}
-    if name.endswith("f"):
-        out.add(name[:-1] + "ves")
-    if name.endswith("y"):
-        out.add(name[:-1] + "ies")
-    return sorted(out, key=len, reverse=True)
+    """The spellings of a category name the generator writes: singular and plural (longest
+    first)."""
+    return sorted({name, plural(name)}, key=len, reverse=True)
 
 
 class Vocabulary:
@@ -185,7 +182,7 @@ def references(item: Item) -> list[tuple[str, tuple[float, float] | None]]:
 
 
 def letter(i: int) -> str:
-    return LETTERS[i]
+    return OPTION_LETTERS[i]
 
 
 # ---- rules --------------------------------------------------------------------------------------
@@ -244,7 +241,7 @@ class MajorityValue(Rule):
         for i in items:
             if not i.options:
                 continue
-            right = LETTERS.index(i.qa.answer)
+            right = OPTION_LETTERS.index(i.qa.answer)
             for k, o in enumerate(i.options):
                 key = (i.qtype, _skeleton(o, i.cats))
                 acc[key][0] += k == right
@@ -316,7 +313,7 @@ class Ordinal(Rule):
                 for j in (0, 1):
                     ranks = self._ranks(i, j)
                     if ranks is not None:
-                        tally[(j, ranks[LETTERS.index(i.qa.answer)])] += 1
+                        tally[(j, ranks[OPTION_LETTERS.index(i.qa.answer)])] += 1
             if tally:
                 self.choice[t] = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
 
@@ -395,18 +392,18 @@ def relation_facts(item: Item) -> list[tuple[str, str, str, int]]:
     cats = item.cats
     out = []
     if t.startswith("obj_spatial") and len(cats) >= 2:
-        right = q.options[LETTERS.index(q.answer)]
+        right = q.options[OPTION_LETTERS.index(q.answer)]
         for axis, sign in statements(right):
             out.append((cats[0], cats[1], axis, sign))
     elif t.startswith("obj_existence") and len(cats) >= 2:
         st = statement(q.question)
         if st is not None:
-            yes = q.options[LETTERS.index(q.answer)] == "Yes"
+            yes = q.options[OPTION_LETTERS.index(q.answer)] == "Yes"
             out.append((cats[0], cats[1], st[0], st[1] if yes else -st[1]))
     elif t.startswith("obj_attribute") and cats:
         st = statement(q.question)
         if st is not None:
-            right = q.options[LETTERS.index(q.answer)]
+            right = q.options[OPTION_LETTERS.index(q.answer)]
             out.append((right, cats[-1], st[0], st[1]))
     return out
 
@@ -557,7 +554,7 @@ def answer_value(item: Item) -> float | None:
         except ValueError:
             return None
     if q.question_type in ("obj_count_occ", "bestview_count_occ"):
-        nums = numbers(q.options[LETTERS.index(q.answer)])
+        nums = numbers(q.options[OPTION_LETTERS.index(q.answer)])
         return nums[0] if nums else None
     return None
 
@@ -689,7 +686,7 @@ class PointRule(Rule):
             if not i.qtype.startswith("obj_localization"):
                 continue
             if i.options:
-                p = point_of(i.options[LETTERS.index(i.qa.answer)])
+                p = point_of(i.options[OPTION_LETTERS.index(i.qa.answer)])
             else:
                 p = point_of(i.qa.ground_truth)
             if p is None or i.image_size is None:

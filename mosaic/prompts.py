@@ -22,9 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .structures import NUMERIC_TYPES, POINT_TYPES, QAItem
-
-LETTERS = "ABCDEFGHIJ"
+from .structures import NUMERIC_TYPES, OPTION_LETTERS, POINT_TYPES, QAItem
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ DEFAULT_STYLE = PromptStyle()
 
 def option_strings(item: QAItem) -> list[str]:
     """Options with their letters as SpatialMosaic displays them: ``["A. 3", "B. 5", ...]``."""
-    return [f"{LETTERS[i]}. {opt}" for i, opt in enumerate(item.options)]
+    return [f"{OPTION_LETTERS[i]}. {opt}" for i, opt in enumerate(item.options)]
 
 
 def build_prompt(item: QAItem, style: PromptStyle = DEFAULT_STYLE) -> str:

@@ -26,7 +26,7 @@ from .executors.signals import stop_on_signals
 from .io.shard_names import PLAN_NAME
 from .io.shard_writer import write_bytes_atomic
 from .sources.fingerprint import input_fingerprint
-from .stages.chunk import ChunkTask, read_marker, run_chunk, write_index
+from .stages.chunk import ChunkTask, run_chunk, write_index
 from .stages.failures import failure_record, write_failures
 from .stages.output_lock import LOCK_NAME, OutputLock, remove_stale_temporaries
 from .stages.resume import check_same_root, forget_chunks, plan_resume
@@ -309,9 +309,9 @@ def _generate_locked(
     for text in notes:
         emit({"event": "note", "text": text})
     todo = executor.pending(tasks)
-    # CPUs a task has beyond one scene at a time go to labelling that scene's views
-    label_workers = executor.label_workers(len(todo))
-    tasks = [dataclasses.replace(t, label_workers=label_workers) for t in tasks]
+    # CPUs a task has beyond one scene at a time go to that scene's labelling and questions
+    scene_workers = executor.scene_workers(len(todo))
+    tasks = [dataclasses.replace(t, scene_workers=scene_workers) for t in tasks]
     emit({
         "event": "start",
         "total": plan.n_scenes,
@@ -360,8 +360,7 @@ def _run_tasks(executor: Any, tasks: list[ChunkTask],
                 outcome.crashed += [failure_record(s, result) for s in task.scene_ids]
     # only chunks whose shard is present with the recorded size count: a stale marker of a
     # chunk that was redone and crashed this time must not put a missing shard in the index
-    outcome.markers = {t.shard_name: read_marker(t.marker_path) if t.is_done() else None
-                       for t in tasks}
+    outcome.markers = {t.shard_name: t.done_marker() for t in tasks}
     return outcome
 
 

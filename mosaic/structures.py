@@ -15,6 +15,8 @@ Conventions (stated once, used everywhere; see ``docs/conventions.md``):
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -40,6 +42,16 @@ STATES = ("invisible", "full", "occluded", "truncated", "occluded+truncated")
 # Per-item diagnostics with SpatialMosaic's values (docs/data_format.md, "Diagnostic values"):
 # 4 occlusion levels where no occlusion is "low", 2 visibility levels, 2 coverage levels.
 OCC_LEVELS = ("low", "medium", "high", "very high")
+
+
+def occlusion_bin(occlusion: float, bins: Sequence[float]) -> str:
+    """The ``OCC_LEVELS`` bin of an occlusion in [0, 1] with increasing edges ``bins``:
+    [0, b0) low, [b0, b1) medium, ... (0 is low)."""
+    return OCC_LEVELS[bisect.bisect_right(bins, occlusion)]
+
+
+# letters of multiple-choice options, in order (QAItem.answer is one of them)
+OPTION_LETTERS = "ABCDEFGHIJ"
 VIS_LEVELS = ("Fully Visible", "Partially Visible")
 COVERAGE_LEVELS = ("Full Coverage", "Partial Coverage")
 
@@ -119,6 +131,11 @@ class Frame:
     cam_to_world: np.ndarray
     width: int
     height: int
+
+
+def scaled_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """(3, 3) intrinsics of the same camera after resizing its image by (sx, sy)."""
+    return np.diag([sx, sy, 1.0]) @ K
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,32 @@ def run_with_tmpfs(mounts: dict[str, str], script: str) -> subprocess.CompletedP
                       for path, size in mounts.items())
     return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
                            f"{mount} && {script}"], capture_output=True, text=True)
+
+
+def _stat_fields(pid: int | str) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (state first, then the parent)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (Linux /proc)."""
+    try:
+        return _stat_fields(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
+def pool_workers(pid: int) -> list[int]:
+    """Live spawned pool workers (``multiprocessing`` spawn) whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat_fields(entry.name)
+            cmd = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):  # gone in between
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z" and b"spawn_main" in cmd:
+            found.append(int(entry.name))
+    return found

@@ -17,23 +17,14 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from process_helpers import pool_workers
+from release_fixtures import FAST
 
 from mosaic.cli import main
 from mosaic.errors import ShardError
 from mosaic.io.reader import open_dataset
-from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 
-SPEC = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
-FAST = ["--set", "viewsets.frame_step=3", "--set", "visibility.max_side=96",
-        "--set", "qa.per_type_per_scene=3"]
 READERS = (["export", "--format", "jsonl"], ["stats"], ["evaluate"], ["inspect", "qa"])
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("release")
-    write_synthetic_dataset(root, n_scenes=4, seed=3, spec=SPEC)
-    return root
 
 
 def _generate(root: Path, out: Path, *extra: str):
@@ -88,30 +79,6 @@ def _assert_refused(out: Path, tmp: Path, *needles: str) -> None:
             assert needle in res.output, (command, res.output)
 
 
-def _children(pid: int) -> list[int]:
-    """Live child processes of ``pid`` (Linux /proc)."""
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.append(int(entry.name))
-    return kids
-
-
-def _is_worker(pid: int) -> bool:
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return False
-    return b"spawn_main" in cmd
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
 def test_a_killed_worker_leaves_a_dataset_readers_refuse(release, dataset, tmp_path):
     out = tmp_path / "killed"
@@ -121,7 +88,7 @@ def test_a_killed_worker_leaves_a_dataset_readers_refuse(release, dataset, tmp_p
     killed = None
     deadline = time.monotonic() + 120
     while killed is None and time.monotonic() < deadline and proc.poll() is None:
-        workers = [p for p in _children(proc.pid) if _is_worker(p)]
+        workers = pool_workers(proc.pid)
         if workers and list((out / "_chunks").glob("*.json")):
             killed = workers[0]
             os.kill(killed, signal.SIGKILL)
@@ -231,13 +198,13 @@ def test_checksums_are_cached_by_size_and_mtime(copy):
     from mosaic.io import verify
 
     calls = []
-    real = verify.sha256_file
+    real = verify.file_sha256
 
     def counting(path, *a):
         calls.append(Path(path).name)
         return real(path, *a)
 
-    verify.sha256_file = counting
+    verify.file_sha256 = counting
     try:
         open_dataset(copy).close()
         first = len(calls)
@@ -248,7 +215,7 @@ def test_checksums_are_cached_by_size_and_mtime(copy):
         open_dataset(copy).close()
         assert calls[first:] == [shard.name]
     finally:
-        verify.sha256_file = real
+        verify.file_sha256 = real
 
 
 def test_other_h5_files_in_the_folder_are_not_taken_for_shards(copy, tmp_path):

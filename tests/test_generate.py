@@ -15,26 +15,13 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from release_fixtures import FAST, SPEC
 
 from mosaic.cli import main
 from mosaic.io.reader import open_dataset
 from mosaic.prompts import build_prompt
 from mosaic.sources.sens import SensReader
-from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
-
-SPEC = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
-FAST = [
-    "--set", "viewsets.frame_step=3",
-    "--set", "visibility.max_side=96",
-    "--set", "qa.per_type_per_scene=3",
-]
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("release")
-    write_synthetic_dataset(root, n_scenes=4, seed=3, spec=SPEC)
-    return root
+from mosaic.synthetic.world import write_synthetic_dataset
 
 
 def _generate(root: Path, out: Path, *extra: str) -> object:

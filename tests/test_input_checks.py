@@ -4,6 +4,7 @@ in a .sens, settings out of range, another scene's visibility, a scene with noth
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import struct
@@ -13,6 +14,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from release_fixtures import FAST, SPEC
 
 from mosaic import generate_qa
 from mosaic.cli import main
@@ -22,20 +24,10 @@ from mosaic.sources import load_scene
 from mosaic.sources.sanity import intrinsics_problem, rigid_problem
 from mosaic.sources.sens import SensReader
 from mosaic.synthetic.scannet_writer import CORRUPT_JPEG_EVERY
-from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
+from mosaic.synthetic.world import write_synthetic_dataset
 from mosaic.visibility import compute_visibility
 
-SPEC = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
-FAST = ["--set", "viewsets.frame_step=3", "--set", "visibility.max_side=96",
-        "--set", "qa.per_type_per_scene=3"]
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("release")
-    write_synthetic_dataset(root, n_scenes=4, seed=3, spec=SPEC)
-    return root
 
 
 @pytest.fixture()
@@ -144,8 +136,7 @@ def test_non_rigid_poses_skip_their_frames(root, tmp_path):
 
 def test_corrupt_jpegs_in_a_sens_are_rejected_frames_with_their_cause(tmp_path):
     root = tmp_path / "release"
-    spec = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000,
-                     quirks=frozenset({"corrupt_jpeg"}))
+    spec = dataclasses.replace(SPEC, quirks=frozenset({"corrupt_jpeg"}))
     write_synthetic_dataset(root, n_scenes=2, seed=3, spec=spec)
     out = tmp_path / "ds"
     res = _generate(root, out)

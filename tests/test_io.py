@@ -339,8 +339,12 @@ def test_spatialmosaic_train_export_is_what_their_loader_reads(tmp_path):
     out = tmp_path / "exports"
     written = export_dataset(tmp_path, "spatialmosaic-train", out)
     frame_folder = out / FRAMES_DIR
+    assert set(written) == {"train", "bench"}
     for split, path in written.items():
-        for rec in json.loads(path.read_text()):
+        records = json.loads(path.read_text())
+        assert records
+        for rec in records:
+            assert rec["frames"]
             assert rec["split"] == split and "image" not in rec and "video" not in rec
             assert {"id", "scene_name", "data_source", "question_type"} <= set(rec)
             assert rec["data_source"] == "scannet"

@@ -5,6 +5,8 @@ frames of a video.", no ``na_local_post_prompt`` falls back to the coordinate se
 
 from __future__ import annotations
 
+import pytest
+
 from mosaic.prompts import PromptStyle, answer_text, build_prompt, option_strings
 from mosaic.structures import FAMILY_OF, QAItem
 
@@ -40,22 +42,15 @@ def test_yes_no_is_multiple_choice_too():
     assert answer_text(it) == "B"
 
 
-def test_numeric_prompt_has_no_options_block():
-    it = item("obj_size_occ_na", answer="120", gt="120")
-    assert build_prompt(it) == (
-        "These are frames of a video.\nHow many chairs?\n"
-        "Please answer the question using a single word or phrase."
-    )
-    assert answer_text(it) == "120"
-
-
-def test_point_prompt():
-    it = item("obj_localization_occ_na", answer="(3,4)", gt="(3,4)")
-    assert build_prompt(it) == (
-        "These are frames of a video.\nHow many chairs?\n"
-        "Please answer with the coordinate pair only, formatted as (x,y)."
-    )
-    assert answer_text(it) == "(3,4)"
+@pytest.mark.parametrize(("qtype", "answer", "post"), [
+    ("obj_size_occ_na", "120", "Please answer the question using a single word or phrase."),
+    ("obj_localization_occ_na", "(3,4)",
+     "Please answer with the coordinate pair only, formatted as (x,y)."),
+])
+def test_open_prompts_have_no_options_block(qtype, answer, post):
+    it = item(qtype, answer=answer, gt=answer)
+    assert build_prompt(it) == f"These are frames of a video.\nHow many chairs?\n{post}"
+    assert answer_text(it) == answer
 
 
 def test_their_api_model_settings():

@@ -17,24 +17,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from process_helpers import without_privileges
+from process_helpers import alive, pool_workers, without_privileges
+from release_fixtures import FAST
 
 from mosaic.cli import main
 from mosaic.io.shard_writer import temporary_path
 from mosaic.stages import output_lock
-from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 
-SPEC = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
-FAST = ["--set", "viewsets.frame_step=3", "--set", "visibility.max_side=96",
-        "--set", "qa.per_type_per_scene=3"]
 LINUX = Path("/proc/self/stat").is_file()
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("release")
-    write_synthetic_dataset(root, n_scenes=4, seed=3, spec=SPEC)
-    return root
 
 
 def _args(root: Path, out: Path, *extra: str) -> list[str]:
@@ -67,34 +57,10 @@ def reference(release, tmp_path_factory) -> tuple[Path, list[str]]:
     return out, _jsonl(out)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _workers(pid: int) -> list[int]:
-    """Pool workers (spawned processes) of the driver ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid and b"spawn_main" in cmd:
-            found.append(int(entry.name))
-    return found
-
-
 def _wait_for_workers(proc: subprocess.Popen, n: int = 2, timeout: float = 120) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        found = _workers(proc.pid)
+        found = pool_workers(proc.pid)
         if len(found) >= n:
             return found
         time.sleep(0.05)
@@ -195,9 +161,9 @@ def test_a_stop_signal_stops_the_driver_and_its_workers(release, reference, tmp_
     assert f"interrupted by {signal.Signals(sig).name}" in output
     assert "Traceback" not in output and "leaked" not in output, output
     deadline = time.monotonic() + 5
-    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [w for w in workers if _alive(w)], "orphan workers"
+    assert not [w for w in workers if alive(w)], "orphan workers"
     res = _generate(release, out)
     assert res.exit_code == 0, res.output
     assert _jsonl(out) == reference[1]
@@ -212,9 +178,9 @@ def test_sigkill_of_the_driver_takes_its_workers_along(release, reference, tmp_p
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 5
-    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [w for w in workers if _alive(w)], "workers outlived their driver"
+    assert not [w for w in workers if alive(w)], "workers outlived their driver"
     res = _generate(release, out, "--workers", "2")  # an immediate rerun is the only writer
     assert res.exit_code == 0, res.output
     assert _jsonl(out) == reference[1]

@@ -133,7 +133,7 @@ def test_selection_spreads_priors():
     def draft(i: int, key: str, value: int) -> tuple[Draft, str]:
         d = Draft(qtype="obj_count_occ", viewset=ViewSet((i,), 0.0, "low", 0.0), fields={},
                   correct=str(i), distractors=[], semantics={}, targets=(i,),
-                  category=f"c{i}", coverage_categories=(f"c{i}",), priors=((key, value),))
+                  coverage_categories=(f"c{i}",), priors=((key, value),))
         return d, "low"
 
     pool = [draft(i, "k", 0) for i in range(10)] + [draft(10 + i, "k", 1) for i in range(2)]

@@ -15,21 +15,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from process_helpers import can_mount_tmpfs, run_with_tmpfs, without_privileges
+from release_fixtures import FAST
 
 from mosaic.cli import main
-from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
 
-SPEC = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
-FAST = ["--set", "viewsets.frame_step=3", "--set", "visibility.max_side=96",
-        "--set", "qa.per_type_per_scene=3"]
 TMPFS = pytest.mark.skipif(not can_mount_tmpfs(), reason="cannot mount a private tmpfs here")
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("release")
-    write_synthetic_dataset(root, n_scenes=4, seed=3, spec=SPEC)
-    return root
 
 
 def _args(root: Path, out: Path) -> list[str]:

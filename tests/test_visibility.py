@@ -235,12 +235,27 @@ def test_silhouette_bounds_every_pixel_an_object_covers():
     assert checked > 20
 
 
+def _directions_per_pixel(K: np.ndarray, cam_to_world: np.ndarray, w: int, h: int
+                          ) -> np.ndarray:
+    """Independent reference: R K^-1 (u + 0.5, v + 0.5, 1) for every pixel, row-major."""
+    v, u = np.mgrid[0:h, 0:w]
+    pix = np.stack([u.ravel() + 0.5, v.ravel() + 0.5, np.ones(w * h)])
+    return (cam_to_world[:3, :3] @ np.linalg.inv(K) @ pix).T
+
+
 def test_world_ray_directions_into_a_batch():
     f = _random_boxes_scene(1).frames[0]
     out = np.full((vs.W * vs.H + 7, 3), np.nan, np.float32)
     got = world_ray_directions(f.K, f.cam_to_world, vs.W, vs.H, out=out[: vs.W * vs.H])
-    assert np.array_equal(got, world_ray_directions(f.K, f.cam_to_world, vs.W, vs.H))
+    assert np.shares_memory(got, out)  # written into the batch, not a new array
+    want = _directions_per_pixel(f.K, f.cam_to_world, vs.W, vs.H)
+    assert np.allclose(out[: vs.W * vs.H], want, atol=1e-5)
     assert np.isnan(out[-7:]).all()
+    skewed = f.K.copy()
+    skewed[0, 1] = 3.0  # the general (skew) branch
+    want = _directions_per_pixel(skewed, f.cam_to_world, vs.W, vs.H)
+    assert np.allclose(world_ray_directions(skewed, f.cam_to_world, vs.W, vs.H), want,
+                       atol=1e-5)
 
 
 def test_independent_visible_px_and_states():

@@ -35,8 +35,9 @@ class Executor(ABC):
 
     name: ClassVar[str]
 
-    def label_workers(self, n_tasks: int) -> int:
-        """CPUs each of ``n_tasks`` running tasks may use for one scene's labelling."""
+    def scene_workers(self, n_tasks: int) -> int:
+        """CPUs each of ``n_tasks`` running tasks may use for one scene (its labelling and
+        question generation)."""
         return 1
 
     def pending(self, tasks: Sequence[Any]) -> list[Any]:

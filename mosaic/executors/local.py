@@ -92,9 +92,9 @@ class LocalExecutor(Executor):
         self.workers = int(workers)
         self.start_method = start_method
 
-    def label_workers(self, n_tasks: int) -> int:
+    def scene_workers(self, n_tasks: int) -> int:
         """The workers left over when there are fewer tasks than workers (one large scene on
-        two workers labels its views in two processes)."""
+        two workers labels its views, and at volume asks its questions, in two processes)."""
         return max(1, self.workers // max(1, min(self.workers, n_tasks)))
 
     def _run(

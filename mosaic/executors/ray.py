@@ -118,7 +118,7 @@ class RayExecutor(Executor):
             ) from None
         return True
 
-    def label_workers(self, n_tasks: int) -> int:
+    def scene_workers(self, n_tasks: int) -> int:
         return max(1, int(self.cpus_per_task))
 
     def _run(

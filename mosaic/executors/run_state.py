@@ -27,7 +27,7 @@ from typing import Any
 
 from ..io.reader import INDEX_NAME
 from ..io.shard_names import PLAN_NAME, chunk_siblings, planned_chunks
-from ..stages.chunk import MARKER_DIR, read_marker
+from ..stages.chunk import MARKER_DIR, marker_holds, read_marker
 from ..stages.failures import read_failures
 from ..stages.output_lock import pid_alive
 
@@ -248,7 +248,8 @@ def run_status(out_dir: str | Path) -> RunStatus:
     planned = _planned_chunks(out)
     names = chunk_siblings(set(markers) | set(submitted) | set(planned))
     # scenes of chunks whose task crashed under the local pool (recorded by the driver)
-    crashed = {r.get("scene"): r for r in read_failures(out).get("failed", [])}
+    failures = read_failures(out)
+    crashed = {r.get("scene"): r for r in failures.get("failed", [])}
     chunks = []
     for name in sorted(names):
         rec = submitted.get(name)
@@ -258,13 +259,7 @@ def run_status(out_dir: str | Path) -> RunStatus:
             st.job_id = None if rec.get("job_id") is None else str(rec.get("job_id"))
             st.logs = [p for p in (rec.get("stdout"), rec.get("stderr")) if p and Path(p).is_file()]
         marker = read_marker(markers[name]) if name in markers else None
-        shard_path = out / name
-        valid = (
-            marker is not None
-            and shard_path.is_file()
-            and shard_path.stat().st_size == marker.get("shard", {}).get("size_bytes")
-        )
-        if valid:
+        if marker_holds(marker, out / name):
             st.state = "done"
             st.scenes = len(marker.get("scenes", []))
             st.scenes_done = len(marker.get("done", []))
@@ -285,8 +280,8 @@ def run_status(out_dir: str | Path) -> RunStatus:
         if st.scenes is None and name in planned:
             st.scenes = len(planned[name])
         chunks.append(st)
-    skipped = len(read_failures(out).get("skipped", [])) if out.is_dir() else 0
-    return RunStatus(str(out), chunks, (out / INDEX_NAME).is_file(), skipped)
+    return RunStatus(str(out), chunks, (out / INDEX_NAME).is_file(),
+                     len(failures.get("skipped", [])))
 
 
 def format_status(status: RunStatus, verbose: bool = False) -> list[str]:

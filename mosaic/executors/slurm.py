@@ -308,7 +308,7 @@ class SlurmExecutor(Executor):
                 found[i] = job
         return found
 
-    def label_workers(self, n_tasks: int) -> int:
+    def scene_workers(self, n_tasks: int) -> int:
         return max(1, int(self.resources.cpus_per_task))
 
     def _run(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..structures import QAItem
+from ..structures import OPTION_LETTERS, QAItem
 from .visibility_figure import decode_image
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
     from ..io.reader import DatasetItem, MosaicDataset
 
-LETTERS = "ABCDEFGHIJ"
 _CORRECT = "#1a7f37"
 _NAMED_FRAME = "#d62728"
 _MARGIN = 12  # px
@@ -93,10 +92,10 @@ def target_color(item: QAItem, instance_id: int) -> str:
 
 def option_lines(item: QAItem) -> tuple[tuple[str, ...], int | None]:
     """("A. text", ...) and the index of the correct option (None for open-answer items)."""
-    lines = tuple(f"{LETTERS[i]}. {text}" for i, text in enumerate(item.options))
+    lines = tuple(f"{OPTION_LETTERS[i]}. {text}" for i, text in enumerate(item.options))
     if not item.options:
         return lines, None
-    idx = LETTERS.find(item.answer.strip().upper()[:1]) if item.answer else -1
+    idx = OPTION_LETTERS.find(item.answer.strip().upper()[:1]) if item.answer else -1
     return lines, (idx if 0 <= idx < len(lines) else None)
 
 
@@ -149,7 +148,7 @@ def _localization_points(item: QAItem) -> list[tuple[str, float, float, bool]]:
         for i, text in enumerate(item.options):
             m = _POINT_RE.search(text)
             if m:
-                out.append((LETTERS[i], float(m.group(1)), float(m.group(2)), i == correct))
+                out.append((OPTION_LETTERS[i], float(m.group(1)), float(m.group(2)), i == correct))
     else:
         m = _POINT_RE.search(item.ground_truth or "")
         if m:

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import VisibilityConfig
 from ..errors import MosaicError
 from ..structures import ObjectVisibility, ViewVisibility
-from .shard_writer import temporary_path
+from .shard_writer import temporary_path, write_bytes_atomic
 
 SUFFIXES = (".json", ".h5", ".hdf5")  # file types write_labels can write
 _SCALAR_FIELDS = (
@@ -47,7 +47,6 @@ def write_labels(
     if suffix not in SUFFIXES:
         raise MosaicError(f"--out {path}: use a .json or .h5 file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
     if suffix == ".json":
         doc = {
             "scene_id": scene_id,
@@ -63,10 +62,15 @@ def write_labels(
                 for v in views
             ],
         }
-        tmp.write_text(json.dumps(doc, indent=1))
-    else:
+        write_bytes_atomic(path, json.dumps(doc, indent=1).encode())
+        return path
+    tmp = temporary_path(path)
+    try:
         _write_h5(tmp, scene_id, views, config)
-    os.replace(tmp, path)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write leaves no partial file behind
+        raise
     return path
 
 

@@ -8,7 +8,6 @@ under the final name, and two writers never share a temporary file.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -21,6 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..sources.fingerprint import file_sha256
 from ..structures import QAItem, Scene, ViewVisibility
 from .columns import Column
 from .schema import COMPRESSION, COMPRESSION_OPTS, SCHEMA, SCHEMA_VERSION, ViewRow
@@ -73,15 +73,6 @@ class ShardInfo:
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
         }
-
-
-def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -265,7 +256,7 @@ class ShardWriter:
                     _write_column(group, col, self._cols[table][col.name], n)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        digest = sha256_file(tmp)
+        digest = file_sha256(tmp)
         size = tmp.stat().st_size
         os.replace(tmp, self.path)
         fsync_dir(self.path.parent)

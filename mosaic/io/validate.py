@@ -55,8 +55,9 @@ class ValidationReport:
 
 def _check_shard(
     path: Path, entry: dict, check_images: bool, root: Path
-) -> tuple[list[str], dict[str, int], list[str]]:
-    """Problems of one shard (prefixed with its name), its row counts, and its QA ids."""
+) -> tuple[list[str], dict[str, int], list[str], str | None]:
+    """Problems of one shard (prefixed with its name), its row counts, its QA ids and the
+    hash of the config that made it."""
     name = path.name
     problems: list[str] = []
     counts: dict[str, int] = {}
@@ -64,7 +65,8 @@ def _check_shard(
     try:
         f = h5py.File(path, "r", locking=False)
     except OSError as exc:
-        return [f"{name}: cannot be opened as HDF5 ({exc})"], counts, ids
+        return [f"{name}: cannot be opened as HDF5 ({exc})"], counts, ids, None
+    config_hash = f.attrs.get("config_hash")
     try:
         for attr in ROOT_ATTRS:
             if attr not in f.attrs:
@@ -117,7 +119,7 @@ def _check_shard(
         problems.append(f"{name}: unreadable ({type(exc).__name__}: {exc})")
     finally:
         f.close()
-    return problems, counts, ids
+    return problems, counts, ids, None if config_hash is None else str(config_hash)
 
 
 def _check_images(f: h5py.File, name: str, root: Path) -> list[str]:
@@ -216,7 +218,7 @@ def validate_dataset(root: str | Path, check_images: bool = True,
             if path.is_file():
                 report.shards_checked.append(name)
             continue
-        problems, counts, ids = _check_shard(path, entry, check_images, root)
+        problems, counts, ids, config_hash = _check_shard(path, entry, check_images, root)
         report.problems += problems
         report.shards_checked.append(name)
         for t, v in counts.items():
@@ -226,11 +228,8 @@ def validate_dataset(root: str | Path, check_images: bool = True,
                 report.problems.append(f"{name}: QA id {qid} also in {seen_ids[qid]}")
                 break
             seen_ids[qid] = name
-        try:
-            with h5py.File(path, "r", locking=False) as f:
-                hashes.add(str(f.attrs.get("config_hash")))
-        except OSError:
-            pass
+        if config_hash is not None:
+            hashes.add(config_hash)
     if len(hashes) > 1:
         report.problems.append(
             f"index.json: shards were made with different configs {sorted(hashes)}"

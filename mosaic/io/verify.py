@@ -25,9 +25,10 @@ from typing import Any
 import h5py
 
 from ..errors import ShardError
+from ..sources.fingerprint import file_sha256
 from .schema import SCHEMA, SCHEMA_VERSION
 from .shard_names import PLAN_NAME, SHARD_RE, chunk_siblings, planned_chunks, split_of
-from .shard_writer import sha256_file, write_bytes_atomic
+from .shard_writer import write_bytes_atomic
 
 VERIFIED_CACHE = ".mosaic-verified.json"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -133,7 +134,7 @@ class ChecksumCache:
         hit = self.entries.get(path.name)
         if isinstance(hit, dict) and hit.get("stat") == self._key(st):
             return str(hit.get("sha256"))
-        digest = sha256_file(path)
+        digest = file_sha256(path)
         self.entries[path.name] = {"stat": self._key(st), "sha256": digest}
         self.dirty = True
         return digest
@@ -161,7 +162,7 @@ def shard_problem(root: Path, entry: dict[str, Any], cache: ChecksumCache | None
         return (f"has {st.st_size} bytes, index.json records {entry['size_bytes']} "
                 "(changed or replaced after the run)")
     try:
-        digest = cache.sha256(path) if cache is not None else sha256_file(path)
+        digest = cache.sha256(path) if cache is not None else file_sha256(path)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     if digest != entry["sha256"]:

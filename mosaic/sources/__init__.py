@@ -12,7 +12,6 @@ source is one registration here plus its module (docs/adding_a_source.md).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from ..config import MosaicConfig, SourceConfig
 from ..registry import Registry, Spec
 from ..structures import Scene
 from .base import SceneEntry
+from .fingerprint import file_sha256, input_entries
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,6 @@ SOURCES: Registry[SourceSpec] = Registry("source", [
                lister="list_mesh_scenes"),
 ])
 MANIFEST_VERSION = 1
-_CHUNK = 1 << 20
 
 __all__ = [
     "SOURCES", "SceneEntry", "SourceSpec", "list_scenes", "load_scene", "load_scene_of",
@@ -101,39 +100,15 @@ def list_scenes(
     return spec.attr(spec.lister)(Path(root), split, **options)
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (multi-GB ``.sens`` files are fine)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-# Folders holding one file per frame (exported or extracted images, depth, poses): a manifest
-# records their file count and total size, not thousands of entries.
-BULK_FRAME_DIRS = frozenset({
-    "color", "depth", "pose", "sens_export", "rgb", "rgb_mask", "images", "original_images",
-    "original_anon_masks", "resized_images", "resized_anon_masks", "resized_undistorted_images",
-    "resized_undistorted_masks", "lowres_wide", "lowres_depth", "lowres_wide_intrinsics",
-    "confidence", "anon_mask", "azim", "elev",
-})
-
-
-def _manifest_files(top: Path, folder: Path, out: dict[str, Any], checksums: bool) -> None:
-    for p in sorted(folder.iterdir()):
-        rel = p.relative_to(top).as_posix()
-        if p.is_dir():
-            if p.name in BULK_FRAME_DIRS:
-                sizes = [q.stat().st_size for q in p.rglob("*") if q.is_file()]
-                out[rel + "/"] = {"n_files": len(sizes), "size": int(sum(sizes))}
-            else:
-                _manifest_files(top, p, out, checksums)
-        elif p.is_file():
-            rec: dict[str, Any] = {"size": p.stat().st_size}
-            if checksums:
-                rec["sha256"] = file_sha256(p)
-            out[rel] = rec
+def _manifest_files(top: Path, checksums: bool) -> dict[str, Any]:
+    """rel path -> {"size", "sha256"} per file, {"n_files", "size"} per bulk folder."""
+    out: dict[str, Any] = {}
+    for e in input_entries(top):
+        if e.bulk:
+            out[e.rel] = {"n_files": e.n_files, "size": e.size}
+        else:
+            out[e.rel] = {"size": e.size, **({"sha256": file_sha256(e.path)} if checksums else {})}
+    return out
 
 
 def write_manifest(
@@ -147,8 +122,8 @@ def write_manifest(
 ) -> Path:
     """Write a JSON manifest of the scenes of ``root``: sorted ids, split, completeness, and
     for every file of each scene folder (recursively) its size and sha256 (skipped when
-    ``checksums`` is False); folders of per-frame files (``BULK_FRAME_DIRS``) are summarised
-    by file count and total size instead of one entry per frame. The manifest holds no
+    ``checksums`` is False); folders of per-frame files (``fingerprint.BULK_FRAME_DIRS``) are
+    summarised by file count and total size instead of one entry per frame. The manifest holds no
     absolute paths, so it can be committed. Written to a temporary name and renamed, so a
     partial manifest never exists."""
     root = Path(root)
@@ -157,9 +132,7 @@ def write_manifest(
     entries, warnings = list_scenes(root, source=source, split=split, config=config)
     scenes = []
     for e in entries:
-        files: dict[str, Any] = {}
-        if e.folder.is_dir():
-            _manifest_files(e.folder, e.folder, files, checksums)
+        files = _manifest_files(e.folder, checksums) if e.folder.is_dir() else {}
         scenes.append({
             "scene_id": e.scene_id,
             "split": e.split,

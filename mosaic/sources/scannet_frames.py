@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingDataError, UnknownNameError
-from ..structures import DepthImage, SkippedFrame
+from ..structures import DepthImage, SkippedFrame, scaled_intrinsics
 from .mesh import image_size, read_depth_png
 from .sanity import check_intrinsics
 from .scannet_release import corrupt_error, parse_matrix, read_meta_txt
@@ -110,7 +110,7 @@ class ExportedFrameStore:
         K = self.depth_K
         if self.depth_size is not None and (depth.shape[1], depth.shape[0]) != self.depth_size:
             sx, sy = depth.shape[1] / self.depth_size[0], depth.shape[0] / self.depth_size[1]
-            K = _scale_K(K, sx, sy)
+            K = scaled_intrinsics(K, sx, sy)
         return DepthImage(depth=depth, K=K)
 
 
@@ -190,11 +190,7 @@ def _native_color_K(folder: Path, color_K: np.ndarray, size: tuple[int, int],
         return color_K
     warnings.append(f"{folder}: images are {size[0]}x{size[1]}, not the native {cw}x{ch}; "
                     "colour intrinsics scaled to match")
-    return _scale_K(color_K, size[0] / cw, size[1] / ch)
-
-
-def _scale_K(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    return np.diag([sx, sy, 1.0]) @ K
+    return scaled_intrinsics(color_K, size[0] / cw, size[1] / ch)
 
 
 def _python_export_frames(

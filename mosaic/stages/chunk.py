@@ -35,8 +35,9 @@ class ChunkTask:
         config: the run config (source name, root and options included).
         out_dir: dataset directory.
         embed_images: store frames in the shard instead of ``images/``.
-        label_workers: processes that label one scene's views side by side (the executor's
-            CPUs per task; the output does not depend on it).
+        scene_workers: processes that label one scene's views and generate its question
+            types side by side (the executor's CPUs per task; the output does not depend on
+            it).
         fingerprints: input fingerprint of each scene (same order as ``scene_ids``; see
             ``mosaic.sources.fingerprint``), recorded in the marker.
     """
@@ -48,7 +49,7 @@ class ChunkTask:
     config: MosaicConfig
     out_dir: str
     embed_images: bool = False
-    label_workers: int = 1
+    scene_workers: int = 1
     fingerprints: tuple[str, ...] = ()
 
     @property
@@ -59,15 +60,23 @@ class ChunkTask:
     def marker_path(self) -> Path:
         return Path(self.out_dir) / MARKER_DIR / f"{self.shard_name}.json"
 
+    def done_marker(self) -> dict[str, Any] | None:
+        """The chunk's marker when the chunk is finished (``marker_holds``), else None."""
+        marker = read_marker(self.marker_path)
+        return marker if marker_holds(marker, Path(self.out_dir) / self.shard_name) else None
+
     def is_done(self) -> bool:
         """Marker present and the shard it names present with the recorded size."""
-        marker = read_marker(self.marker_path)
-        shard = Path(self.out_dir) / self.shard_name
-        return (
-            marker is not None
-            and shard.is_file()
-            and shard.stat().st_size == marker["shard"]["size_bytes"]
-        )
+        return self.done_marker() is not None
+
+
+def marker_holds(marker: dict[str, Any] | None, shard: Path) -> bool:
+    """A marker vouches for its chunk: the shard it names is present with the recorded size."""
+    return (
+        marker is not None
+        and shard.is_file()
+        and shard.stat().st_size == marker.get("shard", {}).get("size_bytes")
+    )
 
 
 def read_marker(path: Path) -> dict[str, Any] | None:
@@ -107,7 +116,7 @@ def run_chunk(task: ChunkTask, emit: Emit | None = None) -> dict[str, Any]:
         views, ok = 0, False
         try:
             record, scene_stats = process_scene(scene_id, config, out, task.embed_images,
-                                                task.label_workers)
+                                                task.scene_workers)
             start = time.perf_counter()
             writer.add_scene(record)
             scene_stats.timings["write"] += time.perf_counter() - start

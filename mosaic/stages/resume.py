@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .chunk import ChunkTask, read_marker
+from .chunk import ChunkTask
 
 
 def check_same_root(out_dir: Path, old_plan: dict[str, Any], root: str) -> None:
@@ -53,9 +53,9 @@ def plan_resume(out_dir: Path, tasks: list[ChunkTask], fingerprints: dict[str, s
     out = ResumePlan()
     changed: list[tuple[str, str]] = []
     for task in tasks:
-        if not task.is_done():
+        marker = task.done_marker()
+        if marker is None:
             continue
-        marker = read_marker(task.marker_path) or {}
         recorded = {k: v for k, v in (marker.get("inputs") or {}).items() if v}  # "" = unknown
         for sid in marker.get("done", []):
             if sid in recorded and sid in fingerprints and recorded[sid] != fingerprints[sid]:

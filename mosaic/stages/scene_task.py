@@ -89,7 +89,7 @@ def process_scene(
     config: MosaicConfig,
     out_dir: str | Path,
     embed_images: bool = False,
-    label_workers: int = 1,
+    scene_workers: int = 1,
 ) -> tuple[SceneRecord, SceneStats]:
     """Run the per-scene pipeline (``mosaic.pipeline``) on one scene of the config's source,
     timing each step, then extract the frames questions use; raises on a broken scene (the
@@ -100,8 +100,8 @@ def process_scene(
     timer = StageTimer()
     with timer.stage("read"):
         scene = load_scene_of(config, scene_id)
-    labelled = label_views(scene, config, timer.stage, workers=label_workers)
-    qa = questions_of(scene, labelled.views, config, timer.stage, workers=label_workers)
+    labelled = label_views(scene, config, timer.stage, workers=scene_workers)
+    qa = questions_of(scene, labelled.views, config, timer.stage, workers=scene_workers)
     require_usable(scene, labelled, len(qa))
     used = sorted({int(f) for q in qa for f in q.frame_ids})
     used_set = set(used)

@@ -119,7 +119,6 @@ def _draft(ctx: TaskContext, vs: ViewSet, qtype: str, f: int, a: int, b: int, s:
         distractors=[],
         semantics={},
         targets=(a, b),
-        category=cat_a,
         coverage_categories=(cat_a, cat_b),
         named_frame=f,
         query={

@@ -71,7 +71,6 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
                 distractors=[],
                 semantics={},
                 targets=tuple(found),
-                category=cat,
                 coverage_categories=(cat,),
                 answer_class=count_class(ctx, vs, found),
                 query={"category": cat, "count": n, "best_frame": j},

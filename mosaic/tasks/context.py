@@ -29,12 +29,12 @@ from ..config import MosaicConfig
 from ..relations import DIRECTIONS, SpatialGraph
 from ..structures import (
     COVERAGE_LEVELS,
-    OCC_LEVELS,
     VIS_LEVELS,
     ObjectVisibility,
     Scene,
     SceneObject,
     ViewVisibility,
+    occlusion_bin,
 )
 from .viewsets import ViewSet
 from .wording import pixel_note, reference
@@ -72,8 +72,8 @@ class Draft:
         distractors: wrong option texts (empty for open types).
         semantics: option text -> machine-readable meaning (stored in the evidence).
         targets: instance ids the answer is about.
-        category: the category used for the per-category cap.
-        coverage_categories: categories whose full coverage decides ``coverage``.
+        coverage_categories: the categories the question is about: each counts towards
+            the per-category cap, and their full coverage decides ``coverage``.
         answer_class: balancing class ("yes"/"no" for yes/no, "present"/"absent" for
             localization, "cross"/"multi"/"single" for counting and best view), or "".
         named_frame: the frame id the question names, if any.
@@ -97,7 +97,6 @@ class Draft:
     distractors: list[str]
     semantics: dict[str, Any]
     targets: tuple[int, ...]
-    category: str
     coverage_categories: tuple[str, ...]
     answer_class: str = ""
     named_frame: int | None = None
@@ -262,26 +261,30 @@ class TaskContext:
         key = ("needing", vs.frame_ids, frame_id)
         hit = self.memo.get(key)
         if hit is None:
-            pkey = ("partial", vs.frame_ids)
-            partial = self.memo.get(pkey)
-            if partial is None:
-                shown = {o.instance_id for f in vs.frame_ids for o in self.views[f].objects}
-                partial = frozenset(i for i in shown if self.partial_in_set(vs, i))
-                self.memo[pkey] = partial
-            if frame_id is None:
-                hit = partial
-            else:
-                okey = ("occluded", frame_id)
-                occ = self.memo.get(okey)
-                if occ is None:
-                    occ = frozenset(
-                        o.instance_id
-                        for o in self.views[frame_id].objects
-                        if self.occluded_or_truncated(frame_id, o.instance_id)
-                    )
-                    self.memo[okey] = occ
-                hit = partial | occ
+            hit = self._partial_ids(vs)
+            if frame_id is not None:
+                hit = hit | self._occluded_ids(frame_id)
             self.memo[key] = hit
+        return hit
+
+    def _partial_ids(self, vs: ViewSet) -> frozenset[int]:
+        """Instances visible in only part of the set (``partial_in_set``), once per set."""
+        key = ("partial", vs.frame_ids)
+        hit = self.memo.get(key)
+        if hit is None:
+            shown = {o.instance_id for f in vs.frame_ids for o in self.views[f].objects}
+            hit = self.memo[key] = frozenset(i for i in shown if self.partial_in_set(vs, i))
+        return hit
+
+    def _occluded_ids(self, frame_id: int) -> frozenset[int]:
+        """Instances occluded or truncated in the view (``occluded_or_truncated``), once."""
+        key = ("occluded", frame_id)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = frozenset(
+                o.instance_id for o in self.views[frame_id].objects
+                if self.occluded_or_truncated(frame_id, o.instance_id)
+            )
         return hit
 
     def recognisable(self, frame_id: int, iid: int) -> bool:
@@ -460,9 +463,8 @@ class TaskContext:
         return max(1, round(self.qa.per_type_per_scene * scale))
 
     def occ_level(self, occlusion_avg: float) -> str:
-        """``OCC_LEVELS`` bin of an occlusion: [0, b0) low, [b0, b1) medium, ... (0 is low)."""
-        rank = sum(occlusion_avg >= b for b in self.cfg.visibility.occ_bins)
-        return OCC_LEVELS[rank]
+        """``OCC_LEVELS`` bin of an occlusion (``structures.occlusion_bin``)."""
+        return occlusion_bin(occlusion_avg, self.cfg.visibility.occ_bins)
 
     def vis_level(self, vs: ViewSet, targets: tuple[int, ...]) -> str:
         full = all(

@@ -81,7 +81,6 @@ def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generat
                 distractors=[],
                 semantics={str(n): {"count": n}},
                 targets=tuple(counted),
-                category=cat,
                 coverage_categories=(cat,),
                 answer_class=count_class(ctx, vs, counted),
                 query={"category": cat, "count": n},

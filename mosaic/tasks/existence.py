@@ -56,7 +56,6 @@ def _draft(
         distractors=[wrong],
         semantics={YES: {"holds": True}, NO: {"holds": False}},
         targets=(a, b),
-        category=ctx.objects[a].category,
         coverage_categories=(ctx.objects[a].category, ctx.objects[b].category),
         answer_class="yes" if asked == s else "no",
         named_frame=f,

@@ -87,7 +87,6 @@ def _draft(
         distractors=[],
         semantics={},
         targets=targets,
-        category=ctx.objects[a].category,
         coverage_categories=cats,
         named_frame=fa,
         query=query,

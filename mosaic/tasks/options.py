@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import OCC_LEVELS
+from ..structures import OCC_LEVELS, OPTION_LETTERS
 from .context import Draft
-
-LETTERS = "ABCDEFGH"
 
 
 def select_drafts(
@@ -266,7 +264,7 @@ def place_options(
         raise ValueError(f"duplicate option texts: {texts}")
     others = [distractors[int(i)] for i in rng.permutation(len(distractors))]
     opts = others[:target] + [correct] + others[target:]
-    return tuple(opts), LETTERS[target]
+    return tuple(opts), OPTION_LETTERS[target]
 
 
 def number_window(value: int, rank: int, n: int = 4, minimum: int = 1) -> list[int]:

@@ -83,7 +83,6 @@ def _draft(
         distractors=texts[1:],
         semantics=sem,
         targets=(a, b),
-        category=ca,
         coverage_categories=(ca, cb),
         answer_class="same" if signs[0] == signs[1] else "opposite",
         named_frame=f,

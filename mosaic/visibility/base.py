@@ -148,12 +148,6 @@ def camera_rays(
     return np.ascontiguousarray(origins), d_world, d_cam.astype(np.float32)
 
 
-def scaled_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """Intrinsics of the same camera after resizing the image by (sx, sy)."""
-    S = np.diag([sx, sy, 1.0])
-    return S @ K
-
-
 def labelling_size(width: int, height: int, max_side: int) -> tuple[int, int, float]:
     """(w, h, scale) of the labelling image: long side ``max_side`` (never upscaled)."""
     scale = min(1.0, max_side / max(width, height))

@@ -157,8 +157,8 @@ def outside_cells(rects: Rects, sil: Silhouettes, n_obj: int) -> tuple[np.ndarra
     return rects.obj[r], cx0 + cw / 2.0, yc[cell_row], cw * ch[cell_row]
 
 
-def pixel_spans(obj: np.ndarray, pixel: np.ndarray, counts: np.ndarray, w: int
-           ) -> dict[int, tuple[int, int, int, int]]:
+def pixel_spans(pixel: np.ndarray, counts: np.ndarray, w: int
+                ) -> dict[int, tuple[int, int, int, int]]:
     """(r_min, r_max, c_min, c_max) of each object's pixels (object-contiguous, raster order
     within an object)."""
     nz = np.flatnonzero(counts)
@@ -174,8 +174,7 @@ def pixel_spans(obj: np.ndarray, pixel: np.ndarray, counts: np.ndarray, w: int
                     strict=True))
 
 
-def occluder_counts(obj: np.ndarray, occ: np.ndarray, n_obj: int
-               ) -> dict[int, tuple[tuple[int, int], ...]]:
+def occluder_counts(obj: np.ndarray, occ: np.ndarray) -> dict[int, tuple[tuple[int, int], ...]]:
     """Per object, (instance id, pixels) of what hides it, most pixels first, then by id."""
     if not len(obj):
         return {}

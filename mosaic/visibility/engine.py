@@ -30,7 +30,6 @@ version of the same method (a 2D hull per object and view); the two give identic
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -41,14 +40,20 @@ import numpy as np
 
 from ..config import VisibilityConfig
 from ..errors import ConfigError
-from ..structures import OCC_LEVELS, Frame, ObjectVisibility, Scene, ViewVisibility
+from ..structures import (
+    Frame,
+    ObjectVisibility,
+    Scene,
+    ViewVisibility,
+    occlusion_bin,
+    scaled_intrinsics,
+)
 from .base import (
     Caster,
     camera_to_world_dirs,
     get_backend,
     labelling_size,
     pixel_directions,
-    scaled_intrinsics,
     world_ray_directions,
 )
 from .batch_pixels import (
@@ -194,7 +199,7 @@ class _Buffers(NamedTuple):
 
 def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
     """Bin 1 - visible_ratio into ``OCC_LEVELS`` (low / medium / high / very high; 0 is low)."""
-    return OCC_LEVELS[bisect.bisect_right(bins, 1.0 - visible_ratio)]
+    return occlusion_bin(1.0 - visible_ratio, bins)
 
 
 def visibility_state(visible: bool, occlusion: float, truncation: float, full: float) -> str:
@@ -462,8 +467,8 @@ class ViewLabeller:
         n_hidden = np.bincount(h_q, minlength=nq)
         A_in = V + n_hidden
         A_out = np.bincount(out_q[hit_out], weights=out_w[hit_out], minlength=nq)
-        hid_span = pixel_spans(h_q, h_pix % hw, n_hidden, w)
-        occluders = occluder_counts(h_q, self._inst_of_face[face[h_pix]], nq)
+        hid_span = pixel_spans(h_pix % hw, n_hidden, w)
+        occluders = occluder_counts(h_q, self._inst_of_face[face[h_pix]])
         ids = hulls.ids.tolist()
         for q in np.flatnonzero(A_in > 0).tolist():
             v = q % nv

@@ -1,0 +1,18 @@
+"""Session fixtures shared by test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from release_fixtures import RELEASE_SCENES, RELEASE_SEED, SPEC
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory) -> Path:
+    """A synthetic ScanNet release of 4 small scenes (read only: copy it to change it)."""
+    from mosaic.synthetic.world import write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("release")
+    write_synthetic_dataset(root, n_scenes=RELEASE_SCENES, seed=RELEASE_SEED, spec=SPEC)
+    return root
