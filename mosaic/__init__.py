@@ -96,18 +96,22 @@ def generate_qa(
     import dataclasses
 
     from .pipeline import label_views, questions_of
+    from .scene_pool import ScenePool
+    from .tasks.generate import workers_for_questions
 
     cfg = config or MosaicConfig()
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=int(seed))
-    if visibility is None:
-        views = label_views(scene, cfg, workers=workers).views
-    else:
+    if visibility is not None:
         from .visibility.consistency import check_views_belong
 
         views = list(visibility)
         check_views_belong(scene, views)  # another scene's views are refused
-    return questions_of(scene, views, cfg, workers=workers)
+        with ScenePool(workers_for_questions(scene, cfg, workers)) as pool:
+            return questions_of(scene, views, cfg, pool=pool)
+    with ScenePool(workers) as pool:  # one start-up for labelling and questions
+        views = list(label_views(scene, cfg, pool=pool).views)
+        return questions_of(scene, views, cfg, pool=pool)
 
 
 def open_dataset(path: Any, split: str | None = None, allow_incomplete: bool = False) -> Any:

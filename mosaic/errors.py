@@ -34,6 +34,9 @@ class SceneDataError(MosaicError):
             msg += f". {hint}"
         super().__init__(msg)
 
+    def __reduce__(self) -> tuple:  # pickles whole (scene workers send errors back)
+        return type(self), (self.scene_id, self.path, self.cause, self.hint)
+
     def as_record(self) -> dict:
         """Plain-data form used in failure reports."""
         return {
@@ -64,6 +67,9 @@ class DatasetRootError(MosaicError):
         super().__init__(message)
         self.path = str(path) if path is not None else None
 
+    def __reduce__(self) -> tuple:
+        return type(self), (self.args[0], self.path)
+
 
 class BackendUnavailableError(MosaicError):
     """An optional ray-casting backend cannot be imported here; the message says how to install."""
@@ -75,6 +81,9 @@ class UnknownNameError(MosaicError, KeyError):
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
         self.kind, self.name, self.valid = kind, name, tuple(valid)
         super().__init__(f"unknown {kind} {name!r}; valid names: {', '.join(sorted(valid))}")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.kind, self.name, self.valid)
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

@@ -12,13 +12,14 @@ import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import MosaicConfig
 from .errors import SceneDataError
 from .structures import QAItem, Scene, ViewVisibility
 
 if TYPE_CHECKING:  # annotations only: the visibility package loads the ray casters
+    from .scene_pool import ScenePool
     from .visibility import PoseCheck
 
 Stage = Callable[[str], AbstractContextManager[object]]
@@ -79,37 +80,85 @@ class LabelledViews:
 
 
 def label_views(scene: Scene, config: MosaicConfig, stage: Stage = _no_timing,
-                workers: int = 1) -> LabelledViews:
-    """Subsample frames, drop frames whose pose the depth check rejects, label the rest
-    (``workers`` processes side by side; the labels do not depend on it).
+                pool: ScenePool | None = None) -> LabelledViews:
+    """Subsample frames, drop frames whose pose the depth check rejects or whose colour image
+    does not decode, label the rest; batches of ``visibility.batch_views`` sampled frames go
+    through ``CheckAndLabel`` in ``pool`` (default: this process alone). The labels do not
+    depend on the pool. With a pool of several processes the checks are timed as part of the
+    "visibility" stage (they run inside its batches).
 
-    Raises ``SceneDataError`` when the scene has no usable frame. The scene BVH is built once
-    and shared by the pose check and labelling.
+    Raises ``SceneDataError`` when the scene has no usable frame. A process builds the scene
+    BVH once and shares it between the pose check and labelling.
     """
+    from .scene_pool import ScenePool
     from .tasks.viewsets import subsample_frames
-    from .visibility import SceneCasters, check_poses, compute_visibility
 
-    vcfg = config.visibility
     sampled = tuple(subsample_frames(scene, config.viewsets.frame_step))
     if not sampled:
         raise SceneDataError(
             scene.scene_id, None, "no usable frames (every pose is non-finite or missing)",
             "check the scene's camera poses",
         )
-    casters = SceneCasters(scene, vcfg.backend, vcfg.device)
-    checks: list[PoseCheck] = []
-    if vcfg.pose_check and scene.store is not None:
-        # checking first saves labelling frames that would be dropped
-        with stage("pose"):
-            checks = check_poses(scene, sampled, vcfg.pose_max_error, caster=casters.full)
-    bad = {int(c.frame_id) for c in checks if c.rejected}
-    kept = [f for f in sampled if f not in bad]
-    with stage("read"):
-        kept, undecodable = _decodable(scene, kept)
-    with stage("visibility"):
-        views = (compute_visibility(scene, kept, config=vcfg, casters=casters, workers=workers)
-                 if kept else [])
-    return LabelledViews(sampled, tuple(views), tuple(checks), undecodable)
+    pool = pool or ScenePool(1)
+    step = max(1, config.visibility.batch_views)
+    batches = [sampled[s : s + step] for s in range(0, len(sampled), step)]
+    if pool.workers > 1:
+        with stage("visibility"):
+            parts = pool.run(CheckAndLabel(scene, config), batches)
+    else:
+        parts = pool.run(CheckAndLabel(scene, config, stage), batches)
+    return LabelledViews(
+        sampled,
+        tuple(v for p in parts for v in p.views),
+        tuple(c for p in parts for c in p.checks),
+        tuple(r for p in parts for r in p.undecodable),
+    )
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """What ``CheckAndLabel`` makes of a batch of sampled frames (fields as
+    ``LabelledViews``)."""
+
+    checks: tuple[PoseCheck, ...]
+    undecodable: tuple[RejectedFrame, ...]
+    views: list[ViewVisibility]
+
+
+class CheckAndLabel:
+    """The ``SceneJob`` (``mosaic.scene_pool``) of ``label_views``: a batch of sampled frame
+    ids -> pose check (when on and the scene has a frame store, i.e. depth to compare),
+    decode check of the frames it keeps, labels of those that decode. ``stage`` times each
+    step in this process (a worker does not time)."""
+
+    def __init__(self, scene: Scene, config: MosaicConfig, stage: Stage = _no_timing):
+        from .visibility.parallel import LabelFrames
+
+        self.scene, self.config, self.stage = scene, config, stage
+        self.labelling = LabelFrames(scene, config.visibility)
+
+    def run(self, frame_ids: Sequence[int]) -> CheckedBatch:
+        from .visibility import check_poses
+
+        vcfg, scene = self.config.visibility, self.scene
+        checks: list[PoseCheck] = []
+        if vcfg.pose_check and scene.store is not None:
+            # checking first saves labelling frames that would be dropped
+            with self.stage("pose"):
+                checks = check_poses(scene, frame_ids, vcfg.pose_max_error,
+                                     caster=self.labelling.labeller.casters.full)
+        bad = {int(c.frame_id) for c in checks if c.rejected}
+        with self.stage("read"):
+            kept, undecodable = _decodable(scene, [f for f in frame_ids if f not in bad])
+        with self.stage("visibility"):
+            views = self.labelling.run([scene.frame(f) for f in kept]) if kept else []
+        return CheckedBatch(tuple(checks), undecodable, views)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"scene": self.scene, "config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["scene"], state["config"])  # type: ignore[misc]
 
 
 def _decodable(scene: Scene, frame_ids: Sequence[int]
@@ -135,13 +184,14 @@ def _decodable(scene: Scene, frame_ids: Sequence[int]
 
 def questions_of(
     scene: Scene, views: tuple[ViewVisibility, ...] | list[ViewVisibility],
-    config: MosaicConfig, stage: Stage = _no_timing, workers: int = 1,
+    config: MosaicConfig, stage: Stage = _no_timing, pool: ScenePool | None = None,
 ) -> list[QAItem]:
-    """Questions over the labelled views (none when no view survived); ``workers`` processes
-    generate the question types side by side (the items do not depend on it)."""
-    from .tasks import generate_qa
+    """Questions over the labelled views (none when no view survived); the question types
+    are spread over ``pool`` (default: this process alone); the items do not depend on it."""
+    from .scene_pool import ScenePool
+    from .tasks.generate import questions_in_pool
 
     if not views:
         return []
     with stage("qa"):
-        return generate_qa(scene, list(views), config, workers=workers)
+        return questions_in_pool(scene, list(views), config, pool or ScenePool(1))

@@ -344,23 +344,26 @@ def test_unknown_executor_lists_valid_names(release, tmp_path):
 
 def test_one_scene_on_two_workers_labels_in_two_processes_with_the_same_output(
         release, reference, tmp_path, monkeypatch):
-    """With fewer chunks than workers the spare worker labels the scene's views beside the
-    first (mosaic.visibility.parallel); the items are those of one worker."""
-    import mosaic.visibility.parallel as parallel
+    """With fewer chunks than workers the spare worker checks and labels the scene's frames
+    and generates question types beside the first (mosaic.scene_pool); the items are those of
+    one worker."""
+    from mosaic.scene_pool import ScenePool
 
-    calls: list[int] = []
-    real = parallel.label_in_processes
+    calls: list[tuple[str, int]] = []
+    real = ScenePool.run
 
-    def counted(scene, batches, config, workers, *args, **kwargs):
-        calls.append(workers)
-        return real(scene, batches, config, workers, *args, **kwargs)
+    def counted(self, job, items, done=None):
+        calls.append((type(job).__name__, self.workers))
+        return real(self, job, items, done)
 
-    monkeypatch.setattr(parallel, "label_in_processes", counted)
+    monkeypatch.setattr(ScenePool, "run", counted)
     scene = "scene0000_00"
     one, two = tmp_path / "one", tmp_path / "two"
     assert _generate(release, one, "--workers", "1", "--scenes", scene).exit_code == 0
-    assert not calls
+    assert {w for _, w in calls} == {1}
+    calls.clear()
     assert _generate(release, two, "--workers", "2", "--scenes", scene).exit_code == 0
-    assert calls == [2]  # one chunk, two workers: the chunk runs here and labels in 2 processes
+    # one chunk, two workers: the chunk runs here, its scene on 2 processes
+    assert calls == [("CheckAndLabel", 2), ("QuestionTypes", 2)]
     assert _jsonl(two) == _jsonl(one)
     assert set(_jsonl(one)) <= set(_jsonl(reference))

@@ -199,3 +199,41 @@ def test_sanity_functions_name_the_problem():
     assert intrinsics_problem(K, (640, 480)) is None
     assert "principal point" in intrinsics_problem(K, (300, 200))
     assert "fx=0" in intrinsics_problem(np.zeros((3, 3)))
+
+
+def test_batched_pose_checks_give_the_per_pose_answers():
+    """``pose_problems`` answers exactly as ``pose_problem`` on every pose: fine, non-finite,
+    scaled, mirrored, sheared, with a bad last row, and on both sides of the tolerance."""
+    from scipy.spatial.transform import Rotation
+
+    from mosaic.sources.sanity import (
+        NON_FINITE_POSE,
+        NON_RIGID_POSE,
+        RIGID_TOL,
+        pose_problem,
+        pose_problems,
+    )
+
+    rng = np.random.default_rng(4)
+    poses = []
+    for k in range(400):
+        M = np.eye(4)
+        M[:3, :3] = Rotation.random(random_state=k).as_matrix()
+        M[:3, 3] = rng.normal(size=3)
+        kind = k % 8
+        if kind == 1:
+            M[rng.integers(4), rng.integers(4)] = rng.choice([np.inf, -np.inf, np.nan])
+        elif kind == 2:  # scaled near the tolerance, either side
+            M[:3, :3] *= 1 + rng.uniform(-1.5, 1.5) * RIGID_TOL / 2
+        elif kind == 3:
+            M[:3, 0] *= -1  # mirror
+        elif kind == 4:
+            M[0, 1] += rng.uniform(-2, 2) * RIGID_TOL  # shear around the tolerance
+        elif kind == 5:
+            M[3, rng.integers(3)] = rng.choice([1e-7, 1e-5, 0.5])
+        elif kind == 6:
+            M = np.round(M, 3)  # rounded, as some exports store it
+        poses.append(M)
+    want = [pose_problem(M) for M in poses]
+    assert pose_problems(np.stack(poses)) == want
+    assert set(want) == {None, NON_FINITE_POSE, NON_RIGID_POSE}

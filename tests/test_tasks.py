@@ -419,19 +419,20 @@ def test_fast_selection_equals_the_reference_pick_for_pick():
 def test_question_types_in_two_processes_give_the_items_of_one(monkeypatch):
     """generate_qa(workers=2) spreads the types over a spawned process and this one; each type
     draws from its own RNG, so the items are those of one process, in the same order."""
-    from mosaic.tasks import generate, parallel
+    from mosaic.scene_pool import ScenePool
+    from mosaic.tasks import generate
 
     sc, vw = qf.scene(1), list(qf.views(1))
     one = generate_qa(sc, vw, qf.TEST_CONFIG)
     used: list[int] = []
-    real = parallel.types_in_processes
+    real = ScenePool.run
 
-    def spy(ctx, types, workers):
-        used.append(workers)
-        return real(ctx, types, workers)
+    def spy(self, job, items, done=None):
+        used.append(self.workers)
+        return real(self, job, items, done)
 
     monkeypatch.setattr(generate, "PARALLEL_MIN_ITEMS", 0)  # these caps are small
-    monkeypatch.setattr("mosaic.tasks.parallel.types_in_processes", spy)
+    monkeypatch.setattr(ScenePool, "run", spy)
     two = generate_qa(sc, vw, qf.TEST_CONFIG, workers=2)
     assert used == [2]
     assert one and [dataclasses.asdict(i) for i in two] == [dataclasses.asdict(i) for i in one]

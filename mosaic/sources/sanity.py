@@ -37,6 +37,21 @@ def pose_problem(cam_to_world: np.ndarray) -> str | None:
     return None
 
 
+def pose_problems(cam_to_world: np.ndarray) -> list[str | None]:
+    """``pose_problem`` of each of (N, 4, 4) poses, in one vectorised pass: a pose clearly
+    inside every tolerance is None at once, any other goes through ``pose_problem`` (so the
+    answers are its answers; the margin covers rounding differences of the batched maths)."""
+    M = np.asarray(cam_to_world, dtype=np.float64).reshape(-1, 4, 4)
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(M).all(axis=(1, 2))
+        safe = np.where(finite[:, None, None], M, 0.0)
+        last = np.isclose(safe[:, 3], [0.0, 0.0, 0.0, 1.0], atol=1e-6).all(axis=1)
+        R = safe[:, :3, :3]
+        dev = np.abs(np.einsum("nji,njk->nik", R, R) - np.eye(3)).max(axis=(1, 2))
+        ok = finite & last & (dev <= RIGID_TOL - 1e-9) & (np.linalg.det(R) > 1e-9)
+    return [None if good else pose_problem(m) for good, m in zip(ok, M, strict=True)]
+
+
 def rigid_problem(M: np.ndarray, tol: float = RIGID_TOL) -> str | None:
     """Why ``M`` is not a (4, 4) rigid transform (rotation + translation), or None."""
     M = np.asarray(M, dtype=np.float64)

@@ -34,7 +34,7 @@ from ..errors import DatasetRootError
 from ..structures import Frame, Scene, SceneObject, SkippedFrame
 from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
 from .label_table import LabelTable
-from .sanity import check_rigid, pose_problem
+from .sanity import check_rigid, pose_problems
 from .scannet_frames import (
     CXX_EXPORT_DIR,
     FRAME_MODES,
@@ -154,8 +154,8 @@ def _aligned_frames(scene_id: str, src: FrameSource, A: np.ndarray, meta: dict[s
         )
     frame_list, skipped = [], list(src.incomplete)
     K = np.asarray(src.color_K, dtype=np.float64)
-    for fid, pose in zip(src.frame_ids, src.raw_poses, strict=True):
-        why = pose_problem(pose)
+    problems = pose_problems(np.asarray(src.raw_poses)) if len(src.frame_ids) else []
+    for fid, pose, why in zip(src.frame_ids, src.raw_poses, problems, strict=True):
         if why is not None:
             skipped.append(SkippedFrame(int(fid), why))
             continue

@@ -95,13 +95,16 @@ def process_scene(
     timing each step, then extract the frames questions use; raises on a broken scene (the
     chunk records it)."""
     from ..pipeline import label_views, questions_of
+    from ..scene_pool import ScenePool
     from ..sources import load_scene_of
 
     timer = StageTimer()
-    with timer.stage("read"):
-        scene = load_scene_of(config, scene_id)
-    labelled = label_views(scene, config, timer.stage, workers=scene_workers)
-    qa = questions_of(scene, labelled.views, config, timer.stage, workers=scene_workers)
+    # started first: the workers import their modules while this process reads the scene
+    with ScenePool(scene_workers) as pool:
+        with timer.stage("read"):
+            scene = load_scene_of(config, scene_id)
+        labelled = label_views(scene, config, timer.stage, pool=pool)
+        qa = questions_of(scene, labelled.views, config, timer.stage, pool=pool)
     require_usable(scene, labelled, len(qa))
     used = sorted({int(f) for q in qa for f in q.frame_ids})
     used_set = set(used)

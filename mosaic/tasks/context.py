@@ -146,6 +146,13 @@ class LazyDrafts(Sequence):
         return self.make(*head, *items[k - start])
 
 
+def type_cap(cfg: MosaicConfig, split: str) -> int:
+    """Items per question type for a scene of ``split``: ``qa.per_type_per_scene``, times
+    ``qa.bench_cap_scale`` for a benchmark scene (the source's val split)."""
+    scale = cfg.qa.bench_cap_scale if split == "val" else 1.0
+    return max(1, round(cfg.qa.per_type_per_scene * scale))
+
+
 class TaskContext:
     """Everything the generators of one scene read; built once by ``generate_qa``."""
 
@@ -457,10 +464,8 @@ class TaskContext:
 
     @property
     def type_cap(self) -> int:
-        """Items per question type for this scene: ``qa.per_type_per_scene``, times
-        ``qa.bench_cap_scale`` for a benchmark scene (the source's val split)."""
-        scale = self.qa.bench_cap_scale if self.scene.split == "val" else 1.0
-        return max(1, round(self.qa.per_type_per_scene * scale))
+        """Items per question type for this scene (``type_cap``)."""
+        return type_cap(self.cfg, self.scene.split)
 
     def occ_level(self, occlusion_avg: float) -> str:
         """``OCC_LEVELS`` bin of an occlusion (``structures.occlusion_bin``)."""

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,9 +22,12 @@ from ..families import FAMILY_SPECS
 from ..relations import build_spatial_graph
 from ..structures import FAMILY_OF, QA_TYPES, QAItem, Scene, ViewVisibility
 from . import existence
-from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int
+from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int, type_cap
 from .options import place_options, select_drafts
 from .viewsets import sample_view_sets
+
+if TYPE_CHECKING:
+    from ..scene_pool import ScenePool
 
 # an object reference with coordinates, as wording.reference writes it
 COORDS = re.compile(r" at \(\d+, \d+\)")
@@ -79,19 +83,40 @@ def generate_qa(
     Returns:
         Items grouped by type in ``QA_TYPES`` order; same inputs give identical items.
     """
+    from ..scene_pool import ScenePool
+
     cfg = config or MosaicConfig()
+    with ScenePool(workers_for_questions(scene, cfg, workers)) as pool:
+        return questions_in_pool(scene, views, cfg, pool)
+
+
+def workers_for_questions(scene: Scene, cfg: MosaicConfig, workers: int) -> int:
+    """Processes worth starting for one scene's questions alone: ``workers`` from
+    ``PARALLEL_MIN_ITEMS`` requested items (cap x types) on, else 1 (a pool started for the
+    questions alone pays its start-up)."""
+    n = len(question_types(cfg)) * type_cap(cfg, scene.split)
+    return workers if n >= PARALLEL_MIN_ITEMS else 1
+
+
+def question_types(cfg: MosaicConfig) -> list[str]:
+    """The types to generate (``qa.types``, default all) in ``QA_TYPES`` order."""
     wanted = tuple(cfg.qa.types) or QA_TYPES
     for t in wanted:
         if t not in FAMILY_OF:
             raise UnknownNameError("question type", t, QA_TYPES)
-    types = [t for t in QA_TYPES if t in wanted]
-    ctx = build_context(scene, views, cfg.seed, cfg)
-    if workers > 1 and len(types) > 1 and ctx.type_cap * len(types) >= PARALLEL_MIN_ITEMS:
-        from .parallel import types_in_processes
+    return [t for t in QA_TYPES if t in wanted]
 
-        by_type = types_in_processes(ctx, types, workers)
-    else:
-        by_type = {t: type_items(ctx, t) for t in types}
+
+def questions_in_pool(scene: Scene, views: list[ViewVisibility], cfg: MosaicConfig,
+                      pool: ScenePool) -> list[QAItem]:
+    """``generate_qa``'s items, the types spread over a started pool (``tasks.parallel``;
+    a pool of one process generates them here), longest types first."""
+    from .parallel import QuestionTypes, longest_first
+
+    types = question_types(cfg)
+    ctx = build_context(scene, views, cfg.seed, cfg)
+    order = longest_first(types)
+    by_type = dict(zip(order, pool.run(QuestionTypes(ctx), order), strict=True))
     return [item for t in types for item in by_type[t]]
 
 

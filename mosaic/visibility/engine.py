@@ -328,16 +328,6 @@ class ViewLabeller:
                 start, first = start + n, i
         return out
 
-    def view_of(self, frame_id: int, face: np.ndarray, depth: np.ndarray, scale: float,
-                objects: tuple[ObjectVisibility, ...]) -> ViewVisibility:
-        """A labelled view from its face buffer, depth, scale and object records (the instance
-        buffer and visible faces follow from the face buffer)."""
-        return ViewVisibility(
-            frame_id=frame_id, instance_buffer=self._inst_of_face[face], depth=depth,
-            face_buffer=face, scale=scale, objects=objects,
-            visible_faces=_visible_faces(face.ravel(), self._countable_face),
-        )
-
     def label_reference(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
         """``label`` computed view by view and object by object (slow): the reference of the
         vectorised ``pruned`` path, identical labels; with ``exact`` it is ``label`` itself."""
@@ -731,7 +721,7 @@ def compute_visibility(
             ``check_poses``), so they are not built twice (with ``workers`` > 1 the spawned
             workers build their own).
         workers: processes labelling batches of ``batch_views`` views side by side, this one
-            included (``label_in_processes``); the labels do not depend on it.
+            included (``mosaic.scene_pool``); the labels do not depend on it.
 
     Returns:
         One ``ViewVisibility`` per requested frame, in the order requested.
@@ -754,17 +744,16 @@ def compute_visibility(
         if frame_ids is None
         else [scene.frame(int(f)) for f in frame_ids]
     )
+    from ..scene_pool import ScenePool
+    from .parallel import LabelFrames
+
     step = max(1, cfg.batch_views)
     batches = [frames[s : s + step] for s in range(0, len(frames), step)]
-    if workers > 1 and len(batches) > 1:
-        from .parallel import label_in_processes
+    job = LabelFrames(scene, cfg, casters)
 
-        return label_in_processes(scene, batches, cfg, workers, progress, casters)
-    labeller = ViewLabeller(scene, cfg, casters)
-    views: list[ViewVisibility] = []
-    for frames_batch in batches:
-        batch = labeller.label(frames_batch)
-        views.extend(batch)
+    def done(batch: list[ViewVisibility]) -> None:
         if progress is not None:
             progress(len(batch))
-    return views
+
+    with ScenePool(workers if len(batches) > 1 else 1) as pool:
+        return [v for batch in pool.run(job, batches, done) for v in batch]

@@ -1,0 +1,263 @@
+"""One scene's work on several processes, with the results of one process.
+
+Ray casting (``embreex`` holds the GIL while it casts) and question generation (pure Python)
+do not overlap in threads, so a ``ScenePool`` spawns ``workers - 1`` processes (``spawn``, as
+the local executor) that work beside the calling process, which works too:
+
+* the workers start when the pool is made and import the ray caster and the task families
+  while the caller reads the scene;
+* a job (``SceneJob``: the scene, or the question context, and what to do with one item) is
+  written once to a file in the pool's private folder and read once by each worker that
+  takes one of its items, so the job is pickled once whatever the number of workers;
+* results come back the same way, a file per item, and their arrays travel out of band
+  (pickle protocol 5: raw bytes after the pickle stream, read back without a second copy);
+* each worker has its own pipe, and ``run(job, items)`` keeps two items queued in each
+  (messages of a few bytes, written by the calling thread itself): no background thread of
+  the calling process has to win the GIL from its ray casts before a worker gets its next
+  item or may send its result. This process takes the next item itself whenever every
+  worker has two, so the split follows the workers' speed, start-up included. Results come
+  back in the order of the items.
+
+One pool serves a scene's pose check, labelling and question types in turn, so the workers'
+start-up is paid once per scene (``mosaic.pipeline``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import shutil
+import tempfile
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+QUEUED_PER_WORKER = 2  # one to work on, one waiting in its pipe
+_ALIGN = 16  # offsets of out-of-band buffers in a file: numpy's widest element alignment
+
+
+class SceneJob(Protocol[T, R]):
+    """Work on the items of one scene. Pickled once for the workers: keep what a worker
+    rebuilds (ray casters, lookups) out of the pickled state."""
+
+    def run(self, item: T) -> R:
+        """The item's result (in the calling process or in a worker: the same)."""
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of a ``ScenePool`` ended without answering (killed, out of memory)."""
+
+
+class ScenePool:
+    """``workers - 1`` spawned processes plus the calling one, for one scene at a time.
+
+    Use as a context manager (or call ``close``): leaving it stops the workers and removes
+    the job files. ``workers`` <= 1 makes a pool without processes: ``run`` computes every
+    item in the calling process.
+    """
+
+    def __init__(self, workers: int):
+        import multiprocessing as mp
+
+        self.workers = max(1, int(workers))
+        self._folder: Path | None = None
+        # id(job) -> (its file, the job, kept so that its id is not reused)
+        self._shared: dict[int, tuple[str, Any]] = {}
+        self._procs: list[Any] = []
+        self._conns: list[Any] = []
+        spawn = mp.get_context("spawn")
+        try:
+            for _ in range(self.workers - 1):
+                here, there = spawn.Pipe()
+                proc = spawn.Process(target=_serve, args=(there,), daemon=True,
+                                     name="mosaic-scene-worker")
+                proc.start()
+                there.close()
+                self._procs.append(proc)
+                self._conns.append(here)
+        except BaseException:
+            self.close(stop=True)
+            raise
+
+    def __enter__(self) -> ScenePool:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(stop=exc_type is not None)
+
+    def close(self, stop: bool = False) -> None:
+        """Let the workers finish and exit (``stop``: end them at once, e.g. after an error),
+        then remove the job files."""
+        for conn in self._conns:
+            try:
+                conn.send(None)
+            except OSError:  # already gone
+                pass
+        for proc in self._procs:
+            if stop:
+                proc.terminate()
+            proc.join(timeout=None if not stop else 5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for conn in self._conns:
+            conn.close()
+        self._procs, self._conns = [], []
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+        self._shared.clear()
+
+    def run(self, job: SceneJob[T, R], items: Sequence[T],
+            done: Callable[[R], None] | None = None) -> list[R]:
+        """``job.run(item)`` for each item, computed by this process and the workers, in the
+        order of ``items``; ``done`` is called with each result as it arrives. An item's
+        error in a worker is raised here (the pool is then stopped)."""
+        from multiprocessing.connection import wait
+
+        results: list[Any] = [None] * len(items)
+
+        def finished(i: int, result: Any) -> None:
+            results[i] = result
+            if done is not None:
+                done(result)
+
+        if not self._procs or len(items) < 2:
+            for i, item in enumerate(items):
+                finished(i, job.run(item))
+            return results
+        path = self._share(job)
+        sent: list[deque[int]] = [deque() for _ in self._procs]
+        nxt = 0
+
+        def feed(w: int) -> None:
+            nonlocal nxt
+            while nxt < len(items) and len(sent[w]) < QUEUED_PER_WORKER:
+                self._conns[w].send((path, items[nxt]))
+                sent[w].append(nxt)
+                nxt += 1
+
+        try:
+            for w in range(len(self._procs)):
+                feed(w)
+            while nxt < len(items) or any(sent):
+                for w, conn in enumerate(self._conns):
+                    while sent[w] and conn.poll():
+                        finished(sent[w].popleft(), self._answer(w))
+                    feed(w)
+                if nxt < len(items):
+                    nxt += 1
+                    finished(nxt - 1, job.run(items[nxt - 1]))
+                elif any(sent):
+                    busy = [w for w in range(len(self._procs)) if sent[w]]
+                    wait([self._conns[w] for w in busy] + [self._procs[w].sentinel for w in busy])
+        except BaseException:
+            self.close(stop=True)
+            raise
+        return results
+
+    def _answer(self, w: int) -> Any:
+        """The next result of worker ``w`` (its error raised here)."""
+        try:
+            out, error = self._conns[w].recv()
+        except (EOFError, OSError):
+            code = self._procs[w].exitcode
+            raise WorkerDied(
+                f"scene worker {w + 1} ended without answering (exit code {code}); if it ran "
+                "out of memory, use fewer workers") from None
+        if error is not None:
+            raise error
+        try:
+            return read_pickle(out)
+        finally:
+            os.unlink(out)
+
+    def _share(self, job: SceneJob[Any, Any]) -> str:
+        """The file holding ``job`` for the workers (written on its first run)."""
+        hit = self._shared.get(id(job))
+        if hit is not None:
+            return hit[0]
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="mosaic-scene-pool-"))
+        path = str(self._folder / f"job-{len(self._shared)}.pickle")
+        write_pickle(job, path)
+        self._shared[id(job)] = (path, job)
+        return path
+
+
+def write_pickle(obj: Any, path: str | Path) -> None:
+    """Pickle ``obj`` to ``path`` with its arrays out of band: an 8-byte header length, the
+    header (stream length, buffer sizes), the pickle stream, then each buffer's raw bytes
+    padded to ``_ALIGN`` bytes (``read_pickle`` reads it back)."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    raws = [b.raw() for b in buffers]
+    header = pickle.dumps((len(data), [r.nbytes for r in raws]), protocol=5)
+    with open(path, "wb") as fh:
+        fh.write(len(header).to_bytes(8, "little"))
+        fh.write(header)
+        fh.write(data)
+        for r in raws:
+            fh.write(r)
+            fh.write(bytes(-r.nbytes % _ALIGN))
+
+
+def read_pickle(path: str | Path) -> Any:
+    """The object ``write_pickle`` wrote; its arrays are writable slices of one buffer read
+    from the file (no second copy)."""
+    with open(path, "rb") as fh:
+        length, sizes = pickle.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+        data = fh.read(length)
+        blob = bytearray(sum(n + (-n % _ALIGN) for n in sizes))
+        fh.readinto(blob)
+    whole = memoryview(blob)
+    buffers, start = [], 0
+    for n in sizes:
+        buffers.append(whole[start : start + n])
+        start += n + (-n % _ALIGN)
+    return pickle.loads(data, buffers=buffers)
+
+
+# ---- in the workers ----------------------------------------------------------------------------
+def _serve(conn: Any) -> None:
+    """A worker: import what jobs need, then answer (job file, item) messages with (result
+    file, None) or (None, error) until told to stop (None) or the pipe closes."""
+    import mosaic.tasks.generate  # noqa: F401  (imported while the caller reads the scene)
+    import mosaic.visibility.engine  # noqa: F401
+
+    job: tuple[str, Any] | None = None
+    count = itertools.count()
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        path, item = msg
+        try:
+            if job is None or job[0] != path:
+                job = None  # drop the previous job before reading the next
+                job = (path, read_pickle(path))
+            out = os.path.join(os.path.dirname(path), f"result-{os.getpid()}-{next(count)}")
+            write_pickle(job[1].run(item), out)
+            answer: tuple[Any, Any] = (out, None)
+        except Exception as exc:  # the caller raises it
+            answer = (None, _portable(exc))
+        conn.send(answer)
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling, else a RuntimeError with its type, text and trace."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        trace = "".join(traceback.format_exception(exc))
+        return RuntimeError(f"{type(exc).__name__}: {exc}\n(in a scene worker)\n{trace}")
