@@ -14,9 +14,11 @@ the local executor) that work beside the calling process, which works too:
 * each worker has its own pipe, and ``run(job, items)`` keeps two items queued in each
   (messages of a few bytes, written by the calling thread itself): no background thread of
   the calling process has to win the GIL from its ray casts before a worker gets its next
-  item or may send its result. This process takes the next item itself whenever every
-  worker has two, so the split follows the workers' speed, start-up included. Results come
-  back in the order of the items.
+  item or may send its result;
+* the workers take items from the front of the list and this process from the back, one at
+  a time whenever every worker has two, so the split follows the workers' speed (start-up
+  included) and neighbouring items (e.g. question types of one family, which share lookups)
+  mostly stay in one process. Results come back in the order of the items.
 
 One pool serves a scene's pose check, labelling and question types in turn, so the workers'
 start-up is paid once per scene (``mosaic.pipeline``).
@@ -116,9 +118,10 @@ class ScenePool:
 
     def run(self, job: SceneJob[T, R], items: Sequence[T],
             done: Callable[[R], None] | None = None) -> list[R]:
-        """``job.run(item)`` for each item, computed by this process and the workers, in the
-        order of ``items``; ``done`` is called with each result as it arrives. An item's
-        error in a worker is raised here (the pool is then stopped)."""
+        """``job.run(item)`` for each item, computed by the workers (from the front) and this
+        process (from the back), returned in the order of ``items``; ``done`` is called with
+        each result as it arrives. An item's error in a worker is raised here (the pool is
+        then stopped)."""
         from multiprocessing.connection import wait
 
         results: list[Any] = [None] * len(items)
@@ -134,26 +137,26 @@ class ScenePool:
             return results
         path = self._share(job)
         sent: list[deque[int]] = [deque() for _ in self._procs]
-        nxt = 0
+        front, back = 0, len(items) - 1  # the workers' next item, this process's next item
 
         def feed(w: int) -> None:
-            nonlocal nxt
-            while nxt < len(items) and len(sent[w]) < QUEUED_PER_WORKER:
-                self._conns[w].send((path, items[nxt]))
-                sent[w].append(nxt)
-                nxt += 1
+            nonlocal front
+            while front <= back and len(sent[w]) < QUEUED_PER_WORKER:
+                self._conns[w].send((path, items[front]))
+                sent[w].append(front)
+                front += 1
 
         try:
             for w in range(len(self._procs)):
                 feed(w)
-            while nxt < len(items) or any(sent):
+            while front <= back or any(sent):
                 for w, conn in enumerate(self._conns):
                     while sent[w] and conn.poll():
                         finished(sent[w].popleft(), self._answer(w))
                     feed(w)
-                if nxt < len(items):
-                    nxt += 1
-                    finished(nxt - 1, job.run(items[nxt - 1]))
+                if front <= back:
+                    back -= 1
+                    finished(back + 1, job.run(items[back + 1]))
                 elif any(sent):
                     busy = [w for w in range(len(self._procs)) if sent[w]]
                     wait([self._conns[w] for w in busy] + [self._procs[w].sentinel for w in busy])

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from process_helpers import alive
 
 from mosaic.errors import CorruptDataError, DatasetRootError, SceneDataError, UnknownNameError
 from mosaic.scene_pool import ScenePool, WorkerDied, read_pickle, write_pickle
-from process_helpers import alive
 
 
 @dataclass

@@ -458,6 +458,73 @@ def test_attribute_side_table_matches_the_per_pair_reference():
     assert checked > 1000
 
 
+def test_spatial_owner_per_view_hash_matches_asked_by():
+    """``relation._Owner`` (one hash prefix per view) gives ``asked_by``'s answer for every
+    pair and axis combination, both orders of the pair."""
+    from mosaic.tasks import relation
+    from mosaic.tasks.viewsets import ViewSet
+
+    rng = np.random.default_rng(2)
+    axes_all = [("fb", "lr"), ("lr", "fb"), ("ab", "lr"), ("fb", "ab"), ("lr", "ab")]
+    seen = set()
+    for _ in range(60):
+        ids = tuple(int(x) for x in rng.choice(5000, size=int(rng.integers(2, 6)), replace=False))
+        vs = ViewSet(frame_ids=ids, overlap_avg=0.0, overlap_level="low", max_overlap=0.0)
+        f = ids[int(rng.integers(len(ids)))]
+        owner = relation._Owner(vs, f)
+        for _ in range(30):
+            a, b = (int(x) for x in rng.choice(300, 2, replace=False))
+            for axes in axes_all:
+                got = owner.asks(a, b, axes)
+                assert got == relation.asked_by(vs, f, a, b, axes)
+                seen.add(got)
+    assert seen == {"fb", "lr", "ab"}
+
+
+def test_square_points_match_the_all_draws_reference():
+    """``square_points`` (tries in order until one fits) returns the reference's points and
+    leaves the RNG where the reference leaves it: corners anywhere, sides from tiny to larger
+    than the image (no fit)."""
+    from mosaic.tasks import localization
+    from mosaic.tasks.generate import build_context
+
+    ctx = build_context(qf.scene(0), list(qf.views(0)), 0, qf.TEST_CONFIG)
+    f = next(iter(ctx.views))
+    frame = ctx.scene.frame(f)
+    pick = np.random.default_rng(11)
+    outcomes = set()
+    for k in range(600):
+        corner = (int(pick.integers(-20, frame.width + 20)), int(pick.integers(-20,
+                                                                               frame.height + 20)))
+        diag = float(pick.choice([0.5, 5.0, 40.0, 200.0, 900.0, 5000.0]))
+        fast_rng, ref_rng = np.random.default_rng(k), np.random.default_rng(k)
+        got = localization.square_points(ctx, f, corner, diag, fast_rng)
+        want = localization.square_points_reference(ctx, f, corner, diag, ref_rng)
+        assert got == want, (corner, diag, k)
+        assert fast_rng.integers(1 << 40) == ref_rng.integers(1 << 40)
+        outcomes.add(got is None)
+    assert outcomes == {True, False}
+
+
+def test_anchor_pixels_within_the_box_are_all_the_pixels():
+    """The anchor's pixel search within the record's visible box finds exactly the pixels a
+    search of the whole instance buffer finds, for every object of every view."""
+    from mosaic.tasks.generate import build_context
+
+    checked = 0
+    for k in (0, 1):
+        ctx = build_context(qf.scene(k), list(qf.views(k)), 0, qf.TEST_CONFIG)
+        for f, view in ctx.views.items():
+            for rec in view.objects:
+                rows, cols = ctx._pixels_of(f, rec.instance_id)
+                want_r, want_c = np.nonzero(view.instance_buffer == rec.instance_id)
+                assert np.array_equal(rows, want_r) and np.array_equal(cols, want_c)
+                # the count the box search is checked against is the record's own
+                assert rows.size == rec.visible_px
+                checked += rows.size > 0
+    assert checked > 100
+
+
 def test_lazy_drafts_index_across_segments():
     from mosaic.tasks.context import LazyDrafts
 

@@ -377,7 +377,7 @@ class TaskContext:
         if hit is not None:
             return hit
         buf = self.views[frame_id].instance_buffer
-        rows, cols = np.nonzero(buf == iid)
+        rows, cols = self._pixels_of(frame_id, iid)
         if rows.size == 0:
             raise ValueError(f"instance {iid} has no visible pixel in frame {frame_id}")
         # the object's box plus a one-pixel frame; pixels beyond the image count as not it
@@ -395,6 +395,23 @@ class TaskContext:
         y = int(round((row + 0.5) * frame.height / h))
         self._anchor[key] = (x, y)
         return x, y
+
+    def _pixels_of(self, frame_id: int, iid: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the object's pixels in the view's instance buffer, row-major as
+        ``np.nonzero`` gives them; searched within the record's visible box (one pixel of
+        margin for rounding) when the box holds all ``visible_px`` of them, else everywhere."""
+        view = self.views[frame_id]
+        buf = view.instance_buffer
+        rec = view.get(iid)
+        if rec is not None and rec.bbox_visible is not None and rec.visible_px > 0:
+            sy, sx = buf.shape[0] / self.scene.frame(frame_id).height, view.scale
+            x0, y0, x1, y1 = rec.bbox_visible
+            r0, c0 = max(0, math.floor(y0 * sy) - 1), max(0, math.floor(x0 * sx) - 1)
+            r1, c1 = math.ceil(y1 * sy) + 1, math.ceil(x1 * sx) + 1
+            rows, cols = np.nonzero(buf[r0:r1, c0:c1] == iid)
+            if rows.size == rec.visible_px:
+                return rows + r0, cols + c0
+        return np.nonzero(buf == iid)
 
     def needs_coords(self, frame_id: int, iid: int) -> bool:
         """The category is not unique in the frame (other instances visible or borderline)."""

@@ -61,7 +61,36 @@ def square_points(
     The side is drawn between ``qa.loc_wrong_diag`` times ``diag`` (plus ``ROUND_PX``), the
     rotation uniformly; the three other corners must lie inside the image (``BORDER_PX``
     margin). Returns None when none of ``POINT_TRIES`` draws fits.
+
+    The same arithmetic as ``square_points_reference`` with fewer array operations (it is
+    called for every localization candidate).
     """
+    frame = ctx.scene.frame(frame_id)
+    lo, hi = ctx.qa.loc_wrong_diag
+    side = rng.uniform(lo, hi, POINT_TRIES) * diag + ROUND_PX
+    theta = rng.uniform(0.0, 2.0 * math.pi, POINT_TRIES)
+    ux, uy = np.cos(theta) * side, np.sin(theta) * side
+    # rows: u, u + v, v, with v = u turned by 90 degrees = (-uy, ux)
+    xs = np.rint(np.array([ux, ux + -uy, -uy]) + float(corner[0]))
+    ys = np.rint(np.array([uy, uy + ux, ux]) + float(corner[1]))
+    inside = ((xs >= BORDER_PX) & (xs < frame.width - BORDER_PX) & (ys >= BORDER_PX)
+              & (ys < frame.height - BORDER_PX)).all(axis=0)
+    first = int(inside.argmax())
+    if not inside[first]:
+        return None
+    keep = rng.permutation(3)[:2]
+    return [(int(xs[k, first]), int(ys[k, first])) for k in keep]
+
+
+def square_points_reference(
+    ctx: TaskContext,
+    frame_id: int,
+    corner: tuple[int, int],
+    diag: float,
+    rng: np.random.Generator,
+) -> list[tuple[int, int]] | None:
+    """``square_points`` testing all ``POINT_TRIES`` draws at once (the reference of its
+    parity test)."""
     frame = ctx.scene.frame(frame_id)
     lo, hi = ctx.qa.loc_wrong_diag
     side = rng.uniform(lo, hi, POINT_TRIES) * diag + ROUND_PX
