@@ -110,12 +110,12 @@ def question_types(cfg: MosaicConfig) -> list[str]:
 def questions_in_pool(scene: Scene, views: list[ViewVisibility], cfg: MosaicConfig,
                       pool: ScenePool) -> list[QAItem]:
     """``generate_qa``'s items, the types spread over a started pool (``tasks.parallel``;
-    a pool of one process generates them here), longest types first."""
-    from .parallel import QuestionTypes, longest_first
+    a pool of one process generates them here), in ``parallel.POOL_ORDER``."""
+    from .parallel import QuestionTypes, pool_order
 
     types = question_types(cfg)
     ctx = build_context(scene, views, cfg.seed, cfg)
-    order = longest_first(types)
+    order = pool_order(types)
     by_type = dict(zip(order, pool.run(QuestionTypes(ctx), order), strict=True))
     return [item for t in types for item in by_type[t]]
 
