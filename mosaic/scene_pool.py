@@ -242,7 +242,10 @@ def _serve(conn: Any) -> None:
         except (EOFError, OSError):
             return
         if msg is None:
-            return
+            # nothing is left to flush (results are written and closed): skip freeing the
+            # scene and its BVHs one object at a time, which the caller would wait for
+            conn.close()
+            os._exit(0)
         path, item = msg
         try:
             if job is None or job[0] != path:
