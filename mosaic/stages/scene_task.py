@@ -37,7 +37,9 @@ class SceneStats:
         n_views: views labelled (sampled minus rejected).
         n_views_stored: views used by at least one question.
         qa_per_type: question type -> count.
-        timings: stage -> seconds (stages of ``STAGES``).
+        timings: stage -> wall seconds (stages of ``STAGES``); on several scene workers the
+            pose and decode checks run inside the labelling batches and count as
+            "visibility" ("pose" is then 0).
     """
 
     scene_id: str
