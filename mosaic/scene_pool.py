@@ -231,8 +231,14 @@ def read_pickle(path: str | Path) -> Any:
 def _serve(conn: Any) -> None:
     """A worker: import what jobs need, then answer (job file, item) messages with (result
     file, None) or (None, error) until told to stop (None) or the pipe closes."""
+    import signal
+
     import mosaic.tasks.generate  # noqa: F401  (imported while the caller reads the scene)
     import mosaic.visibility.engine  # noqa: F401
+
+    # Ctrl-C reaches the whole process group: the caller stops the workers, which would
+    # otherwise each print a traceback of their own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     job: tuple[str, Any] | None = None
     count = itertools.count()
