@@ -101,30 +101,15 @@ def test_errors_survive_pickling(error):
     assert getattr(back, "path", None) == getattr(error, "path", None)
 
 
-def test_ctrl_c_stops_the_workers_quietly(tmp_path):
-    """Ctrl-C (SIGINT to the whole process group) interrupts the caller, which stops the
-    workers; the workers print nothing of their own."""
-    import subprocess
-    import sys
+def test_ctrl_c_is_the_callers_to_handle():
+    """SIGINT (Ctrl-C reaches the whole process group) does not kill a worker mid-item: the
+    caller decides, and stops the workers when it stops."""
+    import signal
+    import threading
 
-    script = tmp_path / "interrupt.py"
-    script.write_text(
-        "import os, signal, sys, threading, time\n"
-        f"sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})\n"
-        "from mosaic.scene_pool import ScenePool\n"
-        "from test_scene_pool import Squares\n"
-        "if __name__ == '__main__':\n"
-        "    threading.Timer(1.5, lambda: os.killpg(os.getpgrp(), signal.SIGINT)).start()\n"
-        "    try:\n"
-        "        with ScenePool(2) as pool:\n"
-        "            pids = [p.pid for p in pool._procs]\n"
-        "            pool.run(Squares(delay=0.3), list(range(40)))\n"
-        "    except KeyboardInterrupt:\n"
-        "        time.sleep(0.2)\n"
-        "        print('stopped', *pids)\n")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=60, start_new_session=True)
-    words = done.stdout.split()
-    assert words[:1] == ["stopped"] and len(words) == 2, (done.stdout, done.stderr)
-    assert not alive(int(words[1]))
-    assert "Traceback" not in done.stderr, done.stderr
+    with ScenePool(2) as pool:
+        worker = pool._procs[0].pid
+        threading.Timer(0.8, os.kill, (worker, signal.SIGINT)).start()
+        out = pool.run(Squares(delay=0.1), list(range(30)))
+    assert [r[0] for r in out] == [i * i for i in range(30)]
+    assert worker in {r[1] for r in out}
