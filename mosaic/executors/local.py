@@ -94,7 +94,7 @@ class LocalExecutor(Executor):
 
     def scene_workers(self, n_tasks: int) -> int:
         """The workers left over when there are fewer tasks than workers (one large scene on
-        two workers labels its views, and at volume asks its questions, in two processes)."""
+        two workers runs on a ``ScenePool`` of two processes)."""
         return max(1, self.workers // max(1, min(self.workers, n_tasks)))
 
     def _run(
