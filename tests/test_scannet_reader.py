@@ -418,6 +418,10 @@ def test_truncated_ply(root: Path):
     from mosaic.synthetic.scannet_writer import write_ply
 
     write_ply(p, np.zeros((3, 3), np.float32), np.zeros((3, 3), np.uint8), np.zeros((0, 3)))
+    _expect(CorruptDataError, root, p.name, "mesh has no vertices or no faces")
+    # a PLY of points only, in a layout trimesh reads (ASCII): not a triangle mesh
+    p.write_text("ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y"
+                 "\nproperty float z\nend_header\n0 0 0\n1 1 1\n")
     _expect(CorruptDataError, root, p.name, "not a triangle mesh")
 
 
@@ -695,3 +699,64 @@ def test_posed_images_layout(tmp_path: Path, release: ReleaseScene):
     np.testing.assert_allclose(scene.frame(4).cam_to_world, AXIS @ release.frames[4].cam_to_world,
                                atol=1e-5)
     assert not scene.store.has_depth(4)
+
+
+def _ply_bytes(vert_props: list[str], vert_rows: bytes, n_v: int, face_prop: str,
+               face_rows: bytes, n_f: int, fmt: str = "binary_little_endian 1.0") -> bytes:
+    head = ["ply", f"format {fmt}", "comment made by a test", f"element vertex {n_v}",
+            *[f"property {p}" for p in vert_props], f"element face {n_f}",
+            f"property {face_prop}", "end_header"]
+    return ("\n".join(head) + "\n").encode() + vert_rows + face_rows
+
+
+def test_numpy_ply_reader_matches_trimesh_on_every_layout_it_reads(root: Path, tmp_path: Path):
+    """``read_binary_ply`` gives trimesh's vertices, faces and colours on the release's mesh,
+    its labels mesh (an extra ushort), unsigned indices, doubles and the ``vertex_index``
+    spelling; it declines (None: trimesh reads them) ASCII, polygons and meshes without
+    colours."""
+    from mosaic.sources.ply_binary import read_binary_ply
+    from mosaic.sources.scannet_release import _trimesh_ply
+
+    folder = root / "scans" / SID
+    cases = [folder / f"{SID}_vh_clean_2.ply", folder / f"{SID}_vh_clean_2.labels.ply"]
+    rng = np.random.default_rng(0)
+    xyz = rng.normal(size=(5, 3))
+    rgb = rng.integers(0, 256, (5, 4), dtype=np.uint8)
+    tri = np.array([[0, 1, 2], [2, 3, 4], [4, 0, 1]])
+    for ftype, ptype, name in (("uint", "float", "vertex_indices"),
+                               ("int", "double", "vertex_index")):
+        fmt = "<" + ("3f" if ptype == "float" else "3d") + "4B"
+        rows = b"".join(struct.pack(fmt, *x, *c) for x, c in zip(xyz, rgb, strict=True))
+        faces = b"".join(struct.pack("<B3" + ("I" if ftype == "uint" else "i"), 3, *t)
+                         for t in tri)
+        p = tmp_path / f"{ftype}-{ptype}.ply"
+        p.write_bytes(_ply_bytes([f"{ptype} x", f"{ptype} y", f"{ptype} z", "uchar red",
+                                  "uchar green", "uchar blue", "uchar alpha"], rows, 5,
+                                 f"list uchar {ftype} {name}", faces, 3))
+        cases.append(p)
+    for p in cases:
+        got = read_binary_ply(p)
+        assert got is not None, p.name
+        want = _trimesh_ply(SID, p)
+        for g, w in zip(got, want, strict=True):
+            assert g.dtype == w.dtype and np.array_equal(g, w), p.name
+    # declined: a quad, no colours, ASCII
+    quad = tmp_path / "quad.ply"
+    rows = b"".join(struct.pack("<3f4B", *x, *c) for x, c in zip(xyz, rgb, strict=True))
+    quad.write_bytes(_ply_bytes(["float x", "float y", "float z", "uchar red", "uchar green",
+                                 "uchar blue", "uchar alpha"], rows, 5,
+                                "list uchar int vertex_indices",
+                                struct.pack("<B4i", 4, 0, 1, 2, 3), 1))
+    plain = tmp_path / "plain.ply"
+    plain.write_bytes(_ply_bytes(["float x", "float y", "float z"],
+                                 b"".join(struct.pack("<3f", *x) for x in xyz), 5,
+                                 "list uchar int vertex_indices",
+                                 struct.pack("<B3i", 3, 0, 1, 2), 1))
+    text = tmp_path / "text.ply"
+    text.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+                    "property float z\nproperty uchar red\nproperty uchar green\n"
+                    "property uchar blue\nelement face 1\nproperty list uchar int "
+                    "vertex_indices\nend_header\n0 0 0 1 2 3\n1 0 0 4 5 6\n0 1 0 7 8 9\n3 0 1 2\n")
+    for p in (quad, plain, text):
+        assert read_binary_ply(p) is None, p.name
+        _trimesh_ply(SID, p)  # trimesh reads them

@@ -93,12 +93,36 @@ def parse_matrix(scene_id: str, path: Path, text: str, what: str) -> np.ndarray:
 def load_mesh(scene_id: str, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``<scene>_vh_clean_2.ply`` in the raw scan frame (metres): vertices (V, 3) float64,
     faces (F, 3) int32, vertex colours (V, 3) uint8; vertex order as stored."""
-    import trimesh
+    from .ply_binary import TruncatedPly, read_binary_ply
 
     if not path.is_file():
         kind = path.name[len(scene_id):]
         raise MissingDataError(scene_id, path, "mesh file missing",
                                f"download it with download-scannet.py --type {kind}")
+    try:
+        # the release's layout, read with numpy; anything else goes through trimesh
+        read = read_binary_ply(path)
+    except (TruncatedPly, OSError) as exc:
+        raise corrupt_error(scene_id, path,
+                            f"unreadable PLY ({type(exc).__name__}: {exc})") from None
+    if read is not None:
+        verts, faces, colors = read
+    else:
+        verts, faces, colors = _trimesh_ply(scene_id, path)
+    if len(verts) == 0 or len(faces) == 0:
+        raise corrupt_error(scene_id, path, "mesh has no vertices or no faces")
+    if faces.min() < 0 or faces.max() >= len(verts):
+        raise corrupt_error(scene_id, path, "a face references a vertex index out of range")
+    if not np.isfinite(verts).all():
+        raise corrupt_error(scene_id, path, "mesh has non-finite vertex coordinates")
+    return verts, faces.astype(np.int32), colors
+
+
+def _trimesh_ply(scene_id: str, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``load_mesh``'s arrays read by trimesh (any PLY layout; the reference of the numpy
+    reader's parity test)."""
+    import trimesh
+
     try:
         # No force="mesh": that route copies the mesh and derives face colours (10x slower).
         mesh = trimesh.load(path, process=False)
@@ -108,16 +132,8 @@ def load_mesh(scene_id: str, path: Path) -> tuple[np.ndarray, np.ndarray, np.nda
     if not isinstance(mesh, trimesh.Trimesh):
         kind = type(mesh).__name__
         raise corrupt_error(scene_id, path, f"not a triangle mesh (trimesh read a {kind})")
-    verts = np.asarray(mesh.vertices, dtype=np.float64)
-    faces = np.asarray(mesh.faces, dtype=np.int64)
-    if len(verts) == 0 or len(faces) == 0:
-        raise corrupt_error(scene_id, path, "mesh has no vertices or no faces")
-    if faces.min() < 0 or faces.max() >= len(verts):
-        raise corrupt_error(scene_id, path, "a face references a vertex index out of range")
-    if not np.isfinite(verts).all():
-        raise corrupt_error(scene_id, path, "mesh has non-finite vertex coordinates")
-    colors = np.asarray(mesh.visual.vertex_colors)[:, :3].astype(np.uint8)
-    return verts, faces.astype(np.int32), colors
+    return (np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64),
+            np.asarray(mesh.visual.vertex_colors)[:, :3].astype(np.uint8))
 
 
 def _strip_prefix(name: str) -> str:
