@@ -16,26 +16,34 @@ the local executor) that work beside the calling process, which works too:
   the calling process has to win the GIL from its ray casts before a worker gets its next
   item or may send its result;
 * the workers take items from the front of the list and this process from the back, one at
-  a time whenever every worker has two, so the split follows the workers' speed (start-up
+  a time whenever every worker has its queue full (a second item is queued only while more
+  items are left than processes), so the split follows the workers' speed (start-up
   included) and neighbouring items (e.g. question types of one family, which share lookups)
   mostly stay in one process. Results come back in the order of the items.
 
 One pool serves a scene's pose check, labelling and question types in turn, so the workers'
 start-up is paid once per scene (``mosaic.pipeline``).
+
+The work files live in ``<TMPDIR>/mosaic-scene-pool-<host>-<pid>-*``. Workers ignore Ctrl-C
+(the caller stops them); when the caller dies without closing its pool, its workers remove
+the folder and exit, and a pool started later on the host removes folders of dead callers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import itertools
 import os
 import pickle
 import shutil
+import socket
 import tempfile
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,8 +53,8 @@ _ALIGN = 16  # offsets of out-of-band buffers in a file: numpy's widest element 
 
 
 class SceneJob(Protocol[T, R]):
-    """Work on the items of one scene. Pickled once for the workers: keep what a worker
-    rebuilds (ray casters, lookups) out of the pickled state."""
+    """Work on the items of one scene. Pickled once per job (each worker reads it once):
+    keep what a worker rebuilds (ray casters, lookups) out of the pickled state."""
 
     def run(self, item: T) -> R:
         """The item's result (in the calling process or in a worker: the same)."""
@@ -61,28 +69,32 @@ class ScenePool:
 
     Use as a context manager (or call ``close``): leaving it stops the workers and removes
     the job files. ``workers`` <= 1 makes a pool without processes: ``run`` computes every
-    item in the calling process.
+    item in the calling process; so does a pool made in a daemonic process (a
+    ``multiprocessing.Pool`` worker), which may not start processes of its own.
     """
 
     def __init__(self, workers: int):
         import multiprocessing as mp
 
-        self.workers = max(1, int(workers))
+        daemonic = mp.current_process().daemon
+        self.workers = 1 if daemonic else max(1, int(workers))
         self._folder: Path | None = None
-        # id(job) -> (its file, the job, kept so that its id is not reused)
+        # id(job) -> (its file, the job, kept so that its id is not reused while shared)
         self._shared: dict[int, tuple[str, Any]] = {}
+        self._job_numbers = itertools.count()
         self._procs: list[Any] = []
         self._conns: list[Any] = []
         spawn = mp.get_context("spawn")
         try:
-            for _ in range(self.workers - 1):
-                here, there = spawn.Pipe()
-                proc = spawn.Process(target=_serve, args=(there,), daemon=True,
-                                     name="mosaic-scene-worker")
-                proc.start()
-                there.close()
-                self._procs.append(proc)
-                self._conns.append(here)
+            with _sigint_ignored():  # inherited: a worker ignores Ctrl-C from its first line
+                for _ in range(self.workers - 1):
+                    here, there = spawn.Pipe()
+                    proc = spawn.Process(target=_serve, args=(there,), daemon=True,
+                                         name="mosaic-scene-worker")
+                    proc.start()
+                    there.close()
+                    self._procs.append(proc)
+                    self._conns.append(here)
         except BaseException:
             self.close(stop=True)
             raise
@@ -141,8 +153,14 @@ class ScenePool:
 
         def feed(w: int) -> None:
             nonlocal front
-            while front <= back and len(sent[w]) < QUEUED_PER_WORKER:
-                self._conns[w].send((path, items[front]))
+            # a second queued item only while more items are left than processes, so the
+            # end of a short list is shared with this process
+            while front <= back and (not sent[w] or (len(sent[w]) < QUEUED_PER_WORKER
+                                                     and back - front + 1 > self.workers)):
+                try:
+                    self._conns[w].send((path, items[front]))
+                except OSError:  # it died while idle
+                    raise self._died(w) from None
                 sent[w].append(front)
                 front += 1
 
@@ -163,19 +181,26 @@ class ScenePool:
         except BaseException:
             self.close(stop=True)
             raise
+        finally:
+            self._release(job)
         return results
 
+    def _died(self, w: int) -> WorkerDied:
+        proc = self._procs[w]
+        proc.join(timeout=1)
+        return WorkerDied(
+            f"scene worker {w + 1} ended without answering (exit code {proc.exitcode}); if it "
+            "ran out of memory, use fewer workers")
+
     def _answer(self, w: int) -> Any:
-        """The next result of worker ``w`` (its error raised here)."""
+        """The next result of worker ``w`` (its error raised here, with the worker's
+        traceback as its cause)."""
         try:
-            out, error = self._conns[w].recv()
+            out, error, trace = self._conns[w].recv()
         except (EOFError, OSError):
-            code = self._procs[w].exitcode
-            raise WorkerDied(
-                f"scene worker {w + 1} ended without answering (exit code {code}); if it ran "
-                "out of memory, use fewer workers") from None
+            raise self._died(w) from None
         if error is not None:
-            raise error
+            raise error from WorkerTraceback(trace)
         try:
             return read_pickle(out)
         finally:
@@ -186,12 +211,45 @@ class ScenePool:
         hit = self._shared.get(id(job))
         if hit is not None:
             return hit[0]
-        if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="mosaic-scene-pool-"))
-        path = str(self._folder / f"job-{len(self._shared)}.pickle")
-        write_pickle(job, path)
+        try:
+            if self._folder is None:
+                _remove_orphans()
+                self._folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{_owner()}-"))
+            # a new name per job: workers know a job by its file
+            path = str(self._folder / f"job-{next(self._job_numbers)}.pickle")
+            write_pickle(job, path)
+        except OSError as exc:
+            where = self._folder or tempfile.gettempdir()
+            raise OSError(exc.errno, f"{exc.strerror or exc} (the scene pool's work files in "
+                          f"{where}: point TMPDIR at a local folder with room)",
+                          exc.filename) from exc
         self._shared[id(job)] = (path, job)
         return path
+
+    def _release(self, job: SceneJob[Any, Any]) -> None:
+        """Forget a finished job and remove its file (each worker keeps its copy until it
+        reads the next job)."""
+        hit = self._shared.pop(id(job), None)
+        if hit is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(hit[0])
+
+
+class WorkerTraceback(Exception):
+    """The traceback of an error raised in a scene worker (the cause of the error ``run``
+    raises). ``where``: the innermost ``file:line`` of the worker's code."""
+
+    def __init__(self, trace: str):
+        super().__init__(trace)
+        lines = [ln.strip() for ln in trace.splitlines() if ln.strip().startswith("File ")]
+        self.where = None
+        if lines:  # 'File "/path/x.py", line 12, in f'
+            parts = lines[-1].split('"')
+            line = lines[-1].split(", line ")[-1].split(",")[0]
+            self.where = f"{parts[1]}:{line}" if len(parts) > 2 else None
+
+    def __str__(self) -> str:
+        return "\n(in a scene worker)\n" + self.args[0]
 
 
 def write_pickle(obj: Any, path: str | Path) -> None:
@@ -218,7 +276,9 @@ def read_pickle(path: str | Path) -> Any:
         length, sizes = pickle.loads(fh.read(int.from_bytes(fh.read(8), "little")))
         data = fh.read(length)
         blob = bytearray(sum(n + (-n % _ALIGN) for n in sizes))
-        fh.readinto(blob)
+        if len(data) != length or fh.readinto(blob) != len(blob):
+            raise OSError(errno.EIO, "work file shorter than its header says (disk full or "
+                          "the file was cut)", str(path))
     whole = memoryview(blob)
     buffers, start = [], 0
     for n in sizes:
@@ -227,18 +287,64 @@ def read_pickle(path: str | Path) -> Any:
     return pickle.loads(data, buffers=buffers)
 
 
+_PREFIX = "mosaic-scene-pool-"
+
+
+def _owner() -> str:
+    """This process as the work folder names it: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _remove_orphans() -> None:
+    """Remove the work folders that pools of dead processes on this host left behind (their
+    owner killed before it could clean up)."""
+    host = socket.gethostname()
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}{host}-*-*"):
+        pid = folder.name[len(_PREFIX) + len(host) + 1:].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while workers start, so that they inherit it from their first
+    instruction (Ctrl-C reaches the whole process group; the caller handles it and stops
+    them). Only the main thread may change handlers; elsewhere the workers ignore it once
+    started."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 # ---- in the workers ----------------------------------------------------------------------------
 def _serve(conn: Any) -> None:
     """A worker: import what jobs need, then answer (job file, item) messages with (result
-    file, None) or (None, error) until told to stop (None) or the pipe closes."""
+    file, None, "") or (None, error, traceback) until told to stop (None). When the caller
+    is gone (its end of the pipe closed) the worker removes the work folder and exits."""
     import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
 
     import mosaic.tasks.generate  # noqa: F401  (imported while the caller reads the scene)
     import mosaic.visibility.engine  # noqa: F401
-
-    # Ctrl-C reaches the whole process group: the caller stops the workers, which would
-    # otherwise each print a traceback of their own
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     job: tuple[str, Any] | None = None
     count = itertools.count()
@@ -246,7 +352,7 @@ def _serve(conn: Any) -> None:
         try:
             msg = conn.recv()
         except (EOFError, OSError):
-            return
+            _orphaned(job)
         if msg is None:
             # nothing is left to flush (results are written and closed): skip freeing the
             # scene and its BVHs one object at a time, which the caller would wait for
@@ -259,17 +365,26 @@ def _serve(conn: Any) -> None:
                 job = (path, read_pickle(path))
             out = os.path.join(os.path.dirname(path), f"result-{os.getpid()}-{next(count)}")
             write_pickle(job[1].run(item), out)
-            answer: tuple[Any, Any] = (out, None)
+            answer: tuple[Any, Any, str] = (out, None, "")
         except Exception as exc:  # the caller raises it
-            answer = (None, _portable(exc))
-        conn.send(answer)
+            answer = (None, _portable(exc), "".join(traceback.format_exception(exc)))
+        try:
+            conn.send(answer)
+        except OSError:
+            _orphaned(job)
+
+
+def _orphaned(job: tuple[str, Any] | None) -> NoReturn:
+    """The caller died: remove the work folder it cannot remove any more, and exit."""
+    if job is not None:
+        shutil.rmtree(os.path.dirname(job[0]), ignore_errors=True)
+    os._exit(0)
 
 
 def _portable(exc: Exception) -> Exception:
-    """``exc`` if it survives pickling, else a RuntimeError with its type, text and trace."""
+    """``exc`` if it survives pickling, else a RuntimeError with its type and text."""
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
     except Exception:
-        trace = "".join(traceback.format_exception(exc))
-        return RuntimeError(f"{type(exc).__name__}: {exc}\n(in a scene worker)\n{trace}")
+        return RuntimeError(f"{type(exc).__name__}: {exc}")

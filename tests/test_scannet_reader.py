@@ -760,3 +760,27 @@ def test_numpy_ply_reader_matches_trimesh_on_every_layout_it_reads(root: Path, t
     for p in (quad, plain, text):
         assert read_binary_ply(p) is None, p.name
         _trimesh_ply(SID, p)  # trimesh reads them
+    # declined, and trimesh decides: padded or cut bodies, float colours, no format line, a
+    # comment that mentions end_header
+    good = cases[0].read_bytes()
+    header_end = good.index(b"\nend_header\n") + len(b"\nend_header\n")
+    variants = {
+        "padded": good + b"\0" * 7,
+        "cut": good[:-5],
+        "no-format": good.replace(b"format binary_little_endian 1.0\n", b""),
+        "comment": good.replace(b"comment VCGLIB generated", b"comment end_header"),
+        "float-colours": _ply_bytes(
+            ["float x", "float y", "float z", "float red", "float green", "float blue"],
+            b"".join(struct.pack("<6f", *x, 0.5, 0.25, 1.0) for x in xyz), 5,
+            "list uchar int vertex_indices", struct.pack("<B3i", 3, 0, 1, 2), 1),
+    }
+    assert header_end < len(good)
+    for name, data in variants.items():
+        p = tmp_path / f"{name}.ply"
+        p.write_bytes(data)
+        got = read_binary_ply(p)
+        if name == "comment":  # only a comment: the release's mesh (trimesh misreads it)
+            for g, w in zip(got, _trimesh_ply(SID, cases[0]), strict=True):
+                assert np.array_equal(g, w)
+        else:
+            assert got is None, name

@@ -8,6 +8,7 @@ import os
 import pickle
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,14 +103,157 @@ def test_errors_survive_pickling(error):
 
 
 def test_ctrl_c_is_the_callers_to_handle():
-    """SIGINT (Ctrl-C reaches the whole process group) does not kill a worker mid-item: the
-    caller decides, and stops the workers when it stops."""
+    """SIGINT (Ctrl-C reaches the whole process group) does not kill a worker, during its
+    start-up or mid-item: the caller decides, and stops the workers when it stops."""
     import signal
     import threading
 
     with ScenePool(2) as pool:
         worker = pool._procs[0].pid
-        threading.Timer(0.8, os.kill, (worker, signal.SIGINT)).start()
-        out = pool.run(Squares(delay=0.1), list(range(30)))
-    assert [r[0] for r in out] == [i * i for i in range(30)]
+        os.kill(worker, signal.SIGINT)  # at once: still starting up
+        first = pool.run(Squares(delay=0.05), list(range(8)))
+        threading.Timer(0.2, os.kill, (worker, signal.SIGINT)).start()
+        out = pool.run(Squares(delay=0.1), list(range(12)))
+    assert [r[0] for r in first] == [i * i for i in range(8)]
+    assert [r[0] for r in out] == [i * i for i in range(12)]
     assert worker in {r[1] for r in out}
+
+
+def test_a_worker_that_dies_idle_is_reported():
+    import signal
+
+    with pytest.raises(WorkerDied, match="exit code -9"), ScenePool(2) as pool:
+        pool.run(Squares(), list(range(4)))
+        os.kill(pool._procs[0].pid, signal.SIGKILL)
+        pool._procs[0].join()
+        pool.run(Squares(), list(range(4)))
+
+
+def test_a_workers_error_carries_its_traceback_into_the_failure_record():
+    from mosaic.scene_pool import WorkerTraceback
+    from mosaic.stages.failures import failure_record
+
+    with pytest.raises(ZeroDivisionError) as err, ScenePool(2) as pool:
+        pool.run(Divide(), [1, 0, 2, 0, 3, 0])
+    cause = err.value.__cause__
+    assert isinstance(cause, WorkerTraceback) and "ZeroDivisionError" in str(cause)
+    assert cause.where and cause.where.endswith(f"test_scene_pool.py:{Divide.LINE}")
+    assert failure_record("s", err.value)["hint"].endswith(cause.where)
+
+
+@dataclass
+class Divide:
+    LINE = 0
+
+    def run(self, item: int) -> float:
+        if os.getpid() == self.caller:
+            time.sleep(0.2)  # the worker meets its zero first
+            return 0.0
+        return 1 / item  # the line the record names
+
+    def __post_init__(self) -> None:
+        self.caller = os.getpid()
+
+
+Divide.LINE = Divide.run.__code__.co_firstlineno + 4
+
+
+def test_a_short_list_is_shared_with_the_caller():
+    with ScenePool(2) as pool:
+        out = pool.run(Squares(delay=0.2), [1, 2])
+    pids = {r[1] for r in out}
+    assert os.getpid() in pids and len(pids) == 2
+
+
+def test_workers_of_a_killed_caller_clean_up_and_exit(tmp_path):
+    """The caller dies without closing its pool (killed): its workers notice the closed
+    pipe, remove the work folder and exit."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from mosaic.scene_pool import ScenePool\n"
+        "from test_scene_pool import Squares\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ScenePool(3)\n"
+        "    pool.run(Squares(), list(range(6)))\n"
+        "    pool._share(Squares())\n"
+        "    print(pool._folder, *[p.pid for p in pool._procs], flush=True)\n"
+        "    os._exit(0)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60).stdout.split()
+    folder, pids = Path(out[0]), [int(p) for p in out[1:]]
+    assert len(pids) == 2
+    deadline = time.time() + 10
+    while time.time() < deadline and (folder.exists() or any(alive(p) for p in pids)):
+        time.sleep(0.1)
+    assert not folder.exists() and not any(alive(p) for p in pids)
+
+
+def test_folders_of_dead_owners_are_removed(tmp_path, monkeypatch):
+    """A pool whose owner was killed leaves its folder; the next pool on the host removes it
+    (and only folders of dead processes)."""
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    host = socket.gethostname()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    left = tmp_path / f"mosaic-scene-pool-{host}-{dead}-abc"
+    mine = tmp_path / f"mosaic-scene-pool-{host}-{os.getpid()}-def"
+    for folder in (left, mine):
+        folder.mkdir()
+        (folder / "job-0.pickle").write_bytes(b"x")
+    with ScenePool(2) as pool:
+        pool.run(Squares(), list(range(4)))
+        assert pool._folder is not None and pool._folder.parent == tmp_path
+    assert not left.exists() and mine.exists()
+
+
+def test_a_cut_work_file_is_an_error(tmp_path):
+    write_pickle({"a": np.arange(1000)}, tmp_path / "w")
+    data = (tmp_path / "w").read_bytes()
+    (tmp_path / "w").write_bytes(data[:-100])
+    with pytest.raises(OSError, match="shorter than its header"):
+        read_pickle(tmp_path / "w")
+
+
+def test_a_daemonic_caller_computes_alone():
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as p:
+        assert p.apply(_pool_in_daemon) == 1
+
+
+def _pool_in_daemon() -> int:
+    with ScenePool(3) as pool:
+        pool.run(Squares(), [1, 2, 3])
+        return pool.workers
+
+
+@dataclass
+class Tagged:
+    """A second kind of job: a worker must not answer it with the job it read before."""
+
+    tag: str
+
+    def run(self, item: int) -> str:
+        time.sleep(0.02)
+        return f"{self.tag}{item}"
+
+
+def test_one_pool_runs_one_job_after_another():
+    with ScenePool(2) as pool:
+        first = pool.run(Tagged("a"), list(range(6)))
+        second = pool.run(Tagged("b"), list(range(6)))
+        third = pool.run(Squares(), list(range(6)))
+    assert first == [f"a{i}" for i in range(6)] and second == [f"b{i}" for i in range(6)]
+    assert [r[0] for r in third] == [i * i for i in range(6)]

@@ -482,9 +482,9 @@ def test_spatial_owner_per_view_hash_matches_asked_by():
 
 
 def test_square_points_match_the_all_draws_reference():
-    """``square_points`` (tries in order until one fits) returns the reference's points and
-    leaves the RNG where the reference leaves it: corners anywhere, sides from tiny to larger
-    than the image (no fit)."""
+    """``square_points`` (the same draws with fewer array operations) returns the reference's
+    points and leaves the RNG where the reference leaves it: corners anywhere, sides from
+    tiny to larger than the image (no fit)."""
     from mosaic.tasks import localization
     from mosaic.tasks.generate import build_context
 
@@ -519,10 +519,17 @@ def test_anchor_pixels_within_the_box_are_all_the_pixels():
                 rows, cols = ctx._pixels_of(f, rec.instance_id)
                 want_r, want_c = np.nonzero(view.instance_buffer == rec.instance_id)
                 assert np.array_equal(rows, want_r) and np.array_equal(cols, want_c)
-                # the count the box search is checked against is the record's own
-                assert rows.size == rec.visible_px
                 checked += rows.size > 0
     assert checked > 100
+    # a pixel of the object outside its record's box: found by the whole-buffer search
+    f, view = next(iter(ctx.views.items()))
+    rec = next(r for r in view.objects if r.bbox_visible is not None and r.bbox_visible[0] > 4)
+    stray = view.instance_buffer.copy()
+    stray[0, 0] = rec.instance_id
+    ctx.views[f] = dataclasses.replace(view, instance_buffer=stray)
+    ctx.memo.clear()
+    rows, cols = ctx._pixels_of(f, rec.instance_id)
+    assert (0, 0) in set(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
 def test_lazy_drafts_index_across_segments():

@@ -5,7 +5,8 @@ vertex records (float x, y, z, uchar red, green, blue, alpha, sometimes more) an
 uchar count of 3 followed by three int32 indices. Reading it as two numpy record arrays takes
 milliseconds, where importing trimesh for it costs most of a second of a one-scene run.
 ``read_binary_ply`` answers None for any other layout (ASCII, big-endian, polygons, extra
-elements or face properties, no colours) and the caller reads the file with trimesh.
+elements or face properties, colours missing or not uchar, a body longer or shorter than the
+header announces) and the caller reads the file with trimesh.
 """
 
 from __future__ import annotations
@@ -24,39 +25,34 @@ _TYPES = {
 _HEADER_MAX = 1 << 16  # bytes: a PLY header is a few hundred
 
 
-class TruncatedPly(ValueError):
-    """The body is shorter than its header announces."""
-
-
 def read_binary_ply(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(vertices (V, 3) float64, faces (F, 3) int64, colours (V, 3) uint8) of a binary
-    little-endian PLY with one vertex element (x, y, z, red, green, blue among scalar
-    properties) followed by one face element (a single ``list uchar int|uint`` property)
-    whose faces are all triangles; None for any other layout.
-
-    Raises ``TruncatedPly`` when the body is shorter than announced (trailing bytes are
-    ignored, as trimesh ignores them).
+    little-endian PLY with one vertex element (x, y, z and uchar red, green, blue among
+    scalar properties) followed by one face element (a single ``list uchar int|uint``
+    property) whose faces are all triangles, and exactly the bytes the header announces;
+    None for anything else, truncated or padded files included (trimesh then reads the file,
+    or says what is wrong with it).
     """
     with open(path, "rb") as fh:
         head = fh.read(_HEADER_MAX)
-        end = head.find(b"end_header\n")
-        if not head.startswith(b"ply\n") or end < 0:
+        lines = head.split(b"\n")
+        if b"end_header" not in lines[:-1] or lines[0] != b"ply":
             return None
-        layout = _layout(head[:end].decode("ascii", "replace").splitlines())
+        n_lines = lines.index(b"end_header")
+        layout = _layout([ln.decode("ascii", "replace") for ln in lines[:n_lines]])
         if layout is None:
             return None
         (n_vertices, vertex_dtype), (n_faces, face_dtype) = layout
-        fh.seek(end + len("end_header\n"))
+        fh.seek(sum(len(ln) + 1 for ln in lines[: n_lines + 1]))
         body = fh.read()
-    need = n_vertices * vertex_dtype.itemsize + n_faces * face_dtype.itemsize
-    if len(body) < need:
-        raise TruncatedPly(f"body has {len(body)} bytes, the header announces {need}")
+    if len(body) != n_vertices * vertex_dtype.itemsize + n_faces * face_dtype.itemsize:
+        return None
     vert = np.frombuffer(body, vertex_dtype, n_vertices)
     face = np.frombuffer(body, face_dtype, n_faces, offset=n_vertices * vertex_dtype.itemsize)
     if n_faces and not (face["n"] == 3).all():
         return None  # polygons other than triangles: trimesh splits them
     vertices = np.stack([vert["x"], vert["y"], vert["z"]], axis=1).astype(np.float64)
-    colours = np.stack([vert["red"], vert["green"], vert["blue"]], axis=1).astype(np.uint8)
+    colours = np.stack([vert["red"], vert["green"], vert["blue"]], axis=1)
     return vertices, face["v"].astype(np.int64), colours
 
 
@@ -64,14 +60,14 @@ def _layout(lines: list[str]) -> tuple[tuple[int, np.dtype], tuple[int, np.dtype
     """((vertex count, record dtype), (face count, record dtype)) from the header lines, or
     None unless the layout is one ``read_binary_ply`` reads."""
     elements: list[tuple[str, int, list[list[str]]]] = []
+    formats = [ln.split()[1:] for ln in lines if ln.startswith("format ")]
+    if formats != [["binary_little_endian", "1.0"]]:
+        return None
     for line in lines[1:]:
         words = line.split()
-        if not words or words[0] in ("comment", "obj_info"):
+        if not words or words[0] in ("comment", "obj_info", "format"):
             continue
-        if words[0] == "format":
-            if words[1:] != ["binary_little_endian", "1.0"]:
-                return None
-        elif words[0] == "element" and len(words) == 3 and words[2].isdigit():
+        if words[0] == "element" and len(words) == 3 and words[2].isdigit():
             elements.append((words[1], int(words[2]), []))
         elif words[0] == "property" and elements:
             elements[-1][2].append(words[1:])
@@ -85,9 +81,11 @@ def _layout(lines: list[str]) -> tuple[tuple[int, np.dtype], tuple[int, np.dtype
         if len(prop) != 2 or prop[0] not in _TYPES:
             return None
         fields.append((prop[1], _TYPES[prop[0]]))
-    names = [f[0] for f in fields]
-    if len(set(names)) != len(names) or not {"x", "y", "z", "red", "green", "blue"} <= set(names):
+    types = dict(fields)
+    if len(types) != len(fields) or not {"x", "y", "z", "red", "green", "blue"} <= set(types):
         return None
+    if any(types[c] != "u1" for c in ("red", "green", "blue")):
+        return None  # colours of another type: trimesh scales them
     if (len(fprops) != 1 or fprops[0][:3] != ["list", "uchar", fprops[0][2]]
             or fprops[0][2] not in ("int", "int32", "uint", "uint32")
             or fprops[0][3:] not in (["vertex_indices"], ["vertex_index"])):

@@ -93,7 +93,7 @@ def parse_matrix(scene_id: str, path: Path, text: str, what: str) -> np.ndarray:
 def load_mesh(scene_id: str, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``<scene>_vh_clean_2.ply`` in the raw scan frame (metres): vertices (V, 3) float64,
     faces (F, 3) int32, vertex colours (V, 3) uint8; vertex order as stored."""
-    from .ply_binary import TruncatedPly, read_binary_ply
+    from .ply_binary import read_binary_ply
 
     if not path.is_file():
         kind = path.name[len(scene_id):]
@@ -102,7 +102,7 @@ def load_mesh(scene_id: str, path: Path) -> tuple[np.ndarray, np.ndarray, np.nda
     try:
         # the release's layout, read with numpy; anything else goes through trimesh
         read = read_binary_ply(path)
-    except (TruncatedPly, OSError) as exc:
+    except OSError as exc:
         raise corrupt_error(scene_id, path,
                             f"unreadable PLY ({type(exc).__name__}: {exc})") from None
     if read is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import MosaicError, SceneDataError
 from ..io.shard_writer import write_bytes_atomic
+from ..scene_pool import WorkerTraceback
 
 FAILURES_NAME = "failures.json"
 
@@ -53,6 +54,8 @@ def failure_record(scene_id: str, exc: BaseException) -> dict[str, Any]:
         return rec
     tb = traceback.extract_tb(exc.__traceback__)
     where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else None
+    if isinstance(exc.__cause__, WorkerTraceback) and exc.__cause__.where:
+        where = exc.__cause__.where  # raised in a scene worker: where it was raised there
     transient = may_pass(exc)
     if isinstance(exc, OSError) and exc.strerror:
         cause = exc.strerror  # the file goes in its own field

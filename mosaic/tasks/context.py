@@ -399,17 +399,23 @@ class TaskContext:
     def _pixels_of(self, frame_id: int, iid: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the object's pixels in the view's instance buffer, row-major as
         ``np.nonzero`` gives them; searched within the record's visible box (one pixel of
-        margin for rounding) when the box holds all ``visible_px`` of them, else everywhere."""
+        margin for rounding) when the box holds all of them (the buffer's count of the id,
+        one ``bincount`` per view), else everywhere."""
         view = self.views[frame_id]
         buf = view.instance_buffer
         rec = view.get(iid)
-        if rec is not None and rec.bbox_visible is not None and rec.visible_px > 0:
+        if rec is not None and rec.bbox_visible is not None:
+            key = ("pixel_counts", frame_id)
+            counts = self.memo.get(key)
+            if counts is None:  # ids >= -1 (a miss): shifted by one
+                counts = self.memo[key] = np.bincount(buf.ravel() + 1)
+            total = int(counts[iid + 1]) if 0 <= iid + 1 < len(counts) else 0
             sy, sx = buf.shape[0] / self.scene.frame(frame_id).height, view.scale
             x0, y0, x1, y1 = rec.bbox_visible
             r0, c0 = max(0, math.floor(y0 * sy) - 1), max(0, math.floor(x0 * sx) - 1)
             r1, c1 = math.ceil(y1 * sy) + 1, math.ceil(x1 * sx) + 1
             rows, cols = np.nonzero(buf[r0:r1, c0:c1] == iid)
-            if rows.size == rec.visible_px:
+            if rows.size == total:
                 return rows + r0, cols + c0
         return np.nonzero(buf == iid)
 

@@ -89,8 +89,8 @@ def square_points_reference(
     diag: float,
     rng: np.random.Generator,
 ) -> list[tuple[int, int]] | None:
-    """``square_points`` testing all ``POINT_TRIES`` draws at once (the reference of its
-    parity test)."""
+    """``square_points`` written plainly, as stacked point arrays (the reference of its parity
+    test)."""
     frame = ctx.scene.frame(frame_id)
     lo, hi = ctx.qa.loc_wrong_diag
     side = rng.uniform(lo, hi, POINT_TRIES) * diag + ROUND_PX
