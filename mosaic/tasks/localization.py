@@ -28,6 +28,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..structures import Frame
 from .context import Draft, TaskContext
 from .options import choose_alternatives
 from .viewsets import ViewSet
@@ -49,6 +50,15 @@ def _point_text(ctx: TaskContext, x: int, y: int) -> str:
     return ctx.templates["localization_yes"].format(x=x, y=y)
 
 
+def _square_draws(ctx: TaskContext, frame_id: int, diag: float, rng: np.random.Generator
+                  ) -> tuple[Frame, np.ndarray, np.ndarray]:
+    """The frame, and ``POINT_TRIES`` square sides (pixels) and rotations (radians)."""
+    lo, hi = ctx.qa.loc_wrong_diag
+    side = rng.uniform(lo, hi, POINT_TRIES) * diag + ROUND_PX
+    theta = rng.uniform(0.0, 2.0 * math.pi, POINT_TRIES)
+    return ctx.scene.frame(frame_id), side, theta
+
+
 def square_points(
     ctx: TaskContext,
     frame_id: int,
@@ -65,10 +75,7 @@ def square_points(
     The same arithmetic as ``square_points_reference`` with fewer array operations (it is
     called for every localization candidate).
     """
-    frame = ctx.scene.frame(frame_id)
-    lo, hi = ctx.qa.loc_wrong_diag
-    side = rng.uniform(lo, hi, POINT_TRIES) * diag + ROUND_PX
-    theta = rng.uniform(0.0, 2.0 * math.pi, POINT_TRIES)
+    frame, side, theta = _square_draws(ctx, frame_id, diag, rng)
     ux, uy = np.cos(theta) * side, np.sin(theta) * side
     # rows: u, u + v, v, with v = u turned by 90 degrees = (-uy, ux)
     xs = np.rint(np.array([ux, ux + -uy, -uy]) + float(corner[0]))
@@ -91,10 +98,7 @@ def square_points_reference(
 ) -> list[tuple[int, int]] | None:
     """``square_points`` written plainly, as stacked point arrays (the reference of its parity
     test)."""
-    frame = ctx.scene.frame(frame_id)
-    lo, hi = ctx.qa.loc_wrong_diag
-    side = rng.uniform(lo, hi, POINT_TRIES) * diag + ROUND_PX
-    theta = rng.uniform(0.0, 2.0 * math.pi, POINT_TRIES)
+    frame, side, theta = _square_draws(ctx, frame_id, diag, rng)
     u = np.stack([np.cos(theta), np.sin(theta)], axis=1) * side[:, None]
     v = np.stack([-u[:, 1], u[:, 0]], axis=1)  # u turned by 90 degrees
     others = np.stack([u, u + v, v], axis=1) + np.asarray(corner, dtype=np.float64)
