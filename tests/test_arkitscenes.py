@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+from pool_parity import assert_pool_labels_match
 from test_scannetpp import agreement, instance_buffer
 
 from mosaic.errors import CorruptDataError, DatasetRootError, MissingDataError, UnknownNameError
@@ -258,3 +259,8 @@ def test_frames_sorted_by_frame_id_across_a_digit_boundary(tmp_path):
     scene = load_arkitscenes_scene(tmp_path, VID)
     ids = [f.frame_id for f in scene.frames]
     assert ids == [999900, 1000000, 1000100]
+
+
+def test_labels_the_same_on_a_pool_of_two(release):
+    root, _ = release
+    assert_pool_labels_match([load_scene(root, VID, source="arkitscenes")])

@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import pytest
 from click.testing import CliRunner
+from pool_parity import assert_pool_labels_match
 
 from mosaic.cli import main
 from mosaic.io.reader import open_dataset
@@ -105,3 +106,8 @@ def test_colour_only_layout_generates_the_same_questions(releases, with_sens, qu
             assert {r["reason"] for r in info["unchecked_frames"]} == {NO_DEPTH}
             n_unchecked += len(info["unchecked_frames"])
     assert n_unchecked == summary["frames_sampled"]
+
+
+def test_every_scannet_layout_labels_the_same_on_a_pool_of_two(releases):
+    """.sens, the two colour-only exports and posed_images, read by a pool's worker."""
+    assert_pool_labels_match([load_scene(root, "scene0000_00") for root in releases.values()])

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import trimesh
+from pool_parity import assert_pool_labels_match
 from test_scannetpp import agreement, instance_buffer
 
 from mosaic.errors import CorruptDataError, MissingDataError, UnknownNameError
@@ -206,3 +207,7 @@ def test_obj_with_per_face_texture_coordinates_keeps_vertex_order(tmp_path):
     scene = load_mesh_scene(tmp_path, "uv")
     assert len(scene.vertices) == 4
     assert scene.face_instance.tolist() == [1, 1]  # face (3,1,2): ids (2,1,1) -> 1
+
+
+def test_labels_the_same_on_a_pool_of_two(root):
+    assert_pool_labels_match([load_scene(root, s, source="mesh") for s in STORAGES])

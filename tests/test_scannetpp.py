@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from pool_parity import assert_pool_labels_match
 
 from mosaic.errors import CorruptDataError, MissingDataError, UnknownNameError
 from mosaic.sources import list_scenes, load_scene
@@ -532,3 +533,9 @@ def test_dslr_cameras_txt_matches_the_undistorted_transforms(release):
     assert abs(got[2] - params[2]) > 0.05
     scene = load_scannetpp_scene(root, ids[0], frames="dslr")
     np.testing.assert_allclose(scene.frames[0].K[[0, 1, 0, 1], [0, 1, 2, 2]], got, atol=1e-9)
+
+
+def test_every_iphone_layout_labels_the_same_on_a_pool_of_two(release):
+    """JPEG or video colour; PNG, stream, deflate or lz4 depth: read by a pool's worker."""
+    root, ids = release
+    assert_pool_labels_match([load_scene(root, sid, source="scannetpp") for sid in ids])
