@@ -50,6 +50,7 @@ R = TypeVar("R")
 
 QUEUED_PER_WORKER = 2  # one to work on, one waiting in its pipe
 _ALIGN = 16  # offsets of out-of-band buffers in a file: numpy's widest element alignment
+_OUT_OF_BAND_MIN = 1 << 16  # bytes: smaller arrays travel inside the pickle stream
 
 
 class SceneJob(Protocol[T, R]):
@@ -253,11 +254,19 @@ class WorkerTraceback(Exception):
 
 
 def write_pickle(obj: Any, path: str | Path) -> None:
-    """Pickle ``obj`` to ``path`` with its arrays out of band: an 8-byte header length, the
-    header (stream length, buffer sizes), the pickle stream, then each buffer's raw bytes
-    padded to ``_ALIGN`` bytes (``read_pickle`` reads it back)."""
+    """Pickle ``obj`` to ``path`` with its large arrays (``_OUT_OF_BAND_MIN`` bytes and up) out
+    of band: an 8-byte header length, the header (stream length, buffer sizes), the pickle
+    stream, then each buffer's raw bytes padded to ``_ALIGN`` bytes (``read_pickle`` reads it
+    back)."""
     buffers: list[pickle.PickleBuffer] = []
-    data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+
+    def out_of_band(buf: pickle.PickleBuffer) -> bool:
+        if buf.raw().nbytes < _OUT_OF_BAND_MIN:
+            return True  # small: in the stream, cheaper than a buffer of its own
+        buffers.append(buf)
+        return False
+
+    data = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
     raws = [b.raw() for b in buffers]
     header = pickle.dumps((len(data), [r.nbytes for r in raws]), protocol=5)
     with open(path, "wb") as fh:
