@@ -54,6 +54,7 @@ from mosaic.synthetic.world import (
 REPO = Path(__file__).resolve().parents[1]
 CLOCK: dict[str, float] = {"cast": 0.0, "sample": 0.0}
 STAMP = ".mosaic-scannet-size.json"
+SEED = 0  # of the synthetic scenes written
 
 
 class _TimedCaster:
@@ -146,12 +147,12 @@ def scannet_size_release(cache: Path | None, tmp: Path, workers: int) -> tuple[P
     """The real-size scan's release (reused from ``cache`` when its stamp matches) and the
     seconds spent writing it (0 when reused)."""
     root = cache if cache is not None else tmp / "scannet-size"
-    want = {"seed": 0, "spec": repr(SCANNET_SIZE_SPEC)}
+    want = {"seed": SEED, "spec": repr(SCANNET_SIZE_SPEC)}
     stamp = root / STAMP
     if stamp.is_file() and json.loads(stamp.read_text()) == want:
         return root, 0.0
     t0 = time.perf_counter()
-    write_scannet_size_scan(root, seed=0, workers=workers)
+    write_scannet_size_scan(root, seed=SEED, workers=workers)
     stamp.write_text(json.dumps(want))
     return root, time.perf_counter() - t0
 
@@ -182,13 +183,14 @@ def main() -> None:
             spec = dataclasses.replace(SynthSpec(), n_frames=args.frames, color_size=(w, h),
                                        depth_size=(w // 2, h // 2))
             root = tmp / "release"
-            write_synthetic_dataset(root, n_scenes=args.scenes, seed=0, spec=spec,
+            write_synthetic_dataset(root, n_scenes=args.scenes, seed=SEED, spec=spec,
                                     workers=args.workers)
             synth_s = time.perf_counter() - t0
             what = f"{args.scenes} built-in scenes x {args.frames} frames at {w}x{h}"
         else:
             root, synth_s = scannet_size_release(args.cache, tmp, args.workers)
-            what = "1 ScanNet-size scan (5,500 frames at 640x480)"
+            cw, ch = SCANNET_SIZE_SPEC.color_size
+            what = f"1 ScanNet-size scan ({SCANNET_SIZE_SPEC.n_frames:,} frames at {cw}x{ch})"
 
         inst = in_fresh_process(root, tmp / "instrumented", 1, config, args.chunk_size, True)
         st, clock = inst["stage_seconds"], inst["clock"]

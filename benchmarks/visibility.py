@@ -100,10 +100,6 @@ def labelling(scene: Scene, frames: Sequence[Frame], cfg: VisibilityConfig,
     return setup, first, second
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def report_backend(scene: Scene, frames: Sequence[Frame], cfg: VisibilityConfig,
                    repeats: int, reference: bool) -> None:
     n = len(frames)
@@ -112,21 +108,18 @@ def report_backend(scene: Scene, frames: Sequence[Frame], cfg: VisibilityConfig,
         r_build, r_first, r_second = raw_cast(scene, frames, cfg)
         l_setup, l_first, l_second = labelling(scene, frames, cfg)
         for kind in ("wall", "cpu"):
-            def get(c: Clock, kind: str = kind) -> float:
-                return getattr(c, kind)
-
-            figures = {
-                "raw_build": get(r_build), "raw_cold": get(r_build + r_first),
-                "raw_warm": get(r_second), "lab_setup": get(l_setup),
-                "lab_cold": get(l_setup + l_first), "lab_warm": get(l_second),
+            clocks = {
+                "raw_build": r_build, "raw_cold": r_build + r_first, "raw_warm": r_second,
+                "lab_setup": l_setup, "lab_cold": l_setup + l_first, "lab_warm": l_second,
             }
+            figures = {k: getattr(c, kind) for k, c in clocks.items()}
             figures["cold/cold"] = figures["lab_cold"] / figures["raw_cold"]
             figures["cold/warm"] = figures["lab_cold"] / figures["raw_warm"]
             figures["warm/warm"] = figures["lab_warm"] / figures["raw_warm"]
             for k, v in figures.items():
                 rows[kind].setdefault(k, []).append(v)
     for kind in ("cpu", "wall"):
-        m = {k: median(v) for k, v in rows[kind].items()}
+        m = {k: statistics.median(v) for k, v in rows[kind].items()}
         spread = rows[kind]["cold/cold"]
         print(
             f"{cfg.backend:9s} {kind:4s}  raw {1e3 * m['raw_warm'] / n:6.2f} ms/view "
@@ -158,11 +151,11 @@ def report_processes(scene: Scene, frames: Sequence[Frame], cfg: VisibilityConfi
             children = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
             walls[n].append(clock.wall)
             cpus[n].append(clock.cpu + children)
-    one, many = median(walls[1]), median(walls[workers])
+    one, many = statistics.median(walls[1]), statistics.median(walls[workers])
     speed = [a / b for a, b in zip(walls[1], walls[workers], strict=True)]
     print(f"{cfg.backend:9s} compute_visibility cold, {len(ids)} views: 1 process {one:.2f} s "
-          f"wall ({median(cpus[1]):.2f} s CPU), {workers} processes {many:.2f} s wall "
-          f"({median(cpus[workers]):.2f} s CPU in all): speed-up {one / many:.2f}x "
+          f"wall ({statistics.median(cpus[1]):.2f} s CPU), {workers} processes {many:.2f} s wall "
+          f"({statistics.median(cpus[workers]):.2f} s CPU in all): speed-up {one / many:.2f}x "
           f"[over {repeats} runs: {min(speed):.2f}-{max(speed):.2f}]")
 
 

@@ -97,18 +97,17 @@ def generate_qa(
 
     from .pipeline import label_views, questions_of
     from .scene_pool import ScenePool
-    from .tasks.generate import workers_for_questions
 
     cfg = config or MosaicConfig()
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=int(seed))
     if visibility is not None:
+        from .tasks.generate import generate_qa as questions
         from .visibility.consistency import check_views_belong
 
         views = list(visibility)
         check_views_belong(scene, views)  # another scene's views are refused
-        with ScenePool(workers_for_questions(scene, cfg, workers)) as pool:
-            return questions_of(scene, views, cfg, pool=pool)
+        return questions(scene, views, cfg, workers=workers) if views else []
     with ScenePool(workers) as pool:  # one start-up for labelling and questions
         views = list(label_views(scene, cfg, pool=pool).views)
         return questions_of(scene, views, cfg, pool=pool)

@@ -110,8 +110,12 @@ def os_error_message(exc: OSError) -> str | None:
     strerror = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         what = "no space left on the device" if exc.errno == errno.ENOSPC else "disk quota full"
-        return (f"{what}{where}: free some space or write somewhere else (--out / --output), "
-                "then rerun the same command; finished work is kept")
+        if any(_in_temp_folder(f) for f in files):  # work files, e.g. of a scene pool
+            elsewhere = "point TMPDIR at a folder with room"
+        else:
+            elsewhere = "write somewhere else (--out / --output)"
+        return (f"{what}{where}: free some space or {elsewhere}, then rerun the same command; "
+                "finished work is kept")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return (f"permission denied{where}: give this user access to it (or choose another "
                 "path), then rerun the same command")
@@ -123,3 +127,20 @@ def os_error_message(exc: OSError) -> str | None:
     if exc.errno == errno.ENOENT:
         return f"no such file or folder{where}: check the path"
     return f"{strerror}{where}"
+
+
+def raised_at(exc: BaseException) -> str | None:
+    """``file:line`` of the innermost frame of the traceback that raised ``exc`` (None
+    without a traceback)."""
+    import traceback
+
+    tb = traceback.extract_tb(exc.__traceback__)
+    return f"{tb[-1].filename}:{tb[-1].lineno}" if tb else None
+
+
+def _in_temp_folder(path: str | bytes | int) -> bool:
+    import tempfile
+
+    if not isinstance(path, str):
+        return False
+    return Path(path).resolve().is_relative_to(Path(tempfile.gettempdir()).resolve())

@@ -92,6 +92,7 @@ def label_views(scene: Scene, config: MosaicConfig, stage: Stage = _no_timing,
     """
     from .scene_pool import ScenePool
     from .tasks.viewsets import subsample_frames
+    from .visibility.parallel import view_batches
 
     sampled = tuple(subsample_frames(scene, config.viewsets.frame_step))
     if not sampled:
@@ -100,8 +101,7 @@ def label_views(scene: Scene, config: MosaicConfig, stage: Stage = _no_timing,
             "check the scene's camera poses",
         )
     pool = pool or ScenePool(1)
-    step = max(1, config.visibility.batch_views)
-    batches = [sampled[s : s + step] for s in range(0, len(sampled), step)]
+    batches = view_batches(sampled, config.visibility)
     if pool.workers > 1:
         with stage("visibility"):
             parts = pool.run(CheckAndLabel(scene, config), batches)

@@ -24,7 +24,7 @@ the local executor) that work beside the calling process, which works too:
 One pool serves a scene's pose check, labelling and question types in turn, so the workers'
 start-up is paid once per scene (``mosaic.pipeline``).
 
-The work files live in ``<TMPDIR>/mosaic-scene-pool-<host>-<pid>-*``. Workers ignore Ctrl-C
+The work files live in ``<TMPDIR>/mosaic-scene-pool.~<host>~<pid>~*``. Workers ignore Ctrl-C
 (the caller stops them); when the caller dies without closing its pool, its workers remove
 the folder and exit, and a pool started later on the host removes folders of dead callers.
 """
@@ -36,14 +36,17 @@ import errno
 import itertools
 import os
 import pickle
+import re
 import shutil
-import socket
 import tempfile
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
+
+from .errors import raised_at
+from .process_ids import host_token, left_by_the_dead
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,8 +83,6 @@ class ScenePool:
         daemonic = mp.current_process().daemon
         self.workers = 1 if daemonic else max(1, int(workers))
         self._folder: Path | None = None
-        # id(job) -> (its file, the job, kept so that its id is not reused while shared)
-        self._shared: dict[int, tuple[str, Any]] = {}
         self._job_numbers = itertools.count()
         self._procs: list[Any] = []
         self._conns: list[Any] = []
@@ -127,7 +128,6 @@ class ScenePool:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-        self._shared.clear()
 
     def run(self, job: SceneJob[T, R], items: Sequence[T],
             done: Callable[[R], None] | None = None) -> list[R]:
@@ -148,7 +148,7 @@ class ScenePool:
             for i, item in enumerate(items):
                 finished(i, job.run(item))
             return results
-        path = self._share(job)
+        path = self._write_job(job)
         sent: list[deque[int]] = [deque() for _ in self._procs]
         front, back = 0, len(items) - 1  # the workers' next item, this process's next item
 
@@ -182,8 +182,9 @@ class ScenePool:
         except BaseException:
             self.close(stop=True)
             raise
-        finally:
-            self._release(job)
+        finally:  # each worker keeps its copy until it reads the next job
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         return results
 
     def _died(self, w: int) -> WorkerDied:
@@ -201,56 +202,34 @@ class ScenePool:
         except (EOFError, OSError):
             raise self._died(w) from None
         if error is not None:
-            raise error from WorkerTraceback(trace)
+            raise error from trace
         try:
             return read_pickle(out)
         finally:
             os.unlink(out)
 
-    def _share(self, job: SceneJob[Any, Any]) -> str:
-        """The file holding ``job`` for the workers (written on its first run)."""
-        hit = self._shared.get(id(job))
-        if hit is not None:
-            return hit[0]
-        try:
-            if self._folder is None:
-                _remove_orphans()
-                self._folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{_owner()}-"))
-            # a new name per job: workers know a job by its file
-            path = str(self._folder / f"job-{next(self._job_numbers)}.pickle")
-            write_pickle(job, path)
-        except OSError as exc:
-            where = self._folder or tempfile.gettempdir()
-            raise OSError(exc.errno, f"{exc.strerror or exc} (the scene pool's work files in "
-                          f"{where}: point TMPDIR at a local folder with room)",
-                          exc.filename) from exc
-        self._shared[id(job)] = (path, job)
+    def _write_job(self, job: SceneJob[Any, Any]) -> str:
+        """The file that hands ``job`` to the workers: a new name per job, since a worker
+        knows a job by its file."""
+        if self._folder is None:
+            _remove_orphans()
+            self._folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}~{host_token()}~"
+                                                        f"{os.getpid()}~"))
+        path = str(self._folder / f"job-{next(self._job_numbers)}.pickle")
+        write_pickle(job, path)  # a full disk says TMPDIR (errors.os_error_message)
         return path
-
-    def _release(self, job: SceneJob[Any, Any]) -> None:
-        """Forget a finished job and remove its file (each worker keeps its copy until it
-        reads the next job)."""
-        hit = self._shared.pop(id(job), None)
-        if hit is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(hit[0])
 
 
 class WorkerTraceback(Exception):
     """The traceback of an error raised in a scene worker (the cause of the error ``run``
-    raises). ``where``: the innermost ``file:line`` of the worker's code."""
+    raises). ``where``: the innermost ``file:line`` of the worker's code (``raised_at``)."""
 
-    def __init__(self, trace: str):
-        super().__init__(trace)
-        lines = [ln.strip() for ln in trace.splitlines() if ln.strip().startswith("File ")]
-        self.where = None
-        if lines:  # 'File "/path/x.py", line 12, in f'
-            parts = lines[-1].split('"')
-            line = lines[-1].split(", line ")[-1].split(",")[0]
-            self.where = f"{parts[1]}:{line}" if len(parts) > 2 else None
+    def __init__(self, trace: str, where: str | None):
+        super().__init__(trace, where)
+        self.trace, self.where = trace, where
 
     def __str__(self) -> str:
-        return "\n(in a scene worker)\n" + self.args[0]
+        return "\n(in a scene worker)\n" + self.trace
 
 
 def write_pickle(obj: Any, path: str | Path) -> None:
@@ -296,32 +275,21 @@ def read_pickle(path: str | Path) -> Any:
     return pickle.loads(data, buffers=buffers)
 
 
-_PREFIX = "mosaic-scene-pool-"
-
-
-def _owner() -> str:
-    """This process as the work folder names it: host and pid."""
-    return f"{socket.gethostname()}-{os.getpid()}"
+_PREFIX = "mosaic-scene-pool."  # then ~<host>~<pid>~<random>
+_FOLDER_RE = re.compile(rf"^{re.escape(_PREFIX)}~(?P<host>[^~/]*)~(?P<pid>\d+)~")
+_ORPHANS_SEARCHED: set[str] = set()  # temporary folders this process has cleaned
 
 
 def _remove_orphans() -> None:
     """Remove the work folders that pools of dead processes on this host left behind (their
-    owner killed before it could clean up)."""
-    host = socket.gethostname()
-    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}{host}-*-*"):
-        pid = folder.name[len(_PREFIX) + len(host) + 1:].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    owner killed before it could clean up); once per temporary folder and process."""
+    if tempfile.gettempdir() in _ORPHANS_SEARCHED:
+        return
+    _ORPHANS_SEARCHED.add(tempfile.gettempdir())
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}~*"):
+        m = _FOLDER_RE.match(folder.name)
+        if m and left_by_the_dead(m.group("host"), int(m.group("pid"))):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 @contextlib.contextmanager
@@ -346,7 +314,7 @@ def _sigint_ignored() -> Iterator[None]:
 # ---- in the workers ----------------------------------------------------------------------------
 def _serve(conn: Any) -> None:
     """A worker: import what jobs need, then answer (job file, item) messages with (result
-    file, None, "") or (None, error, traceback) until told to stop (None). When the caller
+    file, None, None) or (None, error, WorkerTraceback) until told to stop (None). When the caller
     is gone (its end of the pipe closed) the worker removes the work folder and exits."""
     import signal
 
@@ -374,9 +342,10 @@ def _serve(conn: Any) -> None:
                 job = (path, read_pickle(path))
             out = os.path.join(os.path.dirname(path), f"result-{os.getpid()}-{next(count)}")
             write_pickle(job[1].run(item), out)
-            answer: tuple[Any, Any, str] = (out, None, "")
+            answer: tuple[Any, Any, Any] = (out, None, None)
         except Exception as exc:  # the caller raises it
-            answer = (None, _portable(exc), "".join(traceback.format_exception(exc)))
+            trace = WorkerTraceback("".join(traceback.format_exception(exc)), raised_at(exc))
+            answer = (None, _portable(exc), trace)
         try:
             conn.send(answer)
         except OSError:

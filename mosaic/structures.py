@@ -42,6 +42,8 @@ STATES = ("invisible", "full", "occluded", "truncated", "occluded+truncated")
 # Per-item diagnostics with SpatialMosaic's values (docs/data_format.md, "Diagnostic values"):
 # 4 occlusion levels where no occlusion is "low", 2 visibility levels, 2 coverage levels.
 OCC_LEVELS = ("low", "medium", "high", "very high")
+VIS_LEVELS = ("Fully Visible", "Partially Visible")
+COVERAGE_LEVELS = ("Full Coverage", "Partial Coverage")
 
 
 def occlusion_bin(occlusion: float, bins: Sequence[float]) -> str:
@@ -52,8 +54,6 @@ def occlusion_bin(occlusion: float, bins: Sequence[float]) -> str:
 
 # letters of multiple-choice options, in order (QAItem.answer is one of them)
 OPTION_LETTERS = "ABCDEFGHIJ"
-VIS_LEVELS = ("Fully Visible", "Partially Visible")
-COVERAGE_LEVELS = ("Full Coverage", "Partial Coverage")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from process_helpers import pool_workers
-from release_fixtures import FAST
+from release_fixtures import generate_args
 
 from mosaic.cli import main
 from mosaic.errors import ShardError
@@ -28,17 +28,12 @@ READERS = (["export", "--format", "jsonl"], ["stats"], ["evaluate"], ["inspect",
 
 
 def _generate(root: Path, out: Path, *extra: str):
-    args = ["generate", "--root", str(root), "--out", str(out), "--no-progress", *FAST,
-            "--chunk-size", "1", *extra]
-    return CliRunner().invoke(main, args)
+    return CliRunner().invoke(main, generate_args(root, out, *extra))
 
 
-@pytest.fixture(scope="module")
-def dataset(release, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ds") / "ds"
-    res = _generate(release, out)
-    assert res.exit_code == 0, res.output
-    return out
+@pytest.fixture()
+def dataset(reference) -> Path:
+    return reference[0]
 
 
 @pytest.fixture()
@@ -82,8 +77,7 @@ def _assert_refused(out: Path, tmp: Path, *needles: str) -> None:
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
 def test_a_killed_worker_leaves_a_dataset_readers_refuse(release, dataset, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "mosaic", "generate", "--root", str(release), "--out",
-           str(out), "--no-progress", "--workers", "2", "--chunk-size", "1", *FAST]
+    cmd = [sys.executable, "-m", "mosaic", *generate_args(release, out, "--workers", "2")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     killed = None
     deadline = time.monotonic() + 120

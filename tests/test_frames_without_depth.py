@@ -12,20 +12,15 @@ import h5py
 import pytest
 from click.testing import CliRunner
 from pool_parity import assert_pool_labels_match
+from release_fixtures import FAST, SPEC
 
 from mosaic.cli import main
 from mosaic.io.reader import open_dataset
 from mosaic.sources import list_scenes, load_scene
-from mosaic.synthetic.world import SynthSpec, write_synthetic_dataset
+from mosaic.synthetic.world import write_synthetic_dataset
 from mosaic.visibility import check_poses
 from mosaic.visibility.pose_check import NO_DEPTH
 
-SPEC = SynthSpec(n_frames=30, color_size=(128, 96), depth_size=(64, 48), target_faces=6000)
-FAST = [
-    "--set", "viewsets.frame_step=3",
-    "--set", "visibility.max_side=96",
-    "--set", "qa.per_type_per_scene=3",
-]
 # writer quirk -> the reader's frames_source for it
 LAYOUTS = {
     "export_python_color": "export_python",

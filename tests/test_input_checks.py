@@ -27,8 +27,6 @@ from mosaic.synthetic.scannet_writer import CORRUPT_JPEG_EVERY
 from mosaic.synthetic.world import write_synthetic_dataset
 from mosaic.visibility import compute_visibility
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture()
 def root(release, tmp_path) -> Path:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from process_helpers import alive, pool_workers, without_privileges
-from release_fixtures import FAST
+from release_fixtures import generate_args
+from release_fixtures import jsonl_lines as _jsonl
 
 from mosaic.cli import main
 from mosaic.io.shard_writer import temporary_path
@@ -27,34 +28,12 @@ from mosaic.stages import output_lock
 LINUX = Path("/proc/self/stat").is_file()
 
 
-def _args(root: Path, out: Path, *extra: str) -> list[str]:
-    return ["generate", "--root", str(root), "--out", str(out), "--no-progress", *FAST,
-            "--chunk-size", "1", *extra]
-
-
 def _generate(root: Path, out: Path, *extra: str):
-    return CliRunner().invoke(main, _args(root, out, *extra))
+    return CliRunner().invoke(main, generate_args(root, out, *extra))
 
 
 def _command(root: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "mosaic", *_args(root, out, *extra)]
-
-
-def _jsonl(out: Path) -> list[str]:
-    """Every exported line of the dataset (one file per split)."""
-    target = out.parent / f"{out.name}-export"
-    res = CliRunner().invoke(main, ["export", str(out), "--format", "jsonl", "--out-dir",
-                                    str(target)])
-    assert res.exit_code == 0, res.output
-    return sorted(ln for f in target.glob("*.jsonl") for ln in f.read_text().splitlines())
-
-
-@pytest.fixture(scope="module")
-def reference(release, tmp_path_factory) -> tuple[Path, list[str]]:
-    out = tmp_path_factory.mktemp("ref") / "ds"
-    res = _generate(release, out)
-    assert res.exit_code == 0, res.output
-    return out, _jsonl(out)
+    return [sys.executable, "-m", "mosaic", *generate_args(root, out, *extra)]
 
 
 def _wait_for_workers(proc: subprocess.Popen, n: int = 2, timeout: float = 120) -> list[int]:

@@ -776,6 +776,7 @@ def test_numpy_ply_reader_matches_trimesh_on_every_layout_it_reads(root: Path, t
     }
     assert header_end < len(good)
     for name, data in variants.items():
+        assert data != good, name  # the variant changed something
         p = tmp_path / f"{name}.ply"
         p.write_bytes(data)
         got = read_binary_ply(p)

@@ -79,13 +79,14 @@ def test_a_dead_worker_is_reported_not_waited_for():
 
 
 def test_out_of_band_pickles_round_trip(tmp_path):
+    # small arrays travel in the stream, large ones out of band: odd sizes test the padding
     obj = {"a": np.arange(10, dtype=np.float32).reshape(2, 5), "b": [np.zeros(3, np.int64)],
-           "odd": np.arange(7, dtype=np.int8), "text": "x", "f": np.asfortranarray(
-               np.arange(6.0).reshape(2, 3))}
+           "odd": np.arange((1 << 16) + 3, dtype=np.int8), "text": "x", "f": np.asfortranarray(
+               np.arange(20000.0).reshape(100, 200)), "after": np.arange(9000, dtype=np.int64)}
     write_pickle(obj, tmp_path / "o")
     back = read_pickle(tmp_path / "o")
     assert back["text"] == "x" and back["b"][0].dtype == np.int64
-    for k in ("a", "odd", "f"):
+    for k in ("a", "odd", "f", "after"):
         assert np.array_equal(back[k], obj[k]) and back[k].dtype == obj[k].dtype
     back["a"][0, 0] = 5  # writable
 
@@ -180,7 +181,7 @@ def test_workers_of_a_killed_caller_clean_up_and_exit(tmp_path):
         "if __name__ == '__main__':\n"
         "    pool = ScenePool(3)\n"
         "    pool.run(Squares(), list(range(6)))\n"
-        "    pool._share(Squares())\n"
+        "    pool._write_job(Squares())\n"
         "    print(pool._folder, *[p.pid for p in pool._procs], flush=True)\n"
         "    os._exit(0)\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
@@ -196,18 +197,19 @@ def test_workers_of_a_killed_caller_clean_up_and_exit(tmp_path):
 def test_folders_of_dead_owners_are_removed(tmp_path, monkeypatch):
     """A pool whose owner was killed leaves its folder; the next pool on the host removes it
     (and only folders of dead processes)."""
-    import socket
     import subprocess
     import sys
     import tempfile
 
+    from mosaic.process_ids import host_token
+
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)
-    host = socket.gethostname()
+    host = host_token()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
-    left = tmp_path / f"mosaic-scene-pool-{host}-{dead}-abc"
-    mine = tmp_path / f"mosaic-scene-pool-{host}-{os.getpid()}-def"
+    left = tmp_path / f"mosaic-scene-pool.~{host}~{dead}~abc"
+    mine = tmp_path / f"mosaic-scene-pool.~{host}~{os.getpid()}~def"
     for folder in (left, mine):
         folder.mkdir()
         (folder / "job-0.pickle").write_bytes(b"x")
@@ -218,7 +220,7 @@ def test_folders_of_dead_owners_are_removed(tmp_path, monkeypatch):
 
 
 def test_a_cut_work_file_is_an_error(tmp_path):
-    write_pickle({"a": np.arange(1000)}, tmp_path / "w")
+    write_pickle({"a": np.arange(20000)}, tmp_path / "w")  # out of band: cut in its bytes
     data = (tmp_path / "w").read_bytes()
     (tmp_path / "w").write_bytes(data[:-100])
     with pytest.raises(OSError, match="shorter than its header"):
@@ -257,3 +259,18 @@ def test_one_pool_runs_one_job_after_another():
         third = pool.run(Squares(), list(range(6)))
     assert first == [f"a{i}" for i in range(6)] and second == [f"b{i}" for i in range(6)]
     assert [r[0] for r in third] == [i * i for i in range(6)]
+
+
+def test_a_full_temporary_folder_points_at_tmpdir():
+    """Work files fill the temporary folder: the message says TMPDIR, not --out."""
+    import errno
+    import tempfile
+
+    from mosaic.errors import os_error_message
+
+    work = Path(tempfile.gettempdir()) / "mosaic-scene-pool.~h~1~x" / "job-0.pickle"
+    full = os_error_message(OSError(errno.ENOSPC, "No space left on device", str(work)))
+    assert "TMPDIR" in full and "--out" not in full
+    out = os_error_message(OSError(errno.ENOSPC, "No space left on device",
+                                   "/data/out/train-00000-of-00001.h5"))
+    assert "--out" in out and "TMPDIR" not in out

@@ -15,27 +15,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from process_helpers import can_mount_tmpfs, run_with_tmpfs, without_privileges
-from release_fixtures import FAST
+from release_fixtures import generate_args as _args
 
 from mosaic.cli import main
 
 TMPFS = pytest.mark.skipif(not can_mount_tmpfs(), reason="cannot mount a private tmpfs here")
 
 
-def _args(root: Path, out: Path) -> list[str]:
-    return ["generate", "--root", str(root), "--out", str(out), "--no-progress", *FAST,
-            "--chunk-size", "1"]
-
-
-@pytest.fixture(scope="module")
-def reference(release, tmp_path_factory) -> tuple[Path, list[str]]:
-    out = tmp_path_factory.mktemp("ref") / "ds"
-    assert CliRunner().invoke(main, _args(release, out)).exit_code == 0
-    target = out.parent / "ref-export"
-    res = CliRunner().invoke(main, ["export", str(out), "--format", "jsonl", "--out-dir",
-                                    str(target)])
-    assert res.exit_code == 0, res.output
-    return out, sorted(ln for f in target.glob("*.jsonl") for ln in f.read_text().splitlines())
 
 
 def _mosaic(*args: str) -> str:

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import visibility_scenes as vs
+from pool_parity import assert_same_labels, pool_used
 
 from mosaic.config import VisibilityConfig
 from mosaic.conventions import look_at
@@ -120,23 +121,6 @@ def test_pruned_matches_exact_render(seed):
     assert n > 10
 
 
-def _same_labels(a, b) -> None:
-    """Two labellings of the same views agree exactly, field by field (NaN equal to NaN)."""
-    assert len(a) == len(b)
-    for va, vb in zip(a, b, strict=True):
-        assert np.array_equal(va.instance_buffer, vb.instance_buffer)
-        assert np.array_equal(va.depth, vb.depth)
-        assert np.array_equal(va.visible_faces, vb.visible_faces)
-        assert [o.instance_id for o in va.objects] == [o.instance_id for o in vb.objects]
-        for oa, ob in zip(va.objects, vb.objects, strict=True):
-            for name in oa.__dataclass_fields__:
-                x, y = getattr(oa, name), getattr(ob, name)
-                if isinstance(x, float) and np.isnan(x):
-                    assert isinstance(y, float) and np.isnan(y), (va.frame_id, oa, name)
-                else:
-                    assert x == y, (va.frame_id, oa.instance_id, name, x, y)
-
-
 def _straddling_scene():
     """Objects reaching behind the camera or grazing its near plane; the last view is taken
     from inside a closed cabinet."""
@@ -180,7 +164,7 @@ def test_vectorised_labels_equal_the_per_object_reference(make):
     scene = make()
     labeller = ViewLabeller(scene, VisibilityConfig())
     fast = labeller.label(scene.frames)
-    _same_labels(fast, labeller.label_reference(scene.frames))
+    assert_same_labels(fast, labeller.label_reference(scene.frames))
     assert sum(len(v.objects) for v in fast) >= 5
 
 
@@ -190,7 +174,7 @@ def test_vectorised_labels_on_the_real_size_scan():
     frames = list(scene.frames)[::460]
     labeller = ViewLabeller(scene, VisibilityConfig())
     fast = labeller.label(frames)
-    _same_labels(fast, labeller.label_reference(frames))
+    assert_same_labels(fast, labeller.label_reference(frames))
     assert np.mean([len(v.objects) for v in fast]) > 20
 
 
@@ -202,9 +186,11 @@ def test_processes_label_exactly_as_one_labeller():
     config = VisibilityConfig(batch_views=4)
     done: list[int] = []
     one = compute_visibility(scene, ids, config=config)
-    two = compute_visibility(scene, ids, config=config, workers=2, progress=done.append)
+    with pool_used() as used:
+        two = compute_visibility(scene, ids, config=config, workers=2, progress=done.append)
+    assert used == [2]
     assert [v.frame_id for v in two] == ids and sum(done) == len(ids) and len(done) == 5
-    _same_labels(two, one)
+    assert_same_labels(two, one)
     for a, b in zip(two, one, strict=True):
         assert np.array_equal(a.face_buffer, b.face_buffer) and a.scale == b.scale
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from ..io.reader import INDEX_NAME
 from ..io.shard_names import PLAN_NAME, chunk_siblings, planned_chunks
+from ..process_ids import pid_alive
 from ..stages.chunk import MARKER_DIR, marker_holds, read_marker
 from ..stages.failures import read_failures
-from ..stages.output_lock import pid_alive
 
 LOG_DIR = "_logs"
 JOB_LOG = "jobs.jsonl"

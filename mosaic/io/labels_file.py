@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 from ..config import VisibilityConfig
 from ..errors import MosaicError
 from ..structures import ObjectVisibility, ViewVisibility
-from .shard_writer import temporary_path, write_bytes_atomic
+from .shard_writer import replacing, write_bytes_atomic
 
 SUFFIXES = (".json", ".h5", ".hdf5")  # file types write_labels can write
 _SCALAR_FIELDS = (
@@ -64,13 +63,8 @@ def write_labels(
         }
         write_bytes_atomic(path, json.dumps(doc, indent=1).encode())
         return path
-    tmp = temporary_path(path)
-    try:
+    with replacing(path) as tmp:  # a failed write leaves no partial file behind
         _write_h5(tmp, scene_id, views, config)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed write leaves no partial file behind
-        raise
     return path
 
 

@@ -12,7 +12,8 @@ import math
 import os
 import re
 import secrets
-import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..process_ids import host_token
 from ..sources.fingerprint import file_sha256
 from ..structures import QAItem, Scene, ViewVisibility
 from .columns import Column
@@ -97,31 +99,35 @@ TEMPORARY_RE = re.compile(r"^(?P<name>.+)\.~(?P<host>[^~/]*)~(?P<pid>\d+)~[0-9a-
 def temporary_path(path: str | Path) -> Path:
     """A temporary name next to ``path`` that no other writer (process, host) can pick."""
     path = Path(path)
-    host = socket.gethostname().replace("~", "-").replace("/", "-")
-    return path.with_name(f"{path.name}.~{host}~{os.getpid()}~{secrets.token_hex(4)}.tmp")
+    return path.with_name(
+        f"{path.name}.~{host_token()}~{os.getpid()}~{secrets.token_hex(4)}.tmp")
+
+
+@contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A writer-unique temporary name next to ``path`` to write; leaving the block without an
+    error renames it to ``path`` (``os.replace``), an error removes it (the final name keeps
+    its previous content) and is re-raised."""
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write a file via a writer-unique temporary name + fsync + ``os.replace``.
-
-    On failure (disk full, ...) the temporary file is removed and the error re-raised; the
-    final name keeps its previous content.
-    """
-    path = Path(path)
-    tmp = temporary_path(path)
+    """Write a file via a writer-unique temporary name + fsync + ``os.replace``
+    (``replacing``)."""
     try:
-        with open(tmp, "wb") as fh:
+        with replacing(path) as tmp, open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         if exc.filename is None and exc.errno is not None:  # a failed write names no file
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -228,14 +234,13 @@ class ShardWriter:
         On failure the temporary file is removed and the error re-raised.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temporary_path(self.path)
-        try:
-            return self._write(tmp)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with replacing(self.path) as tmp:
+            digest, size = self._write(tmp)
+        fsync_dir(self.path.parent)
+        return ShardInfo(self.path.name, self.split, self.counts(), digest, size)
 
-    def _write(self, tmp: Path) -> ShardInfo:
+    def _write(self, tmp: Path) -> tuple[str, int]:
+        """Write the shard to ``tmp`` and fsync it: (sha256, size in bytes)."""
         with h5py.File(tmp, "w", track_order=True) as f:
             f.attrs["schema_version"] = SCHEMA_VERSION
             f.attrs["mosaic_version"] = self.mosaic_version
@@ -256,11 +261,7 @@ class ShardWriter:
                     _write_column(group, col, self._cols[table][col.name], n)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        digest = file_sha256(tmp)
-        size = tmp.stat().st_size
-        os.replace(tmp, self.path)
-        fsync_dir(self.path.parent)
-        return ShardInfo(self.path.name, self.split, self.counts(), digest, size)
+        return file_sha256(tmp), tmp.stat().st_size
 
 
 def _create(group: h5py.Group, name: str, data: np.ndarray) -> None:

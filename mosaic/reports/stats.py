@@ -14,7 +14,7 @@ import numpy as np
 
 from ..io.progress import counted
 from ..io.reader import MosaicDataset
-from ..structures import FAMILY_OF, QA_TYPES
+from ..structures import FAMILY_OF, OPTION_LETTERS, QA_TYPES
 
 LEVEL_FIELDS = ("overlap_level", "occ_level", "vis_level", "coverage")
 
@@ -131,7 +131,7 @@ def write_stats(stats: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     names = list(mc)
     left = np.zeros(len(names))
-    for letter in "ABCD":
+    for letter in OPTION_LETTERS[:4]:
         vals = np.array([mc[t].get(letter, 0) / max(1, sum(mc[t].values())) for t in names])
         ax.barh(names, vals, left=left, label=letter)
         left += vals

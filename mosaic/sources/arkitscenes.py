@@ -44,7 +44,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..errors import CorruptDataError, DatasetRootError, MissingDataError
-from ..structures import DepthImage, Frame, OrientedBox, Scene, SkippedFrame
+from ..structures import DepthImage, Frame, OrientedBox, Scene, SkippedFrame, scaled_intrinsics
 from .base import ObjectLabel, SceneEntry, build_objects
 from .mesh import image_size, read_depth_png, read_json, read_mesh
 from .sanity import check_intrinsics, pose_problem
@@ -150,7 +150,7 @@ class ArkitFrameStore:
                                1000.0, OBTAIN_HINT)
         h, w = depth.shape
         cw, ch = self.sizes[fid]
-        return DepthImage(depth=depth, K=np.diag([w / cw, h / ch, 1.0]) @ self.color_K[fid])
+        return DepthImage(depth=depth, K=scaled_intrinsics(self.color_K[fid], w / cw, h / ch))
 
 
 # ---- annotations -> per-face instances ---------------------------------------------------

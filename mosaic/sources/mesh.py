@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptDataError, DatasetRootError, MissingDataError
-from ..structures import DepthImage, Frame, Scene, SkippedFrame
+from ..structures import DepthImage, Frame, Scene, SkippedFrame, scaled_intrinsics
 from .base import ObjectLabel, SceneEntry, build_objects, face_instances_from_vertices
 from .sanity import check_intrinsics, pose_problem
 
@@ -161,7 +161,7 @@ def no_sensor_depth(width: int, height: int, K: np.ndarray) -> DepthImage:
     """An all-invalid depth image (0 everywhere) at 1/8 of the colour size, for cameras that
     have no depth sensor (their stores' ``has_depth`` is False, so the pose check skips them)."""
     w, h = max(1, width // 8), max(1, height // 8)
-    Kd = np.diag([w / width, h / height, 1.0]) @ K
+    Kd = scaled_intrinsics(K, w / width, h / height)
     return DepthImage(depth=np.zeros((h, w), np.float32), K=Kd)
 
 

@@ -20,6 +20,8 @@ import numpy as np
 from ..errors import CorruptDataError
 
 RIGID_TOL = 1e-2
+LAST_ROW = np.array([0.0, 0.0, 0.0, 1.0])  # of a rigid (4, 4) transform, to within 1e-6
+LAST_ROW_ATOL = 1e-6
 NON_RIGID_POSE = "pose not rigid (scaled, sheared or mirrored rotation)"
 
 
@@ -45,7 +47,7 @@ def pose_problems(cam_to_world: np.ndarray) -> list[str | None]:
     with np.errstate(invalid="ignore", over="ignore"):
         finite = np.isfinite(M).all(axis=(1, 2))
         safe = np.where(finite[:, None, None], M, 0.0)
-        last = np.isclose(safe[:, 3], [0.0, 0.0, 0.0, 1.0], atol=1e-6).all(axis=1)
+        last = np.isclose(safe[:, 3], LAST_ROW, atol=LAST_ROW_ATOL).all(axis=1)
         R = safe[:, :3, :3]
         dev = np.abs(np.einsum("nji,njk->nik", R, R) - np.eye(3)).max(axis=(1, 2))
         ok = finite & last & (dev <= RIGID_TOL - 1e-9) & (np.linalg.det(R) > 1e-9)
@@ -59,7 +61,7 @@ def rigid_problem(M: np.ndarray, tol: float = RIGID_TOL) -> str | None:
         return f"has shape {M.shape}, not (4, 4)"
     if not np.isfinite(M).all():
         return "has non-finite values"
-    if not np.allclose(M[3], [0.0, 0.0, 0.0, 1.0], atol=1e-6):
+    if not np.allclose(M[3], LAST_ROW, atol=LAST_ROW_ATOL):
         return f"has last row {np.round(M[3], 6).tolist()}, not [0, 0, 0, 1]"
     R = M[:3, :3]
     sv = np.linalg.svd(R, compute_uv=False)

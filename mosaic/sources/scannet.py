@@ -154,7 +154,7 @@ def _aligned_frames(scene_id: str, src: FrameSource, A: np.ndarray, meta: dict[s
         )
     frame_list, skipped = [], list(src.incomplete)
     K = np.asarray(src.color_K, dtype=np.float64)
-    problems = pose_problems(np.asarray(src.raw_poses)) if len(src.frame_ids) else []
+    problems = pose_problems(np.asarray(src.raw_poses))
     for fid, pose, why in zip(src.frame_ids, src.raw_poses, problems, strict=True):
         if why is not None:
             skipped.append(SkippedFrame(int(fid), why))

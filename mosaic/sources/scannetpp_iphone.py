@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingDataError
-from ..structures import DepthImage, Frame, SkippedFrame
+from ..structures import DepthImage, Frame, SkippedFrame, scaled_intrinsics
 from .mesh import no_sensor_depth, read_depth_png
 from .sanity import pose_problem
 from .scannetpp_layout import OBTAIN_HINT, corrupt_error
@@ -270,7 +270,7 @@ class IphoneFrameStore:
         else:
             depth = self.depth_bin.read(int(frame_id))
         h, w = depth.shape
-        K = np.diag([w / self.size[0], h / self.size[1], 1.0]) @ self.color_K
+        K = scaled_intrinsics(self.color_K, w / self.size[0], h / self.size[1])
         return DepthImage(depth=depth, K=K)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import errno
 import json
-import traceback
 from pathlib import Path
 from typing import Any
 
-from ..errors import MosaicError, SceneDataError
+from ..errors import MosaicError, SceneDataError, raised_at
 from ..io.shard_writer import write_bytes_atomic
 from ..scene_pool import WorkerTraceback
 
@@ -52,10 +51,9 @@ def failure_record(scene_id: str, exc: BaseException) -> dict[str, Any]:
         rec["scene"] = scene_id
         rec["retry"] = may_pass(exc)
         return rec
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else None
-    if isinstance(exc.__cause__, WorkerTraceback) and exc.__cause__.where:
-        where = exc.__cause__.where  # raised in a scene worker: where it was raised there
+    # raised in a scene worker: where it was raised there
+    remote = exc.__cause__ if isinstance(exc.__cause__, WorkerTraceback) else None
+    where = remote.where if remote is not None and remote.where else raised_at(exc)
     transient = may_pass(exc)
     if isinstance(exc, OSError) and exc.strerror:
         cause = exc.strerror  # the file goes in its own field

@@ -32,6 +32,7 @@ from typing import Any
 
 from ..errors import MosaicError
 from ..io.shard_writer import TEMPORARY_RE, temporary_path
+from ..process_ids import left_by_the_dead, pid_alive
 
 LOCK_NAME = ".mosaic-run.lock"
 HELD_NAME = ".mosaic-run.held"  # the fallback lock without flock
@@ -53,17 +54,6 @@ class OutputLockedError(MosaicError):
     def __init__(self, message: str, holder: dict[str, Any] | None = None):
         super().__init__(message)
         self.holder = holder or {}
-
-
-def pid_alive(pid: int) -> bool:
-    """A process with this id exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _holder_text(holder: dict[str, Any]) -> str:
@@ -260,7 +250,6 @@ def remove_stale_temporaries(out_dir: str | Path) -> list[Path]:
     images = out / "images"
     if images.is_dir():
         folders += [p for p in images.iterdir() if p.is_dir()]
-    host = socket.gethostname().replace("~", "-").replace("/", "-")
     removed = []
     for folder in folders:
         try:
@@ -269,7 +258,7 @@ def remove_stale_temporaries(out_dir: str | Path) -> list[Path]:
             continue
         for name in names:
             m = TEMPORARY_RE.match(name)
-            if m and (m.group("host") != host or pid_alive(int(m.group("pid")))):
+            if m and not left_by_the_dead(m.group("host"), int(m.group("pid"))):
                 continue
             with contextlib.suppress(OSError):
                 (folder / name).unlink()

@@ -35,6 +35,7 @@ from scipy.spatial.transform import Rotation
 
 from ..sources.arkitscenes import FOLDS, SPLITS_CSV
 from ..sources.base import fit_z_box
+from ..structures import scaled_intrinsics
 from .room import DEFAULT_SPEC, SyntheticRoom, SynthSpec, generate_room
 from .scannetpp_writer import room_seed, write_ply
 from .world import RoomRenderer, room_renderer
@@ -147,7 +148,7 @@ def write_arkitscenes_scene(
     rng = np.random.default_rng([room.seed, 29])
     w, h = size or room.spec.color_size
     cw, ch = room.spec.color_size
-    K = np.diag([w / cw, h / ch, 1.0]) @ room.color_K
+    K = scaled_intrinsics(room.color_K, w / cw, h / ch)
     n = len(room.poses)
     stamps = np.round(t0 + 0.1 * np.arange(n), 3)
     lines = []

@@ -64,6 +64,10 @@ QUIRKS = frozenset(
 CORRUPT_JPEG_EVERY = 6
 SPLITS = ("train", "val", "test")
 CXX_EXPORT_DIR = "sens_export"
+# quirks that write the frames again beside (or instead of) the .sens
+PYTHON_EXPORTS = frozenset({"export_python", "export_python_color"})
+CXX_EXPORTS = frozenset({"export_cxx", "export_cxx_color"})
+FRAME_EXPORTS = PYTHON_EXPORTS | CXX_EXPORTS | {"posed_images"}
 SEGS_PARAMS = {  # docs/release_layouts.md 1.5: the values are strings in the release
     "kThresh": "0.0001",
     "segMinVerts": "20",
@@ -386,9 +390,7 @@ def write_release_scene(
     if vinst.shape != (len(verts),):
         raise ValueError(f"{sid}: vertex_instance shape {vinst.shape} != ({len(verts)},)")
 
-    exports = {"export_python", "export_python_color", "export_cxx", "export_cxx_color",
-               "posed_images"}
-    if quirks & exports:
+    if quirks & FRAME_EXPORTS:
         # the exports read every frame again: render each once (frames may render lazily)
         scene = replace(scene, frames=list(scene.frames))
     if "no_sens" not in quirks:
@@ -419,9 +421,9 @@ def write_release_scene(
         for inst, label in scene.instance_labels.items():
             lab[vinst == inst] = int(nyu.get(label, 0))
         write_ply(folder / f"{sid}_vh_clean_2.labels.ply", verts, colors, faces, labels=lab)
-    if quirks & {"export_python", "export_python_color"}:
+    if quirks & PYTHON_EXPORTS:
         _export_python(folder, scene, depth="export_python" in quirks)
-    if quirks & {"export_cxx", "export_cxx_color"}:
+    if quirks & CXX_EXPORTS:
         _export_cxx(folder, scene, depth="export_cxx" in quirks)
     if "posed_images" in quirks:
         _export_posed_images(root, scene)

@@ -50,6 +50,7 @@ from scipy.spatial.transform import Rotation
 from ..errors import UnknownNameError
 from ..sources.base import fit_z_box
 from ..sources.scannetpp import DEPTH_BIN_SIZE
+from ..structures import scaled_intrinsics
 from .room import DEFAULT_SPEC, SyntheticRoom, SynthSpec, generate_room
 from .world import RoomRenderer, room_renderer
 
@@ -380,7 +381,7 @@ def _write_iphone(folder: Path, room: SyntheticRoom, renderer: RoomRenderer,
     else:
         write_video(iphone / "rgb.mkv", colors)
     dw, dh = DEPTH_BIN_SIZE
-    dK = np.diag([dw / w, dh / h, 1.0]) @ K
+    dK = scaled_intrinsics(K, dw / w, dh / h)
     depths = [renderer.depth_mm(dK, room.poses[i], (dw, dh)) for i in range(n)]
     if opts.depth == "png":
         (iphone / "depth").mkdir(exist_ok=True)

@@ -94,13 +94,19 @@ def _wrong_pool(ctx: TaskContext, f: int, cat_a: str, b: int, axis: str, s: int
                 ) -> tuple[str, ...]:
     """Categories that are provably not <rel> b in view f: every visible instance on the other
     side beyond the margin, or none visible (never b's own category or the answer's)."""
-    col = side_table(ctx, f, axis)[:, ctx.graph.views[f].index(b)]
+    wrong = _could_be_wrong(side_table(ctx, f, axis)[:, ctx.graph.views[f].index(b)], s)
     cat_b = ctx.objects[b].category
     return tuple(
         c
-        for c, v in zip(ctx.by_category, col.tolist(), strict=True)
-        if c not in (cat_a, cat_b) and v in (-s, 0)
+        for c, w in zip(ctx.by_category, wrong.tolist(), strict=True)
+        if w and c not in (cat_a, cat_b)
     )
+
+
+def _could_be_wrong(sides: np.ndarray, s: int) -> np.ndarray:
+    """bool mask of ``side_table`` entries whose category is provably not on side ``s``:
+    every visible instance on the other side, or none visible."""
+    return (sides == -s) | (sides == 0)
 
 
 def _draft(ctx: TaskContext, vs: ViewSet, qtype: str, f: int, a: int, b: int, s: int) -> Draft:
@@ -154,13 +160,13 @@ def _answerable(ctx: TaskContext, f: int, axis: str) -> list[tuple[int, int, int
         view = ctx.graph.views[f]
         cat_row = {c: k for k, c in enumerate(ctx.by_category)}
         # per visible b: how many categories could be wrong options for each asked side
-        wrong_for = {s: ((table == -s) | (table == 0)).sum(0) for s in (1, -1)}
+        wrong_for = {s: _could_be_wrong(table, s).sum(0) for s in (1, -1)}
         for a, b, s in pairs:
             col = view.index(b)
             ra, rb = cat_row[ctx.objects[a].category], cat_row[ctx.objects[b].category]
             if table[ra, col] != s:
                 continue
-            n_wrong = int(wrong_for[s][col]) - int(table[rb, col] in (-s, 0))
+            n_wrong = int(wrong_for[s][col]) - int(_could_be_wrong(table[rb, col], s))
             if n_wrong >= 3:
                 hit.append((a, b, s))
     ctx.memo[key] = hit

@@ -190,7 +190,7 @@ class TaskContext:
         self._side: dict[tuple[str, int, str], float] = {}
         self._pair: dict[tuple[int, int, str], dict[int, int]] = {}
         self._recognisable: dict[tuple[int, int], bool] = {}
-        # per-scene results of family helpers that depend on a view, not on a view set
+        # per-scene lookups of the families, keyed by view, view set, object or fact
         self.memo: dict[tuple, Any] = {}
 
     # ---- visibility predicates -------------------------------------------------------------
@@ -559,9 +559,8 @@ def pairs_in_view(
         base = ctx.memo.get(bkey)
         if base is None:  # what every variant shares, once per view and axis
             shown = {
-                i for i in ctx.views[frame_id].visible_ids()
-                if i in ctx.objects and ctx.status(frame_id, i) == "vis"
-                and ctx.recognisable(frame_id, i)
+                i for i in ctx.frame_ids_in(frame_id)
+                if ctx.status(frame_id, i) == "vis" and ctx.recognisable(frame_id, i)
             }
             cat = {i: ctx.objects[i].category for i in shown}
             base = ctx.memo[bkey] = [
@@ -588,7 +587,8 @@ def relation_priors(
 
     What a text-only model knows about two categories is how they usually appear (a monitor
     above a desk; furniture against a wall behind a chair in the middle of the room). Three
-    pairs spread that knowledge:
+    kinds of pairs spread that knowledge (one for each of the two categories, one for the pair,
+    one for the majority):
 
     * each category and whether it is on the left/above/in front: every category on both
       sides as often as the pool allows;

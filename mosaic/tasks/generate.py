@@ -20,7 +20,7 @@ from ..config import MosaicConfig
 from ..errors import UnknownNameError
 from ..families import FAMILY_SPECS
 from ..relations import build_spatial_graph
-from ..structures import FAMILY_OF, QA_TYPES, QAItem, Scene, ViewVisibility
+from ..structures import FAMILY_OF, OPTION_LETTERS, QA_TYPES, QAItem, Scene, ViewVisibility
 from . import existence
 from .context import PER_SET, POOL_FACTOR, Draft, TaskContext, stable_int, type_cap
 from .options import place_options, select_drafts
@@ -86,16 +86,10 @@ def generate_qa(
     from ..scene_pool import ScenePool
 
     cfg = config or MosaicConfig()
-    with ScenePool(workers_for_questions(scene, cfg, workers)) as pool:
-        return questions_in_pool(scene, views, cfg, pool)
-
-
-def workers_for_questions(scene: Scene, cfg: MosaicConfig, workers: int) -> int:
-    """Processes worth starting for one scene's questions alone: ``workers`` from
-    ``PARALLEL_MIN_ITEMS`` requested items (cap x types) on, else 1 (a pool started for the
-    questions alone pays its start-up)."""
+    # a pool started for the questions alone pays its start-up: worth it only at volume
     n = len(question_types(cfg)) * type_cap(cfg, scene.split)
-    return workers if n >= PARALLEL_MIN_ITEMS else 1
+    with ScenePool(workers if n >= PARALLEL_MIN_ITEMS else 1) as pool:
+        return questions_in_pool(scene, views, cfg, pool)
 
 
 def question_types(cfg: MosaicConfig) -> list[str]:
@@ -109,8 +103,9 @@ def question_types(cfg: MosaicConfig) -> list[str]:
 
 def questions_in_pool(scene: Scene, views: list[ViewVisibility], cfg: MosaicConfig,
                       pool: ScenePool) -> list[QAItem]:
-    """``generate_qa``'s items, the types spread over a started pool (``tasks.parallel``;
-    a pool of one process generates them here), in ``parallel.POOL_ORDER``."""
+    """``generate_qa``'s items, in ``QA_TYPES`` order; the types are generated in
+    ``parallel.POOL_ORDER`` over a started pool (``tasks.parallel``; a pool of one process
+    generates them here)."""
     from .parallel import QuestionTypes, pool_order
 
     types = question_types(cfg)
@@ -196,7 +191,7 @@ def finalize(ctx: TaskContext, d: Draft, target: int, rng: np.random.Generator) 
     elif len(d.distractors) == 1:
         # yes/no keeps the conventional order; balance comes from the answer classes
         options = (existence.YES, existence.NO)
-        answer = "A" if d.correct == existence.YES else "B"
+        answer = OPTION_LETTERS[0 if d.correct == existence.YES else 1]
     else:
         options, answer = place_options(d.correct, d.distractors, target, rng)
     occ = round(ctx.occlusion_avg(vs, d.targets), 4)  # the level is the bin of the stored value

@@ -61,7 +61,6 @@ def select_drafts(
     least = np.zeros(len(key_ix), np.int64)
     per_cat = np.zeros(len(cat_ix), np.int64)
     taken = np.zeros(n, bool)
-    order = np.arange(n)
     out: list[Draft] = []
     while len(out) < cap:
         want = classes[len(out) % len(classes)] if class_cycle else None
@@ -74,7 +73,7 @@ def select_drafts(
         excess = (P @ used - K @ least)[idx]
         other = (answer_class[idx] != want) if want is not None else np.zeros(idx.size, bool)
         level_rank = (level[idx] - level_turn) % len(OCC_LEVELS)
-        best = np.lexsort((order[idx], level_rank, other, excess, lonely[idx]))[0]
+        best = np.lexsort((idx, level_rank, other, excess, lonely[idx]))[0]
         j = int(idx[best])
         taken[j] = True
         d = pool[j][0]

@@ -41,7 +41,7 @@ CLASS_CYCLES = {t: (("same", "opposite"), False)
 
 # second axis of each type: left/right and front/behind depend on the viewpoint, so a
 # text-only model cannot guess them from the categories (above/below it often can)
-SECOND_AXES = {"ab": ("lr",), "fb": ("lr",), "lr": ("fb",)}
+SECOND_AXIS = {"ab": "lr", "fb": "lr", "lr": "fb"}
 
 # a larger candidate pool than other families: facts that go against the usual relation of two
 # categories are rare, and selection needs them to balance the usual ones
@@ -138,41 +138,38 @@ class _Owner:
 def candidates(
     ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator
 ) -> dict[str, LazyDrafts]:
-    """Every decided pair of every view of the set with a second axis drawn among those it
-    is decided on, kept when this type asks it (``asked_by``); classes "same" and "opposite"
-    by the signs on the two axes."""
+    """Every decided pair of every view of the set that is also decided on the type's
+    second axis (``SECOND_AXIS``), kept when this type asks it (``asked_by``); classes
+    "same" and "opposite" by the signs on the two axes."""
     axis = qtype.rsplit("_", 1)[1]
+    axes = (axis, SECOND_AXIS[axis])
     same: list[tuple] = []
     opposite: list[tuple] = []
     for f in vs.frame_ids:
-        seconds_of = _seconds(ctx, f, axis)
+        second_sign = _second_signs(ctx, f, axis)
         head = (ctx, vs, qtype, f)
         owner = _Owner(vs, f)
         same_f: list[tuple] = []
         opposite_f: list[tuple] = []
         for pair in decided_pairs(ctx, vs, f, axis):
-            seconds = seconds_of[pair]
-            if seconds:
-                second, sign = seconds[int(rng.integers(len(seconds)))]
-                a, b, s = pair
-                if owner.asks(a, b, (axis, second)) == axis:
-                    (same_f if sign == s else opposite_f).append((a, b, (axis, second)))
+            sign = second_sign[pair]
+            a, b, s = pair
+            if sign and owner.asks(a, b, axes) == axis:
+                (same_f if sign == s else opposite_f).append((a, b, axes))
         same.append((head, same_f))
         opposite.append((head, opposite_f))
     return {"same": LazyDrafts(_draft, same), "opposite": LazyDrafts(_draft, opposite)}
 
 
-def _seconds(ctx: TaskContext, f: int, axis: str) -> dict[tuple, list[tuple[str, int]]]:
-    """For each pair of view f usable on ``axis``: the other axes its relation is decided on,
-    with the sign (once per view)."""
-    key = ("relation.seconds", f, axis)
+def _second_signs(ctx: TaskContext, f: int, axis: str) -> dict[tuple, int]:
+    """For each pair of view f usable on ``axis``: its relation sign on the second axis
+    (0: undecided there), once per view."""
+    key = ("relation.second", f, axis)
     hit = ctx.memo.get(key)
     if hit is None:
-        hit = {}
-        for pair in pairs_in_view(ctx, f, axis):
-            a, b, _ = pair
-            signs = [(x, ctx.graph.relation(f, a, b, x)) for x in SECOND_AXES[axis]]
-            hit[pair] = [(x, sign) for x, sign in signs if sign != 0]
+        second = SECOND_AXIS[axis]
+        hit = {pair: ctx.graph.relation(f, pair[0], pair[1], second)
+               for pair in pairs_in_view(ctx, f, axis)}
         ctx.memo[key] = hit
     return hit
 

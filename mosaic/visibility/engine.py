@@ -23,9 +23,9 @@ the accuracy bar: mean <= 0.01, p99 <= 0.05 on occlusion and truncation; docs/pe
 instance buffer gives every object's visible pixels, box and median depth; the objects' convex
 hulls bound the pixels and out-of-image cells each could cover (``hulls.TargetHulls``: rays
 outside that bound cannot meet the object, so skipping them changes no hit), and each object
-costs one cast of its remaining rays. ``ViewLabeller.label_reference`` is the slow per-object
-version of the same method (a 2D hull per object and view); the two give identical labels
-(tests/test_visibility.py).
+casts its remaining rays of all the views of a batch in two calls (image window, outside).
+``ViewLabeller.label_reference`` is the slow per-object version of the same method (a 2D hull
+per object and view); the two give identical labels (tests/test_visibility.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import cached_property
 
 import numpy as np
 
@@ -186,17 +186,6 @@ def batch_rays(frames: Sequence[Frame], max_side: int
     return geos, origins, dirs
 
 
-class _Buffers(NamedTuple):
-    """A view's first-hit buffers, (h*w,) row-major: face int32 (-1 miss), instance id int32
-    (-1 miss), camera depth float32 (0 on a miss) and ray parameter t float32 (inf on a miss;
-    the depth on a hit, directions having camera z = 1)."""
-
-    face: np.ndarray
-    inst: np.ndarray
-    depth: np.ndarray
-    t: np.ndarray
-
-
 def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
     """Bin 1 - visible_ratio into ``OCC_LEVELS`` (low / medium / high / very high; 0 is low)."""
     return occlusion_bin(1.0 - visible_ratio, bins)
@@ -306,8 +295,6 @@ class ViewLabeller:
         ]
         self._countable_face = countable_faces(scene, cfg)
         self._inst_of_face = np.append(scene.face_instance, -1).astype(np.int32)
-        self._hulls: TargetHulls | None = None
-        self._slot_of_face = np.zeros(0, np.int32)
 
     def label(self, frames: Sequence[Frame]) -> list[ViewVisibility]:
         """Cast a batch of views in one backend call, then label them (``pruned``: all the
@@ -354,36 +341,29 @@ class ViewLabeller:
             depth=depth.reshape(g.h, g.w),
             face_buffer=face.reshape(g.h, g.w).astype(np.int32, copy=False),
             scale=g.sx,
-            objects=tuple(self._objects_reference(g, _Buffers(face, inst, depth, t), min_px)),
+            objects=tuple(self._objects_reference(g, inst, depth, min_px)),
             visible_faces=vis_faces,
         )
 
     # ---- vectorised over objects (the ``pruned`` method) --------------------------------------
-    def _target_hulls(self) -> TargetHulls:
-        if self._hulls is None:
-            self._hulls = TargetHulls.build(self.targets,
-                                            [self.casters.hull(i) for i in self.targets])
-            top = int(self.scene.face_instance.max(initial=0))
-            top = max(top, int(self._hulls.ids.max(initial=0)))
-            slot_of = np.full(top + 2, -1, np.int32)  # instance id + 1 -> object slot
-            slot_of[self._hulls.ids + 1] = np.arange(len(self._hulls.ids))
-            self._slot_of_face = slot_of[self._inst_of_face + 1]  # face -1 reads -1
-        return self._hulls
+    @cached_property
+    def _target_hulls(self) -> tuple[TargetHulls, np.ndarray]:
+        """The targets' hulls, and each face's object slot among them ((F + 1,) int32, -1
+        for other faces; the last entry is a miss)."""
+        hulls = TargetHulls.build(self.targets, [self.casters.hull(i) for i in self.targets])
+        top = max(int(self.scene.face_instance.max(initial=0)), int(hulls.ids.max(initial=0)))
+        slot_of = np.full(top + 2, -1, np.int32)  # instance id + 1 -> object slot
+        slot_of[hulls.ids + 1] = np.arange(len(hulls.ids))
+        return hulls, slot_of[self._inst_of_face + 1]  # face -1 reads -1
 
     def _label_fast(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, face: np.ndarray,
                     t: np.ndarray) -> list[ViewVisibility]:
         """Label views of one size together. dirs (V*h*w, 3), face, t (V*h*w,): their pixel
-        rays and first hits, view after view; the views' buffers are slices of the batch
-        arrays."""
+        rays and first hits, view after view (a view's face buffer is a slice of ``face``;
+        its instance and depth buffers are its own)."""
         cfg = self.config
-        nv, w, h = len(geos), geos[0].w, geos[0].h
+        w, h = geos[0].w, geos[0].h
         hw = w * h
-        # faces seen per view: a mask beats np.unique's sort; a miss marks the row's extra
-        # last entry (view 0's misses wrap to the very last entry)
-        n_faces = len(self._countable_face) + 1
-        seen = np.zeros(nv * n_faces, bool)
-        seen[np.repeat(np.arange(nv) * n_faces, hw) + face] = True
-        seen = seen.reshape(nv, n_faces)[:, :-1] & self._countable_face
         min_px = max(1, math.ceil(cfg.min_visible_frac * hw))
         records = self._records_fast(geos, dirs, face, t, min_px)
         views = []
@@ -398,19 +378,21 @@ class ViewLabeller:
                 face_buffer=f.reshape(h, w),
                 scale=g.sx,
                 objects=tuple(records[v]),
-                visible_faces=np.flatnonzero(seen[v]),
+                visible_faces=_visible_faces(f, self._countable_face),
             ))
         return views
 
     def _records_fast(self, geos: Sequence[_ViewGeometry], dirs: np.ndarray, face: np.ndarray,
                       t: np.ndarray, min_px: int) -> list[list[ObjectVisibility]]:
         """Every target's record in views of one size, vectorised over (object, view) pairs
-        q = k * V + v (object-major, so one cast per object covers all the views).
+        q = k * V + v (object-major, so each object's rays in all the views go to its caster
+        together).
 
-        dirs: (V*h*w, 3) the views' pixel rays; face, t: (V*h*w,) their first hits (as
-        ``_Buffers``: t is the camera depth of a hit, inf on a miss)."""
+        dirs: (V*h*w, 3) the views' pixel rays; face, t: (V*h*w,) their first hits: face
+        int32 (-1 miss), t float32 the camera depth of a hit (directions have camera z = 1),
+        inf on a miss."""
         cfg = self.config
-        hulls = self._target_hulls()
+        hulls, slot_of_face = self._target_hulls
         nv, n_obj = len(geos), len(hulls)
         out: list[list[ObjectVisibility]] = [[] for _ in geos]
         if n_obj == 0:
@@ -431,7 +413,7 @@ class ViewLabeller:
         ic1, ir1 = np.minimum(c1, w), np.minimum(r1, h)
         inwin = active & (ic0 < ic1) & (ir0 < ir1)  # only these can have A_in > 0
 
-        slot = self._slot_of_face[face]  # object slot of each first hit, -1: not a target
+        slot = slot_of_face[face]  # object slot of each first hit, -1: not a target
         px = np.flatnonzero(slot >= 0)
         pv = px // hw
         px_q = slot[px] * nv + pv
@@ -522,11 +504,13 @@ class ViewLabeller:
         return hits[0], hits[1]
 
     # ---- object by object (``exact``, and the reference of ``pruned``) ------------------------
-    def _objects_reference(self, g: _ViewGeometry, buf: _Buffers, min_px: int
-                           ) -> list[ObjectVisibility]:
+    def _objects_reference(self, g: _ViewGeometry, inst: np.ndarray, depth: np.ndarray,
+                           min_px: int) -> list[ObjectVisibility]:
+        """Every target's record in one view; inst, depth: (h*w,) its first-hit instance id
+        (-1 miss) and camera depth (0 on a miss)."""
         P = g.frame.cam_to_world
         R, tc = P[:3, :3], P[:3, 3]
-        inst_img, depth_img = buf.inst.reshape(g.h, g.w), buf.depth.reshape(g.h, g.w)
+        inst_img, depth_img = inst.reshape(g.h, g.w), depth.reshape(g.h, g.w)
         records = []
         for iid in self.targets:
             rec = self._label_object(g, iid, inst_img, depth_img, R, tc, min_px)
@@ -745,10 +729,9 @@ def compute_visibility(
         else [scene.frame(int(f)) for f in frame_ids]
     )
     from ..scene_pool import ScenePool
-    from .parallel import LabelFrames
+    from .parallel import LabelFrames, view_batches
 
-    step = max(1, cfg.batch_views)
-    batches = [frames[s : s + step] for s in range(0, len(frames), step)]
+    batches = view_batches(frames, cfg)
     job = LabelFrames(scene, cfg, casters)
 
     def done(batch: list[ViewVisibility]) -> None:

@@ -10,11 +10,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import VisibilityConfig
 from ..structures import Frame, Scene, ViewVisibility
 from .engine import SceneCasters, ViewLabeller
+
+T = TypeVar("T")
+
+
+def view_batches(items: Sequence[T], config: VisibilityConfig) -> list[Sequence[T]]:
+    """``items`` (frames, frame ids) in consecutive batches of ``config.batch_views`` (at
+    least 1): what one backend call casts, and what a pool hands out."""
+    step = max(1, config.batch_views)
+    return [items[s : s + step] for s in range(0, len(items), step)]
 
 
 @dataclasses.dataclass
