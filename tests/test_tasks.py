@@ -481,12 +481,17 @@ def test_spatial_owner_per_view_hash_matches_asked_by():
     assert seen == {"fb", "lr", "ab"}
 
 
-def test_square_points_match_the_all_draws_reference():
+@pytest.mark.parametrize("first_tries", [1, None, 199])
+def test_square_points_match_the_all_draws_reference(first_tries, monkeypatch):
     """``square_points`` (the same draws with fewer array operations) returns the reference's
     points and leaves the RNG where the reference leaves it: corners anywhere, sides from
-    tiny to larger than the image (no fit)."""
+    tiny to larger than the image (no fit); with the first fit found in the first batch of
+    draws it tests or after it (``FIRST_TRIES`` of 1 and 199 besides the default)."""
     from mosaic.tasks import localization
     from mosaic.tasks.generate import build_context
+
+    if first_tries is not None:
+        monkeypatch.setattr(localization, "FIRST_TRIES", first_tries)
 
     ctx = build_context(qf.scene(0), list(qf.views(0)), 0, qf.TEST_CONFIG)
     f = next(iter(ctx.views))

@@ -77,7 +77,7 @@ class SpatialGraph:
 
     def relation(self, frame_id: int, a: int, b: int, axis: str) -> int:
         """View-dependent relation sign of a to b in one view (0 = undecided / not visible)."""
-        view = self.views.get(int(frame_id))
+        view = self.views.get(frame_id)
         return 0 if view is None else view.relation(a, b, axis)
 
     def edges(self, frame_id: int, axis: str) -> list[tuple[int, int, int]]:

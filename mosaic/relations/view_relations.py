@@ -141,18 +141,29 @@ class ViewRelations:
 
     def relation(self, a: int, b: int, axis: str) -> int:
         """Sign of the relation of instance a to instance b (0 when either is not visible)."""
-        ia, ib = self.index(a), self.index(b)
+        rows = self._rows
+        ia, ib = rows.get(a), rows.get(b)
         if ia is None or ib is None:
             return 0
-        return int(self.signs[axis][ia, ib])
+        return self._sign_lists[axis][ia][ib]
+
+    @cached_property
+    def _sign_lists(self) -> dict[str, list[list[int]]]:
+        # question generation asks for signs one pair at a time, hundreds of thousands of
+        # times per scene: Python lists answer that several times faster than array indexing
+        return {axis: m.tolist() for axis, m in self.signs.items()}
+
+    def __getstate__(self) -> dict[str, object]:
+        # the fields only: the lookups above are rebuilt where they are used
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
     def pairs(self, axis: str) -> list[tuple[int, int, int]]:
-        """(a, b, sign) for every ordered pair with a decided relation on ``axis``."""
+        """(a, b, sign) for every ordered pair with a decided relation on ``axis``, in row-major
+        order of the sign matrix."""
         s = self.signs[axis]
         ii, jj = np.nonzero(s)
-        return [
-            (int(self.ids[i]), int(self.ids[j]), int(s[i, j])) for i, j in zip(ii, jj, strict=True)
-        ]
+        return list(zip(self.ids[ii].tolist(), self.ids[jj].tolist(), s[ii, jj].tolist(),
+                        strict=True))
 
 
 def view_relations(

@@ -179,6 +179,11 @@ class TaskContext:
         self.by_category: dict[str, list[int]] = {}
         for iid, o in sorted(self.objects.items()):
             self.by_category.setdefault(o.category, []).append(iid)
+        # per view: instance id -> record, and the ids counted as visible (the predicates
+        # below are asked millions of times per scene at SpatialMosaic's volume)
+        self._records = {v.frame_id: {o.instance_id: o for o in v.objects} for v in views}
+        self._visible = {f: frozenset(i for i, o in recs.items() if o.visible)
+                         for f, recs in self._records.items()}
         self._min_px: dict[int, float] = {}
         self._large_px: dict[int, float] = {}  # pixels that make an object visible by area
         for v in views:
@@ -196,7 +201,7 @@ class TaskContext:
     # ---- visibility predicates -------------------------------------------------------------
     def rec(self, frame_id: int, iid: int) -> ObjectVisibility | None:
         """The visibility record of one object in one view (None: no footprint)."""
-        return self.views[frame_id].get(iid)
+        return self._records[frame_id].get(iid)
 
     def status(self, frame_id: int, iid: int) -> str:
         """``vis`` / ``inv`` / ``border`` (see module docstring)."""
@@ -225,15 +230,19 @@ class TaskContext:
 
     def visible(self, frame_id: int, iid: int) -> bool:
         """Counted as visible (ObjectVisibility.visible)."""
-        r = self.rec(frame_id, iid)
-        return bool(r is not None and r.visible)
+        return iid in self._visible[frame_id]
 
     def visible_frames(self, vs: ViewSet, iid: int) -> list[int]:
         return [f for f in vs.frame_ids if self.visible(f, iid)]
 
-    def frame_ids_in(self, frame_id: int) -> list[int]:
-        """Non-structural instance ids visible in one view."""
-        return [i for i in self.views[frame_id].visible_ids() if i in self.objects]
+    def frame_ids_in(self, frame_id: int) -> tuple[int, ...]:
+        """Non-structural instance ids visible in one view (once per view)."""
+        key = ("frame_ids_in", frame_id)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = tuple(
+                i for i in self.views[frame_id].visible_ids() if i in self.objects)
+        return hit
 
     def category_clear(self, vs: ViewSet, category: str) -> bool:
         """No instance of the category is on a visibility threshold in any frame of the set."""
@@ -335,14 +344,15 @@ class TaskContext:
         if hit is not None:
             return hit
         seen_b = self.vis_frames(b)
+        relation = self.graph.relation
+        # integer signs: their sum, hence the mean, does not depend on the order
         signs = [
-            self.graph.relation(f, i, b, axis)
-            for f in self.views
-            if f in seen_b
+            relation(f, i, b, axis)
             for i in self.by_category.get(category, [])
-            if i != b and f in self.vis_frames(i)
+            if i != b
+            for f in seen_b & self.vis_frames(i)
         ]
-        rate = float(np.mean(signs)) if signs else 0.0
+        rate = sum(signs) / len(signs) if signs else 0.0
         self._side[key] = rate
         return rate
 
@@ -353,8 +363,8 @@ class TaskContext:
         key = (a, b, axis)
         signs = self._pair.get(key)
         if signs is None:
-            both = self.vis_frames(a) & self.vis_frames(b)
-            signs = {f: self.graph.relation(f, a, b, axis) for f in self.views if f in both}
+            relation = self.graph.relation
+            signs = {f: relation(f, a, b, axis) for f in self.vis_frames(a) & self.vis_frames(b)}
             self._pair[key] = signs
         n = len(signs) - (skip in signs)
         if n == 0:

@@ -40,6 +40,7 @@ CLASS_CYCLES = {"obj_localization_occ": (("present", "present", "present", "abse
 # Points stay at least this far (original pixels) inside the image border.
 BORDER_PX = 8
 POINT_TRIES = 200
+FIRST_TRIES = 8  # ``square_points`` tests these draws before the rest
 # wrong-point layouts drawn per selected item (``alternatives``)
 ALTERNATIVES = 24
 # rounding to integer pixels moves a point by < 1 px; distances keep this much margin
@@ -72,21 +73,24 @@ def square_points(
     rotation uniformly; the three other corners must lie inside the image (``BORDER_PX``
     margin). Returns None when none of ``POINT_TRIES`` draws fits.
 
-    The same arithmetic as ``square_points_reference`` with fewer array operations (it is
-    called for every localization candidate).
+    The same arithmetic as ``square_points_reference`` with fewer array operations, on the
+    first ``FIRST_TRIES`` draws before the others (it is called for every localization
+    candidate).
     """
     frame, side, theta = _square_draws(ctx, frame_id, diag, rng)
-    ux, uy = np.cos(theta) * side, np.sin(theta) * side
-    # rows: u, u + v, v, with v = u turned by 90 degrees = (-uy, ux)
-    xs = np.rint(np.array([ux, ux + -uy, -uy]) + float(corner[0]))
-    ys = np.rint(np.array([uy, uy + ux, ux]) + float(corner[1]))
-    inside = ((xs >= BORDER_PX) & (xs < frame.width - BORDER_PX) & (ys >= BORDER_PX)
-              & (ys < frame.height - BORDER_PX)).all(axis=0)
-    first = int(inside.argmax())
-    if not inside[first]:
-        return None
-    keep = rng.permutation(3)[:2]
-    return [(int(xs[k, first]), int(ys[k, first])) for k in keep]
+    # the first fitting draw is nearly always among the first few: test those alone first
+    for lo, hi in ((0, FIRST_TRIES), (FIRST_TRIES, POINT_TRIES)):
+        ux, uy = np.cos(theta[lo:hi]) * side[lo:hi], np.sin(theta[lo:hi]) * side[lo:hi]
+        # rows: u, u + v, v, with v = u turned by 90 degrees = (-uy, ux)
+        xs = np.rint(np.array([ux, ux + -uy, -uy]) + float(corner[0]))
+        ys = np.rint(np.array([uy, uy + ux, ux]) + float(corner[1]))
+        inside = ((xs >= BORDER_PX) & (xs < frame.width - BORDER_PX) & (ys >= BORDER_PX)
+                  & (ys < frame.height - BORDER_PX)).all(axis=0)
+        first = int(inside.argmax())
+        if inside[first]:
+            keep = rng.permutation(3)[:2]
+            return [(int(xs[k, first]), int(ys[k, first])) for k in keep]
+    return None
 
 
 def square_points_reference(
@@ -238,7 +242,10 @@ def _absent(ctx, vs, f, label, cat, ids, qtype, rng) -> Draft | None:
     if not elsewhere or not ctx.category_clear(vs, cat):
         return None
     # the points of a "No" item are built like a "Yes" item's, around another object
-    others = [i for i in ctx.frame_ids_in(f) if ctx.recognisable(f, i)]
+    key = ("localization.hosts", f)
+    others = ctx.memo.get(key)
+    if others is None:
+        others = ctx.memo[key] = [i for i in ctx.frame_ids_in(f) if ctx.recognisable(f, i)]
     if not others:
         return None
     host = others[int(rng.integers(len(others)))]

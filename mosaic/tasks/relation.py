@@ -143,6 +143,7 @@ def candidates(
     "same" and "opposite" by the signs on the two axes."""
     axis = qtype.rsplit("_", 1)[1]
     axes = (axis, SECOND_AXIS[axis])
+    shared = set(axes) == {"fb", "lr"}  # asked by one of two types (``asked_by``)
     same: list[tuple] = []
     opposite: list[tuple] = []
     for f in vs.frame_ids:
@@ -154,7 +155,7 @@ def candidates(
         for pair in decided_pairs(ctx, vs, f, axis):
             sign = second_sign[pair]
             a, b, s = pair
-            if sign and owner.asks(a, b, axes) == axis:
+            if sign and (not shared or owner.asks(a, b, axes) == axis):
                 (same_f if sign == s else opposite_f).append((a, b, axes))
         same.append((head, same_f))
         opposite.append((head, opposite_f))
