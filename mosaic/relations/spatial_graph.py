@@ -7,6 +7,7 @@ distances in metres, and each view adds its own view-dependent lr / ab / fb rela
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -79,6 +80,22 @@ class SpatialGraph:
         """View-dependent relation sign of a to b in one view (0 = undecided / not visible)."""
         view = self.views.get(frame_id)
         return 0 if view is None else view.relation(a, b, axis)
+
+    def relations(self, frame_ids: Iterable[int], a: int, b: int, axis: str) -> dict[int, int]:
+        """``relation`` of a to b in each of the given views: frame id -> sign (the per-view
+        lookups of ``relation`` inlined; a scene's questions ask this for thousands of pairs
+        over hundreds of views)."""
+        out: dict[int, int] = {}
+        views = self.views
+        for f in frame_ids:
+            view = views.get(f)
+            if view is None:
+                out[f] = 0
+                continue
+            rows = view._rows
+            ia, ib = rows.get(a), rows.get(b)
+            out[f] = 0 if ia is None or ib is None else view._sign_lists[axis][ia][ib]
+        return out
 
     def edges(self, frame_id: int, axis: str) -> list[tuple[int, int, int]]:
         """(a, b, sign) for every decided ordered pair in one view on one axis."""

@@ -344,15 +344,14 @@ class TaskContext:
         if hit is not None:
             return hit
         seen_b = self.vis_frames(b)
-        relation = self.graph.relation
         # integer signs: their sum, hence the mean, does not depend on the order
-        signs = [
-            relation(f, i, b, axis)
-            for i in self.by_category.get(category, [])
-            if i != b
-            for f in seen_b & self.vis_frames(i)
-        ]
-        rate = sum(signs) / len(signs) if signs else 0.0
+        total = n = 0
+        for i in self.by_category.get(category, []):
+            if i != b:
+                signs = self.graph.relations(seen_b & self.vis_frames(i), i, b, axis)
+                total += sum(signs.values())
+                n += len(signs)
+        rate = total / n if n else 0.0
         self._side[key] = rate
         return rate
 
@@ -363,8 +362,7 @@ class TaskContext:
         key = (a, b, axis)
         signs = self._pair.get(key)
         if signs is None:
-            relation = self.graph.relation
-            signs = {f: relation(f, a, b, axis) for f in self.vis_frames(a) & self.vis_frames(b)}
+            signs = self.graph.relations(self.vis_frames(a) & self.vis_frames(b), a, b, axis)
             self._pair[key] = signs
         n = len(signs) - (skip in signs)
         if n == 0:
@@ -486,14 +484,19 @@ class TaskContext:
         return out
 
     def occlusion_avg(self, vs: ViewSet, targets: tuple[int, ...]) -> float:
-        """Mean 1 - visible_ratio of the targets over the frames where they are visible."""
-        vals = [
-            1.0 - float(self.rec(f, t).visible_ratio)
-            for t in targets
-            for f in vs.frame_ids
-            if self.visible(f, t)
-        ]
-        return float(np.mean(vals)) if vals else 1.0
+        """Mean 1 - visible_ratio of the targets over the frames where they are visible
+        (once per set and targets: several types ask about the same objects)."""
+        key = ("occlusion_avg", vs.frame_ids, targets)
+        hit = self.memo.get(key)
+        if hit is None:
+            vals = [
+                1.0 - float(self.rec(f, t).visible_ratio)
+                for t in targets
+                for f in vs.frame_ids
+                if self.visible(f, t)
+            ]
+            hit = self.memo[key] = float(np.mean(vals)) if vals else 1.0
+        return hit
 
     @property
     def type_cap(self) -> int:

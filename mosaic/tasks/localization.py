@@ -29,7 +29,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..structures import Frame
-from .context import Draft, TaskContext
+from .context import Draft, LazyDrafts, TaskContext
 from .options import choose_alternatives
 from .viewsets import ViewSet
 from .wording import article
@@ -176,43 +176,63 @@ def alternatives(ctx: TaskContext, d: Draft, rng: np.random.Generator) -> list[D
     return out or [d]
 
 
-def candidates(ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator) -> list[Draft]:
-    out: list[Draft] = []
+def candidates(
+    ctx: TaskContext, vs: ViewSet, qtype: str, rng: np.random.Generator
+) -> dict[str, LazyDrafts]:
+    """"present" and "absent" candidates of every frame of the set. What draws from ``rng``
+    (the wrong points, the host of an "absent" item) is decided here for every candidate, in
+    order; the drafts themselves are written only for the few drawn (``LazyDrafts``)."""
+    present: list[tuple[tuple, list[tuple]]] = []
+    absent: list[tuple[tuple, list[tuple]]] = []
     mc = qtype == "obj_localization_occ"
     for f in vs.frame_ids:
-        label = ctx.frame_label(vs, f)
+        head = (ctx, vs, qtype, f, ctx.frame_label(vs, f))
+        present_f: list[tuple] = []
+        absent_f: list[tuple] = []
         for cat, ids in ctx.by_category.items():
             st = {i: ctx.status(f, i) for i in ids}
             if any(s == "border" for s in st.values()):
                 continue
             shown = [i for i, s in st.items() if s == "vis"]
             if len(shown) == 1:
-                d = _present(ctx, vs, f, label, cat, shown[0], qtype, mc, rng)
-                if d is not None:
-                    out.append(d)
+                found = _present(ctx, vs, f, cat, shown[0], mc, rng)
+                if found is not None:
+                    present_f.append(found)
             elif not shown and mc:
-                d = _absent(ctx, vs, f, label, cat, ids, qtype, rng)
-                if d is not None:
-                    out.append(d)
-    return out
+                found = _absent(ctx, vs, f, cat, ids, rng)
+                if found is not None:
+                    absent_f.append(found)
+        present.append((head, present_f))
+        absent.append((head, absent_f))
+    return {"present": LazyDrafts(_present_draft, present),
+            "absent": LazyDrafts(_absent_draft, absent)}
 
 
 def _diag(box: tuple[float, float, float, float]) -> float:
     return math.hypot(box[2] - box[0], box[3] - box[1])
 
 
-def _present(ctx, vs, f, label, cat, iid, qtype, mc, rng) -> Draft | None:
+def _present(ctx, vs, f, cat, iid, mc, rng) -> tuple | None:
+    """(category, instance, answer point, visible box, wrong points) of a "present"
+    candidate, or None; the wrong points (multiple choice) are drawn here."""
     if not ctx.recognisable(f, iid) or not ctx.frames_needed(vs, [iid], f):
         return None
     rec = ctx.rec(f, iid)
-    x0, y0, x1, y1 = (float(v) for v in rec.bbox_visible)
-    ax, ay = ctx.anchor(f, iid)
-    distractors: list[str] = []
-    sem: dict = {}
+    box = tuple(float(v) for v in rec.bbox_visible)
+    point = ctx.anchor(f, iid)
+    pts = None
     if mc:
-        pts = square_points(ctx, f, (ax, ay), _diag((x0, y0, x1, y1)), rng)
+        pts = square_points(ctx, f, point, _diag(box), rng)
         if pts is None:
             return None
+    return cat, iid, point, box, pts
+
+
+def _present_draft(ctx, vs, qtype, f, label, cat, iid, point, box, pts) -> Draft:
+    ax, ay = point
+    distractors: list[str] = []
+    sem: dict = {}
+    if pts is not None:
         correct = _point_text(ctx, ax, ay)
         no = ctx.templates["localization_no"]
         distractors = [_point_text(ctx, x, y) for x, y in pts] + [no]
@@ -232,12 +252,14 @@ def _present(ctx, vs, f, label, cat, iid, qtype, mc, rng) -> Draft | None:
         coverage_categories=(cat,),
         answer_class="present",
         named_frame=f,
-        bbox_2d=(x0, y0, x1, y1),
+        bbox_2d=box,
         query={"category": cat, "frame": vs.frame_ids.index(f) + 1, "point": [ax, ay]},
     )
 
 
-def _absent(ctx, vs, f, label, cat, ids, qtype, rng) -> Draft | None:
+def _absent(ctx, vs, f, cat, ids, rng) -> tuple | None:
+    """(category, instances visible elsewhere in the set, the points shown) of an "absent"
+    candidate, or None; the host object and the points are drawn here."""
     elsewhere = [i for i in ids if any(ctx.status(g, i) == "vis" for g in vs.frame_ids)]
     if not elsewhere or not ctx.category_clear(vs, cat):
         return None
@@ -254,7 +276,10 @@ def _absent(ctx, vs, f, label, cat, ids, qtype, rng) -> Draft | None:
     if pts is None:
         return None
     pts = [corner, *pts]
-    pts = [pts[int(i)] for i in rng.permutation(3)]
+    return cat, tuple(elsewhere), [pts[int(i)] for i in rng.permutation(3)]
+
+
+def _absent_draft(ctx, vs, qtype, f, label, cat, elsewhere, pts) -> Draft:
     no = ctx.templates["localization_no"]
     distractors = [_point_text(ctx, x, y) for x, y in pts]
     sem = {no: {"present": False}}
@@ -266,7 +291,7 @@ def _absent(ctx, vs, f, label, cat, ids, qtype, rng) -> Draft | None:
         correct=no,
         distractors=distractors,
         semantics=sem,
-        targets=tuple(elsewhere),
+        targets=elsewhere,
         coverage_categories=(cat,),
         answer_class="absent",
         named_frame=f,

@@ -28,8 +28,11 @@ def select_drafts(
     strict_classes: bool = False,
 ) -> list[Draft]:
     """``select_drafts_reference``'s choice (same drafts, same order), with each pick's ranking
-    computed over the whole pool in numpy: at SpatialMosaic's volume (thousands of picks from
-    pools of thousands) the Python ranking dominated question generation."""
+    over the whole pool in numpy: at SpatialMosaic's volume (thousands of picks from pools of
+    thousands) the Python ranking dominated question generation. Each draft's excess (the
+    reference's second rank key) and whether a full category bars it are kept up to date as
+    picks change them, and the rank keys are packed into one integer per draft, so a pick
+    costs a few passes over the pool."""
     pool, classes, level_turn = _unique_pool(drafts, rng, class_cycle)
     if not pool or cap <= 0:
         return []
@@ -50,39 +53,59 @@ def select_drafts(
     P = _incidence(rows_p, cols_p, n, len(pair_ix))  # draft x (key, value), with repeats
     K = _incidence(rows_k, cols_k, n, len(key_ix))  # draft x key, with repeats
     C = _incidence(rows_c, cols_c, n, len(cat_ix))  # draft x category (once each)
+    P_cols, K_cols, C_cols = P.tocsc(), K.tocsc(), C.tocsc()
     key_of_pair = np.zeros(len(pair_ix), np.int64)
     for (key, _), i in pair_ix.items():
         key_of_pair[i] = key_ix[key]
-    n_values = np.bincount(key_of_pair, minlength=len(key_ix))
+    pairs_of_key: list[list[int]] = [[] for _ in key_ix]
+    for i, k in enumerate(key_of_pair.tolist()):
+        pairs_of_key[k].append(i)
+    n_values = np.array([len(p) for p in pairs_of_key], np.int64)
     lonely = (K @ (n_values == 1).astype(np.int64)) > 0
     level = np.array([OCC_LEVELS.index(lv) for _, lv in pool])
     answer_class = np.array([d.answer_class for d, _ in pool], dtype=object)
+    of_class = {c: answer_class == c for c in set(classes)}
     used = np.zeros(len(pair_ix), np.int64)
     least = np.zeros(len(key_ix), np.int64)
     per_cat = np.zeros(len(cat_ix), np.int64)
+    excess = np.zeros(n, np.int64)  # P @ used - K @ least, kept up to date
+    barred = np.zeros(n, bool)  # about a category that has reached per_category
     taken = np.zeros(n, bool)
+    n_levels = len(OCC_LEVELS)
     out: list[Draft] = []
     while len(out) < cap:
         want = classes[len(out) % len(classes)] if class_cycle else None
-        ok = ~taken & ((C @ (per_cat >= per_category).astype(np.int64)) == 0)
+        ok = ~taken & ~barred
         if strict_classes and want is not None:
-            ok &= answer_class == want
+            ok &= of_class[want]
         idx = np.flatnonzero(ok)
         if idx.size == 0:
             break
-        excess = (P @ used - K @ least)[idx]
-        other = (answer_class[idx] != want) if want is not None else np.zeros(idx.size, bool)
-        level_rank = (level[idx] - level_turn) % len(OCC_LEVELS)
-        best = np.lexsort((idx, level_rank, other, excess, lonely[idx]))[0]
-        j = int(idx[best])
+        ex = excess[idx]
+        other = ~of_class[want][idx] if want is not None else np.zeros(idx.size, bool)
+        level_rank = (level[idx] - level_turn) % n_levels
+        # (lonely, excess, other class, level rank) packed in one integer (excess >= 0);
+        # argmin keeps the first of equals, i.e. the smallest index, as the reference does
+        packed = ((lonely[idx] * (int(ex.max()) + 1) + ex) * 2 + other) * n_levels + level_rank
+        j = int(idx[int(np.argmin(packed))])
         taken[j] = True
-        d = pool[j][0]
-        out.append(d)
-        per_cat[C.getrow(j).indices] += 1
-        hit = P.getrow(j)
-        used[hit.indices] += hit.data.astype(np.int64)
-        for k in np.unique(key_of_pair[hit.indices]):
-            least[k] = used[key_of_pair == k].min()
+        out.append(pool[j][0])
+        for c in C.indices[C.indptr[j]:C.indptr[j + 1]]:
+            per_cat[c] += 1
+            if per_cat[c] == per_category:
+                barred[C_cols.indices[C_cols.indptr[c]:C_cols.indptr[c + 1]]] = True
+        cols = P.indices[P.indptr[j]:P.indptr[j + 1]]
+        counts = P.data[P.indptr[j]:P.indptr[j + 1]]
+        for c, k in zip(cols, counts, strict=True):
+            used[c] += k
+            lo, hi = P_cols.indptr[c], P_cols.indptr[c + 1]
+            excess[P_cols.indices[lo:hi]] += P_cols.data[lo:hi] * k
+        for k in np.unique(key_of_pair[cols]):
+            new = used[pairs_of_key[k]].min()
+            if new != least[k]:
+                lo, hi = K_cols.indptr[k], K_cols.indptr[k + 1]
+                excess[K_cols.indices[lo:hi]] -= K_cols.data[lo:hi] * (new - least[k])
+                least[k] = new
         level_turn += 1
     return _balance_classes(out, classes, strict_classes and bool(class_cycle))
 

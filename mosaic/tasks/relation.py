@@ -120,19 +120,34 @@ def asked_by(vs: ViewSet, f: int, a: int, b: int, axes: tuple[str, str]) -> str:
 class _Owner:
     """``asked_by`` for the pairs of one view of one set: the hash of the part of the key
     they share is taken once and copied per pair (the same sha256, the same answers; a
-    view set at SpatialMosaic's volume asks this of ~100 pairs per view)."""
+    view set at SpatialMosaic's volume asks this of ~100 pairs per view), and each pair's
+    answer is kept for the other of the two types that ask (``_owner``)."""
 
     def __init__(self, vs: ViewSet, f: int):
         head = "\x1f".join(str(p) for p in ("spatial-owner", *vs.frame_ids, f)) + "\x1f"
         self._head = hashlib.sha256(head.encode())
+        self._known: dict[tuple[int, int], str] = {}
 
     def asks(self, a: int, b: int, axes: tuple[str, str]) -> str:
         if set(axes) != {"fb", "lr"}:
             return axes[0]
-        h = self._head.copy()
-        h.update(f"{min(a, b)}\x1f{max(a, b)}".encode())
-        # stable_int keeps the digest's low 60 bits; their parity is the last byte's
-        return ("fb", "lr")[h.digest()[-1] & 1]
+        pair = (a, b) if a < b else (b, a)
+        hit = self._known.get(pair)
+        if hit is None:
+            h = self._head.copy()
+            h.update(f"{pair[0]}\x1f{pair[1]}".encode())
+            # stable_int keeps the digest's low 60 bits; their parity is the last byte's
+            hit = self._known[pair] = ("fb", "lr")[h.digest()[-1] & 1]
+        return hit
+
+
+def _owner(ctx: TaskContext, vs: ViewSet, f: int) -> _Owner:
+    """The ``_Owner`` of view f in set vs, one per scene context."""
+    key = ("relation.owner", vs.frame_ids, f)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.memo[key] = _Owner(vs, f)
+    return hit
 
 
 def candidates(
@@ -149,7 +164,7 @@ def candidates(
     for f in vs.frame_ids:
         second_sign = _second_signs(ctx, f, axis)
         head = (ctx, vs, qtype, f)
-        owner = _Owner(vs, f)
+        owner = _owner(ctx, vs, f)
         same_f: list[tuple] = []
         opposite_f: list[tuple] = []
         for pair in decided_pairs(ctx, vs, f, axis):
