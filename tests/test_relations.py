@@ -171,3 +171,47 @@ def test_objects_spanning_most_of_the_image_are_not_related_on_that_axis():
     curtain = dataclasses.replace(rec(3, 100, 400, 2.5), bbox_visible=(80, 100, 120, 660))
     assert relation_sign(curtain, lamp, "ab", W, H, QA) == 0
     assert relation_sign(curtain, lamp, "lr", W, H, QA) == 1
+
+
+def test_sign_lookups_match_the_sign_matrices_on_labelled_views():
+    """``relation``, ``relations`` (batched over views) and ``edges`` read Python copies of
+    the sign matrices: for every view and axis of a labelled scene they give the matrix's
+    signs (0 for a view not in the graph or an object not related there), ``edges`` in the
+    matrix's row-major order; a pickled view carries its fields only and reads the same."""
+    import pickle
+
+    import qa_fixtures as qf
+
+    from mosaic.config import MosaicConfig
+
+    views = list(qf.views(0))
+    graph = build_spatial_graph(qf.scene(0), views, MosaicConfig().qa)
+    ids = [n.instance_id for n in graph.nodes] + [10_000]  # an id in no view
+    frames = [*graph.views, -1]  # a frame the graph does not hold
+    decided = 0
+    for axis in ("lr", "ab", "fb"):
+        for f, view in graph.views.items():
+            m = view.signs[axis]
+            ii, jj = np.nonzero(m)
+            want = [(int(view.ids[i]), int(view.ids[j]), int(m[i, j]))
+                    for i, j in zip(ii, jj, strict=True)]
+            assert graph.edges(f, axis) == want
+            decided += len(want)
+        for a in ids[::3]:
+            for b in ids[1::2]:
+                expected = {}
+                for f in frames:
+                    view = graph.views.get(f)
+                    ia = None if view is None else view.index(a)
+                    ib = None if view is None else view.index(b)
+                    expected[f] = 0 if ia is None or ib is None else int(
+                        view.signs[axis][ia, ib])
+                    assert graph.relation(f, a, b, axis) == expected[f]
+                assert graph.relations(frames, a, b, axis) == expected
+    assert decided > 300
+    view = next(iter(graph.views.values()))
+    view.relation(*view.ids[:2].tolist(), "lr")  # fills the lookups
+    copy = pickle.loads(pickle.dumps(view))
+    assert set(vars(copy)) == {f.name for f in dataclasses.fields(view)}
+    a, b = view.ids[:2].tolist()
+    assert all(copy.relation(a, b, ax) == view.relation(a, b, ax) for ax in ("lr", "ab", "fb"))
