@@ -537,6 +537,22 @@ def test_anchor_pixels_within_the_box_are_all_the_pixels():
     assert (0, 0) in set(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
+def test_partial_ids_of_a_set_are_those_partial_in_set():
+    """The set algebra over per-view states (``_partial_ids``) finds exactly the instances
+    ``partial_in_set`` (one status per frame) finds, for every view set."""
+    from mosaic.tasks.generate import build_context
+
+    found = 0
+    for k in (0, 1):
+        ctx = build_context(qf.scene(k), list(qf.views(k)), 0, qf.TEST_CONFIG)
+        for vs in ctx.viewsets:
+            shown = {o.instance_id for f in vs.frame_ids for o in ctx.views[f].objects}
+            want = {i for i in shown if ctx.partial_in_set(vs, i)}
+            assert ctx._partial_ids(vs) == want, vs.frame_ids
+            found += len(want)
+    assert found > 50
+
+
 def test_lazy_drafts_index_across_segments():
     from mosaic.tasks.context import LazyDrafts
 

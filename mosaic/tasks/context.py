@@ -288,8 +288,26 @@ class TaskContext:
         key = ("partial", vs.frame_ids)
         hit = self.memo.get(key)
         if hit is None:
-            shown = {o.instance_id for f in vs.frame_ids for o in self.views[f].objects}
-            hit = self.memo[key] = frozenset(i for i in shown if self.partial_in_set(vs, i))
+            # clearly visible in some frame, and clearly invisible (no record, or classified
+            # "inv") in some frame: out of every frame's not-"inv" set
+            seen = [self._states(f) for f in vs.frame_ids]
+            hit = self.memo[key] = frozenset(
+                frozenset().union(*(vis for vis, _ in seen))
+                - frozenset.intersection(*(kept for _, kept in seen)))
+        return hit
+
+    def _states(self, frame_id: int) -> tuple[frozenset[int], frozenset[int]]:
+        """(ids whose ``status`` is "vis", ids whose status is not "inv") among the records
+        of one view, once per view."""
+        key = ("states", frame_id)
+        hit = self.memo.get(key)
+        if hit is None:
+            states = {o.instance_id: self.status(frame_id, o.instance_id)
+                      for o in self.views[frame_id].objects}
+            hit = self.memo[key] = (
+                frozenset(i for i, st in states.items() if st == "vis"),
+                frozenset(i for i, st in states.items() if st != "inv"),
+            )
         return hit
 
     def _occluded_ids(self, frame_id: int) -> frozenset[int]:

@@ -131,14 +131,22 @@ class _Owner:
     def asks(self, a: int, b: int, axes: tuple[str, str]) -> str:
         if set(axes) != {"fb", "lr"}:
             return axes[0]
-        pair = (a, b) if a < b else (b, a)
-        hit = self._known.get(pair)
-        if hit is None:
-            h = self._head.copy()
-            h.update(f"{pair[0]}\x1f{pair[1]}".encode())
-            # stable_int keeps the digest's low 60 bits; their parity is the last byte's
-            hit = self._known[pair] = ("fb", "lr")[h.digest()[-1] & 1]
-        return hit
+        return self.owners([(a, b)])[0]
+
+    def owners(self, pairs: list[tuple[int, int]]) -> list[str]:
+        """The type ("fb" or "lr") that asks about each (a, b) pair on front/behind with
+        left/right."""
+        known, out = self._known, []
+        for a, b in pairs:
+            pair = (a, b) if a < b else (b, a)
+            hit = known.get(pair)
+            if hit is None:
+                h = self._head.copy()
+                h.update(f"{pair[0]}\x1f{pair[1]}".encode())
+                # stable_int keeps the digest's low 60 bits; their parity is the last byte's
+                hit = known[pair] = ("fb", "lr")[h.digest()[-1] & 1]
+            out.append(hit)
+        return out
 
 
 def _owner(ctx: TaskContext, vs: ViewSet, f: int) -> _Owner:
@@ -164,14 +172,15 @@ def candidates(
     for f in vs.frame_ids:
         second_sign = _second_signs(ctx, f, axis)
         head = (ctx, vs, qtype, f)
-        owner = _owner(ctx, vs, f)
         same_f: list[tuple] = []
         opposite_f: list[tuple] = []
-        for pair in decided_pairs(ctx, vs, f, axis):
-            sign = second_sign[pair]
-            a, b, s = pair
-            if sign and (not shared or owner.asks(a, b, axes) == axis):
-                (same_f if sign == s else opposite_f).append((a, b, axes))
+        pairs = [(p, second_sign[p]) for p in decided_pairs(ctx, vs, f, axis)]
+        pairs = [(p, sign) for p, sign in pairs if sign]
+        if shared:
+            owners = _owner(ctx, vs, f).owners([p[:2] for p, _ in pairs])
+            pairs = [ps for ps, o in zip(pairs, owners, strict=True) if o == axis]
+        for (a, b, s), sign in pairs:
+            (same_f if sign == s else opposite_f).append((a, b, axes))
         same.append((head, same_f))
         opposite.append((head, opposite_f))
     return {"same": LazyDrafts(_draft, same), "opposite": LazyDrafts(_draft, opposite)}
