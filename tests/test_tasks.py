@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import re
@@ -399,7 +400,7 @@ def test_fast_selection_equals_the_reference_pick_for_pick():
     from mosaic.tasks.options import select_drafts_reference
 
     scene, views = qf.scene(0), list(qf.views(0))
-    for cap, per_cat in ((12, 4), (150, 60)):
+    for cap, per_cat in ((12, 4), (150, 60), (12, 0)):
         cfg = dataclasses.replace(qf.TEST_CONFIG, qa=dataclasses.replace(
             qf.TEST_CONFIG.qa, per_type_per_scene=cap, per_category_per_type=per_cat))
         ctx = build_context(scene, views, cfg.seed, cfg)
@@ -456,6 +457,42 @@ def test_attribute_side_table_matches_the_per_pair_reference():
                     assert got == (attribute.MIXED if want is None else want), (f, axis, cat, b)
                     checked += 1
     assert checked > 1000
+
+
+def test_attribute_answerable_pairs_match_the_per_pair_reference():
+    """``attribute._answerable`` (side table read as lists, wrong options counted per column)
+    keeps exactly the pairs a per-pair reading of ``side_of`` keeps: a's category on the asked
+    side of b, and at least three other categories (not b's) provably not on it. Each view is
+    also checked with only the categories it shows, where few wrong options are left, so the
+    three-option rule decides."""
+    from mosaic.tasks import attribute
+    from mosaic.tasks.context import pairs_in_view
+    from mosaic.tasks.generate import build_context
+
+    kept = dropped = 0
+    for k, shown_only in ((0, False), (1, False), (0, True), (1, True)):
+        ctx = build_context(qf.scene(k), list(qf.views(k)), 0, qf.TEST_CONFIG)
+        every = dict(ctx.by_category)
+        for f in ctx.graph.views:
+            if shown_only:
+                ctx.memo.clear()
+                ctx.by_category = {c: ids for c, ids in every.items()
+                                   if any(ctx.status(f, i) != "inv" for i in ids)}
+            for axis in ("lr", "ab", "fb"):
+                want = []
+                for a, b, s in pairs_in_view(ctx, f, axis, named_a=False, coords_ok=True):
+                    cat_a, cat_b = ctx.objects[a].category, ctx.objects[b].category
+                    if attribute.side_of(ctx, f, cat_a, b, axis) != s:
+                        continue
+                    n_wrong = sum(attribute.side_of(ctx, f, c, b, axis) in (-s, 0)
+                                  for c in ctx.by_category if c != cat_b)
+                    if n_wrong >= 3:
+                        want.append((a, b, s))
+                    else:
+                        dropped += 1
+                assert attribute._answerable(ctx, f, axis) == want, (k, f, axis)
+                kept += len(want)
+    assert kept > 100 and dropped > 0
 
 
 def test_spatial_owner_per_view_hash_matches_asked_by():
@@ -562,3 +599,31 @@ def test_lazy_drafts_index_across_segments():
     with pytest.raises(IndexError):
         lazy[3]
     assert len(LazyDrafts(lambda: None, [])) == 0
+
+
+# sha256 of the items the QA fixtures give (``_items_digest``): the 816 items of the three test
+# scenes at two seeds, and 3,049 items at 60 per type. A change meant to alter what is asked
+# updates these and says so in its commit; a speed change must leave them as they are.
+ITEMS_DIGESTS = {
+    "fixtures": "af5857e87f8dd283adc98d679adcfde8f16a7215e493e3a9b096ead53f87e2a1",
+    "volume": "86e020f58c65f709baec201f66c055875e8c0dcf789096cbc50c1aa4b9baf8cc",
+}
+
+
+def _items_digest(items) -> str:
+    text = json.dumps([dataclasses.asdict(i) for i in items], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_items_are_the_recorded_ones():
+    """Labels and questions of the fixture scenes are byte for byte the recorded ones: the
+    guard that makes "same items" a test for every speed change (lookups, selection, lazy
+    drafting), at the test caps and at a volume where pools are large."""
+    fixtures = [it for s in qf.SCENE_SEEDS for q in qf.QA_SEEDS for it in qf.items(s, q)]
+    assert len(fixtures) == 816
+    assert _items_digest(fixtures) == ITEMS_DIGESTS["fixtures"]
+    cfg = qf.config_with(per_type_per_scene=60, per_category_per_type=20)
+    volume = [it for s in qf.SCENE_SEEDS for it in generate_qa(qf.scene(s), list(qf.views(s)),
+                                                                cfg)]
+    assert len(volume) == 3049
+    assert _items_digest(volume) == ITEMS_DIGESTS["volume"]

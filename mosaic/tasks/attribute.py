@@ -160,16 +160,12 @@ def _answerable(ctx: TaskContext, f: int, axis: str) -> list[tuple[int, int, int
         sides = table.tolist()  # per pair, Python lists are read faster than the array
         view = ctx.graph.views[f]
         cat_row = {c: k for k, c in enumerate(ctx.by_category)}
-        # per visible b: how many categories could be wrong options for each asked side
+        # per visible b: how many categories could be wrong options for each asked side (never
+        # b's own: b is clearly visible and unrelated to itself, so its entry is MIXED)
         wrong_for = {s: _could_be_wrong(table, s).sum(0).tolist() for s in (1, -1)}
         for a, b, s in pairs:
             col = view.index(b)
-            ra, rb = cat_row[ctx.objects[a].category], cat_row[ctx.objects[b].category]
-            if sides[ra][col] != s:
-                continue
-            side_b = sides[rb][col]
-            n_wrong = wrong_for[s][col] - (side_b == -s or side_b == 0)
-            if n_wrong >= 3:
+            if sides[cat_row[ctx.objects[a].category]][col] == s and wrong_for[s][col] >= 3:
                 hit.append((a, b, s))
     ctx.memo[key] = hit
     return hit

@@ -291,9 +291,8 @@ class TaskContext:
             # clearly visible in some frame, and clearly invisible (no record, or classified
             # "inv") in some frame: out of every frame's not-"inv" set
             seen = [self._states(f) for f in vs.frame_ids]
-            hit = self.memo[key] = frozenset(
-                frozenset().union(*(vis for vis, _ in seen))
-                - frozenset.intersection(*(kept for _, kept in seen)))
+            hit = self.memo[key] = frozenset().union(*(vis for vis, _ in seen)).difference(
+                frozenset.intersection(*(kept for _, kept in seen)) if seen else ())
         return hit
 
     def _states(self, frame_id: int) -> tuple[frozenset[int], frozenset[int]]:

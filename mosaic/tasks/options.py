@@ -69,7 +69,8 @@ def select_drafts(
     least = np.zeros(len(key_ix), np.int64)
     per_cat = np.zeros(len(cat_ix), np.int64)
     excess = np.zeros(n, np.int64)  # P @ used - K @ least, kept up to date
-    barred = np.zeros(n, bool)  # about a category that has reached per_category
+    # about a category that has reached per_category (all categories, with a limit below 1)
+    barred = (C @ (per_cat >= per_category).astype(np.int64)) > 0
     taken = np.zeros(n, bool)
     n_levels = len(OCC_LEVELS)
     out: list[Draft] = []
