@@ -90,8 +90,10 @@ def generate_qa(
         config: the run configuration (defaults when None).
         seed: replaces ``config.seed`` when given (the seed comes from the config otherwise).
         workers: processes that label the views and generate the question types side by
-            side; the items do not depend on it. The extra processes are spawned, so a
-            script that passes workers > 1 runs it under ``if __name__ == "__main__":``.
+            side; the items do not depend on it. With ``visibility`` given, a pool is started
+            for the questions alone only from ``tasks.generate.PARALLEL_MIN_ITEMS`` requested
+            items. The extra processes are spawned, so a script that passes workers > 1 runs
+            it under ``if __name__ == "__main__":``.
     """
     import dataclasses
 
@@ -107,7 +109,7 @@ def generate_qa(
 
         views = list(visibility)
         check_views_belong(scene, views)  # another scene's views are refused
-        return questions(scene, views, cfg, workers=workers) if views else []
+        return questions(scene, views, cfg, workers=workers)
     with ScenePool(workers) as pool:  # one start-up for labelling and questions
         views = list(label_views(scene, cfg, pool=pool).views)
         return questions_of(scene, views, cfg, pool=pool)

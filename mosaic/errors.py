@@ -10,7 +10,21 @@ from pathlib import Path
 
 
 class MosaicError(Exception):
-    """Base class of every error mosaic raises on purpose."""
+    """Base class of every error mosaic raises on purpose.
+
+    Pickles whole, whatever a subclass's constructor takes (scene workers send errors back):
+    the args and attributes are restored without calling the constructor again."""
+
+    def __reduce__(self) -> tuple:
+        return _rebuilt, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuilt(cls: type[MosaicError], args: tuple, state: dict) -> MosaicError:
+    """A pickled ``MosaicError`` of class ``cls`` (``MosaicError.__reduce__``)."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class SceneDataError(MosaicError):
@@ -33,9 +47,6 @@ class SceneDataError(MosaicError):
         if hint:
             msg += f". {hint}"
         super().__init__(msg)
-
-    def __reduce__(self) -> tuple:  # pickles whole (scene workers send errors back)
-        return type(self), (self.scene_id, self.path, self.cause, self.hint)
 
     def as_record(self) -> dict:
         """Plain-data form used in failure reports."""
@@ -67,9 +78,6 @@ class DatasetRootError(MosaicError):
         super().__init__(message)
         self.path = str(path) if path is not None else None
 
-    def __reduce__(self) -> tuple:
-        return type(self), (self.args[0], self.path)
-
 
 class BackendUnavailableError(MosaicError):
     """An optional ray-casting backend cannot be imported here; the message says how to install."""
@@ -81,9 +89,6 @@ class UnknownNameError(MosaicError, KeyError):
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
         self.kind, self.name, self.valid = kind, name, tuple(valid)
         super().__init__(f"unknown {kind} {name!r}; valid names: {', '.join(sorted(valid))}")
-
-    def __reduce__(self) -> tuple:
-        return type(self), (self.kind, self.name, self.valid)
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

@@ -1,7 +1,8 @@
 """The per-scene pipeline, once: frames -> pose check -> visibility -> view sets -> questions.
 
-``mosaic.generate_qa`` and the dataset stage (``mosaic.stages.scene_task``) both call these
-functions; the stage only adds timing, records and writing. ``stage`` arguments take a context
+``mosaic.generate_qa`` (when it labels the views itself) and the dataset stage
+(``mosaic.stages.scene_task``) both call these functions; the stage only adds timing, records
+and writing. ``stage`` arguments take a context
 manager factory (``stage("pose")``) so a caller can time each step without this module knowing
 about clocks.
 """
@@ -12,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import MosaicConfig
@@ -21,6 +23,7 @@ from .structures import QAItem, Scene, ViewVisibility
 if TYPE_CHECKING:  # annotations only: the visibility package loads the ray casters
     from .scene_pool import ScenePool
     from .visibility import PoseCheck
+    from .visibility.engine import ViewLabeller
 
 Stage = Callable[[str], AbstractContextManager[object]]
 
@@ -132,10 +135,14 @@ class CheckAndLabel:
     step in this process (a worker does not time)."""
 
     def __init__(self, scene: Scene, config: MosaicConfig, stage: Stage = _no_timing):
-        from .visibility.parallel import LabelFrames
-
         self.scene, self.config, self.stage = scene, config, stage
-        self.labelling = LabelFrames(scene, config.visibility)
+
+    @cached_property
+    def labeller(self) -> ViewLabeller:
+        """The scene's BVHs and labeller, built by the process on its first batch."""
+        from .visibility.engine import ViewLabeller
+
+        return ViewLabeller(self.scene, self.config.visibility)
 
     def run(self, frame_ids: Sequence[int]) -> CheckedBatch:
         from .visibility import check_poses
@@ -146,12 +153,12 @@ class CheckAndLabel:
             # checking first saves labelling frames that would be dropped
             with self.stage("pose"):
                 checks = check_poses(scene, frame_ids, vcfg.pose_max_error,
-                                     caster=self.labelling.labeller.casters.full)
+                                     caster=self.labeller.casters.full)
         bad = {int(c.frame_id) for c in checks if c.rejected}
         with self.stage("read"):
             kept, undecodable = _decodable(scene, [f for f in frame_ids if f not in bad])
         with self.stage("visibility"):
-            views = self.labelling.run([scene.frame(f) for f in kept]) if kept else []
+            views = self.labeller.label([scene.frame(f) for f in kept]) if kept else []
         return CheckedBatch(tuple(checks), undecodable, views)
 
     def __getstate__(self) -> dict[str, Any]:

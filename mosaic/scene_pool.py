@@ -36,7 +36,6 @@ import errno
 import itertools
 import os
 import pickle
-import re
 import shutil
 import tempfile
 import traceback
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
 from .errors import raised_at
-from .process_ids import host_token, left_by_the_dead
+from .process_ids import left_by_the_dead, owner_tag, tagged_owner
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -213,8 +212,7 @@ class ScenePool:
         knows a job by its file."""
         if self._folder is None:
             _remove_orphans()
-            self._folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}~{host_token()}~"
-                                                        f"{os.getpid()}~"))
+            self._folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{owner_tag()}"))
         path = str(self._folder / f"job-{next(self._job_numbers)}.pickle")
         write_pickle(job, path)  # a full disk says TMPDIR (errors.os_error_message)
         return path
@@ -275,8 +273,7 @@ def read_pickle(path: str | Path) -> Any:
     return pickle.loads(data, buffers=buffers)
 
 
-_PREFIX = "mosaic-scene-pool."  # then ~<host>~<pid>~<random>
-_FOLDER_RE = re.compile(rf"^{re.escape(_PREFIX)}~(?P<host>[^~/]*)~(?P<pid>\d+)~")
+_PREFIX = "mosaic-scene-pool."  # then ~<host>~<pid>~<random> (``process_ids.owner_tag``)
 _ORPHANS_SEARCHED: set[str] = set()  # temporary folders this process has cleaned
 
 
@@ -287,8 +284,8 @@ def _remove_orphans() -> None:
         return
     _ORPHANS_SEARCHED.add(tempfile.gettempdir())
     for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}~*"):
-        m = _FOLDER_RE.match(folder.name)
-        if m and left_by_the_dead(m.group("host"), int(m.group("pid"))):
+        owner = tagged_owner(folder.name)
+        if owner is not None and left_by_the_dead(*owner):
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -321,10 +321,11 @@ class ViewVisibility:
 
     def get(self, instance_id: int) -> ObjectVisibility | None:
         """The record of one instance, or None when it has no footprint in this view."""
-        return self._by_id.get(int(instance_id))
+        return self.by_id.get(int(instance_id))
 
     @cached_property
-    def _by_id(self) -> dict[int, ObjectVisibility]:
+    def by_id(self) -> dict[int, ObjectVisibility]:
+        """instance id -> record, for every object with a footprint in this view."""
         return {o.instance_id: o for o in self.objects}
 
     def visible_ids(self) -> list[int]:

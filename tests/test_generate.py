@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from release_fixtures import FAST, SPEC
+from release_fixtures import FAST, SPEC, jsonl_lines
 
 from mosaic.cli import main
 from mosaic.io.reader import open_dataset
@@ -29,57 +29,52 @@ def _generate(root: Path, out: Path, *extra: str) -> object:
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
-def _jsonl(out: Path) -> list[str]:
-    """Every item's JSON line, from the per-split export files."""
-    res = CliRunner().invoke(main, ["export", str(out), "--format", "jsonl",
-                                    "--out-dir", str(out / "all")])
+@pytest.fixture
+def ref_dir(reference) -> Path:
+    """The session's reference dataset (``conftest.reference``; read only: copy it to change
+    it)."""
+    return reference[0]
+
+
+@pytest.fixture
+def ref_lines(reference) -> list[str]:
+    """Its exported JSON lines, sorted (``release_fixtures.jsonl_lines``)."""
+    return reference[1]
+
+
+def test_reference_run_is_valid_and_complete(ref_dir):
+    res = CliRunner().invoke(main, ["validate", str(ref_dir)])
     assert res.exit_code == 0, res.output
-    lines = [ln for f in sorted((out / "all").glob("jsonl_*.jsonl"))
-             for ln in f.read_text().splitlines()]
-    return sorted(lines, key=lambda line: json.loads(line)["id"])
-
-
-@pytest.fixture(scope="module")
-def reference(release, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ref") / "ds"
-    res = _generate(release, out, "--workers", "1", "--chunk-size", "1")
-    assert res.exit_code == 0, res.output
-    return out
-
-
-def test_reference_run_is_valid_and_complete(reference):
-    res = CliRunner().invoke(main, ["validate", str(reference)])
-    assert res.exit_code == 0, res.output
-    index = json.loads((reference / "index.json").read_text())
+    index = json.loads((ref_dir / "index.json").read_text())
     names = sorted(s["name"] for s in index["shards"])
     assert names == ["bench-00000-of-00001.h5"] + [f"train-{i:05d}-of-00003.h5" for i in range(3)]
-    failures = json.loads((reference / "failures.json").read_text())
+    failures = json.loads((ref_dir / "failures.json").read_text())
     assert failures["failed"] == [] and failures["skipped"][0]["scene"] == "scene0707_00"
-    ds = open_dataset(reference)
+    ds = open_dataset(ref_dir)
     assert len(ds) == index["totals"]["qa"] > 0
     item = ds[0]
     for path, view in zip(item.image_paths, item.views, strict=True):
         assert path.read_bytes()[:2] == b"\xff\xd8"  # JPEG bytes as stored in the .sens
         assert view.K.shape == (3, 3) and np.isfinite(view.cam_to_world).all()
     assert set(item.visibility[0]) <= set(item.qa.targets)
-    with h5py.File(reference / names[0], "r", locking=False) as f:
+    with h5py.File(ref_dir / names[0], "r", locking=False) as f:
         assert json.loads(f.attrs["config"])["viewsets"]["frame_step"] == 3
         assert len(f.attrs["config_hash"]) == 16
 
 
-def test_workers_and_chunking_do_not_change_content(release, reference, tmp_path):
+def test_workers_and_chunking_do_not_change_content(release, tmp_path, ref_lines):
     out = tmp_path / "w2"
     res = _generate(release, out, "--workers", "2", "--chunk-size", "2")
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.glob("*.h5")) == [
         "bench-00000-of-00001.h5", "train-00000-of-00002.h5", "train-00001-of-00002.h5",
     ]
-    assert _jsonl(out) == _jsonl(reference)
+    assert jsonl_lines(out) == ref_lines
 
 
-def test_rerun_skips_finished_chunks_and_refuses_other_plans(release, reference, tmp_path):
+def test_rerun_skips_finished_chunks_and_refuses_other_plans(release, ref_dir, tmp_path):
     out = tmp_path / "copy"
-    shutil.copytree(reference, out)
+    shutil.copytree(ref_dir, out)
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5")}
     res = _generate(release, out, "--workers", "1", "--chunk-size", "1")
     assert res.exit_code == 0 and "4 resumed" in res.output
@@ -88,7 +83,7 @@ def test_rerun_skips_finished_chunks_and_refuses_other_plans(release, reference,
     assert res.exit_code == 1 and "different plan" in res.output
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(release, reference, tmp_path):
+def test_sigkill_then_resume_matches_uninterrupted_run(release, tmp_path, ref_lines):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "mosaic", "generate", "--root", str(release), "--out",
            str(out), "--no-progress", "--workers", "1", "--chunk-size", "1", *FAST]
@@ -109,13 +104,13 @@ def test_sigkill_then_resume_matches_uninterrupted_run(release, reference, tmp_p
     assert res.exit_code == 0, res.output
     assert "resumed" in res.output and not list(out.glob("*.tmp"))
     assert CliRunner().invoke(main, ["validate", str(out)]).exit_code == 0
-    assert _jsonl(out) == _jsonl(reference)
+    assert jsonl_lines(out) == ref_lines
 
 
-def test_a_redone_chunk_that_crashes_is_not_indexed_from_its_stale_marker(release, reference,
+def test_a_redone_chunk_that_crashes_is_not_indexed_from_its_stale_marker(release, ref_dir,
                                                                           tmp_path):
     out = tmp_path / "copy"
-    shutil.copytree(reference, out)
+    shutil.copytree(ref_dir, out)
     lost = sorted(out.glob("*.h5"))[0]
     lost.unlink()
     lost.mkdir()  # the rerun of this chunk cannot rename its shard into place: the task crashes
@@ -151,7 +146,7 @@ def _break_scenes(root: Path) -> dict[str, str]:
     }
 
 
-def test_broken_scenes_are_reported_and_others_finish(release, reference, tmp_path):
+def test_broken_scenes_are_reported_and_others_finish(release, tmp_path, ref_lines):
     root = tmp_path / "release"
     shutil.copytree(release, root)
     broken = _break_scenes(root)
@@ -166,14 +161,14 @@ def test_broken_scenes_are_reported_and_others_finish(release, reference, tmp_pa
         assert f["scene"] in res.output
     ds = open_dataset(out)
     assert {q.scene_id for q in ds.iter_qa()} == {"scene0000_00"}
-    good = [line for line in _jsonl(reference) if json.loads(line)["scene_id"] == "scene0000_00"]
-    assert _jsonl(out) == good
+    good = [line for line in ref_lines if json.loads(line)["scene_id"] == "scene0000_00"]
+    assert jsonl_lines(out) == good
     assert CliRunner().invoke(main, ["validate", str(out)]).exit_code == 0
 
 
-def test_validate_names_corrupt_shard(reference, tmp_path):
+def test_validate_names_corrupt_shard(ref_dir, tmp_path):
     out = tmp_path / "corrupt"
-    shutil.copytree(reference, out)
+    shutil.copytree(ref_dir, out)
     shard = out / "train-00001-of-00003.h5"
     data = bytearray(shard.read_bytes())
     data[len(data) // 3] ^= 0x01
@@ -184,7 +179,7 @@ def test_validate_names_corrupt_shard(reference, tmp_path):
     assert "train-00000-of-00003.h5" not in res.output
 
 
-def test_embedded_images_give_same_items(release, reference, tmp_path):
+def test_embedded_images_give_same_items(release, tmp_path, ref_lines):
     out = tmp_path / "emb"
     res = _generate(release, out, "--scenes", "scene0000_00,scene0002_00", "--embed-images")
     assert res.exit_code == 0, res.output
@@ -192,23 +187,23 @@ def test_embedded_images_give_same_items(release, reference, tmp_path):
     ds = open_dataset(out)
     item = ds[0]
     assert ds.image_bytes(item, 0)[:2] == b"\xff\xd8"
-    ref = {json.loads(line)["id"]: line for line in _jsonl(reference)}
-    lines = _jsonl(out)
+    ref = {json.loads(line)["id"]: line for line in ref_lines}
+    lines = jsonl_lines(out)
     assert lines and all(ref[json.loads(line)["id"]] == line for line in lines)
 
 
-def test_stats_export_evaluate_cli(reference, tmp_path):
+def test_stats_export_evaluate_cli(ref_dir, tmp_path):
     runner = CliRunner()
     plots = tmp_path / "plots"
-    res = runner.invoke(main, ["stats", str(reference), "--plots", str(plots)])
+    res = runner.invoke(main, ["stats", str(ref_dir), "--plots", str(plots)])
     assert res.exit_code == 0, res.output
     for name in ("qa_per_type.png", "answer_balance.png", "distributions.png", "categories.png"):
         assert (plots / name).read_bytes()[:4] == b"\x89PNG"
     stats = json.loads((plots / "stats.json").read_text())
-    assert sum(stats["qa_per_type"].values()) == len(open_dataset(reference))
+    assert sum(stats["qa_per_type"].values()) == len(open_dataset(ref_dir))
 
     exports = tmp_path / "exports"
-    res = runner.invoke(main, ["export", str(reference), "--format", "spatialmosaic",
+    res = runner.invoke(main, ["export", str(ref_dir), "--format", "spatialmosaic",
                                "--out-dir", str(exports)])
     assert res.exit_code == 0, res.output
     assert "split bench" in res.output and "split train" in res.output
@@ -221,7 +216,7 @@ def test_stats_export_evaluate_cli(reference, tmp_path):
             text = r["mc_answer"] + "." if r["mc_answer"] else r["ground_truth"]
             fh.write(json.dumps({"id": r["id"], "prediction": text}) + "\n")
     scores = tmp_path / "scores.json"
-    res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
+    res = runner.invoke(main, ["evaluate", str(ref_dir), "--pred", str(preds),
                                "--split", "bench", "--json", str(scores)])
     assert res.exit_code == 0, res.output
     report = json.loads(scores.read_text())
@@ -229,23 +224,23 @@ def test_stats_export_evaluate_cli(reference, tmp_path):
     assert report["n_items"] == len(records)
 
     # the same predictions against every split: the train items have none and score 0
-    res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
+    res = runner.invoke(main, ["evaluate", str(ref_dir), "--pred", str(preds),
                                "--json", str(scores)])
     assert res.exit_code == 0, res.output
     report = json.loads(scores.read_text())
-    assert report["n_missing"] == len(open_dataset(reference, split="train"))
+    assert report["n_missing"] == len(open_dataset(ref_dir, split="train"))
     assert report["overall"] < 100.0 and "score 0" in res.output
-    res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
+    res = runner.invoke(main, ["evaluate", str(ref_dir), "--pred", str(preds),
                                "--allow-missing", "--json", str(scores)])
     assert res.exit_code == 0, res.output
     assert json.loads(scores.read_text())["overall"] == pytest.approx(100.0)
-    assert "SUBSET" in res.output and f"of {len(open_dataset(reference))} items" in res.output
+    assert "SUBSET" in res.output and f"of {len(open_dataset(ref_dir))} items" in res.output
 
     # ids of another split or of no dataset at all are an error, not a silent skip
     train_sm = json.loads((exports / "spatialmosaic_train.json").read_text())
     with preds.open("a") as fh:
         fh.write(json.dumps({"id": train_sm[0]["id"], "prediction": "A"}) + "\n")
-    res = runner.invoke(main, ["evaluate", str(reference), "--pred", str(preds),
+    res = runner.invoke(main, ["evaluate", str(ref_dir), "--pred", str(preds),
                                "--split", "bench"])
     assert res.exit_code == 1 and train_sm[0]["id"] in res.output
 
@@ -297,28 +292,28 @@ def test_dataset_command_ignores_scenes_left_by_a_larger_cache(tmp_path):
         assert {q.scene_id for q in ds.iter_qa()} == {"scene0000_00"}
 
 
-def test_torch_dataset_with_dataloader_workers(reference):
+def test_torch_dataset_with_dataloader_workers(ref_dir):
     torch = pytest.importorskip("torch")
     from mosaic.io.torch_dataset import MosaicTorchDataset, collate_items
 
-    ds = MosaicTorchDataset(reference, decode_images=True)
+    ds = MosaicTorchDataset(ref_dir, decode_images=True)
     ds[0]  # open handles in the parent first: workers must not reuse them
     subset = torch.utils.data.Subset(ds, list(range(min(8, len(ds)))))
     loader = torch.utils.data.DataLoader(subset, batch_size=4, num_workers=2,
                                          collate_fn=collate_items)
     batches = list(loader)
     ids = [i for b in batches for i in b["id"]]
-    assert ids == [open_dataset(reference).qa(i).id for i in range(len(subset))]
+    assert ids == [open_dataset(ref_dir).qa(i).id for i in range(len(subset))]
     first = batches[0]
     k = len(first["frame_ids"][0])
     assert first["K"][0].shape == (k, 3, 3) and first["cam_to_world"][0].dtype == torch.float64
     img = first["images"][0][0]
     assert img.dtype == torch.uint8 and img.shape == (96, 128, 3)
-    assert first["prompt"][0] == build_prompt(open_dataset(reference).qa(0))
+    assert first["prompt"][0] == build_prompt(open_dataset(ref_dir).qa(0))
     assert first["prompt"][0].startswith("These are frames of a video.\n" + first["question"][0])
 
 
-def test_split_file_selects_scenes_and_skips_test_split(release, reference, tmp_path):
+def test_split_file_selects_scenes_and_skips_test_split(release, tmp_path, ref_lines):
     ids = tmp_path / "ids.txt"
     ids.write_text("# my subset\nscene0707_00\nscene0003_00\n")
     out = tmp_path / "subset"
@@ -328,8 +323,8 @@ def test_split_file_selects_scenes_and_skips_test_split(release, reference, tmp_
     skipped = json.loads((out / "failures.json").read_text())["skipped"]
     assert [s["scene"] for s in skipped] == ["scene0707_00"]
     assert "annotations" in skipped[0]["reason"]
-    want = [line for line in _jsonl(reference) if json.loads(line)["scene_id"] == "scene0003_00"]
-    assert want and _jsonl(out) == want
+    want = [line for line in ref_lines if json.loads(line)["scene_id"] == "scene0003_00"]
+    assert want and jsonl_lines(out) == want
 
 
 def test_unknown_executor_lists_valid_names(release, tmp_path):
@@ -343,7 +338,7 @@ def test_unknown_executor_lists_valid_names(release, tmp_path):
 
 
 def test_one_scene_on_two_workers_labels_in_two_processes_with_the_same_output(
-        release, reference, tmp_path, monkeypatch):
+        release, tmp_path, monkeypatch, ref_lines):
     """With fewer chunks than workers the spare worker checks and labels the scene's frames
     and generates question types beside the first (mosaic.scene_pool); the items are those of
     one worker."""
@@ -365,5 +360,5 @@ def test_one_scene_on_two_workers_labels_in_two_processes_with_the_same_output(
     assert _generate(release, two, "--workers", "2", "--scenes", scene).exit_code == 0
     # one chunk, two workers: the chunk runs here, its scene on 2 processes
     assert calls == [("CheckAndLabel", 2), ("QuestionTypes", 2)]
-    assert _jsonl(two) == _jsonl(one)
-    assert set(_jsonl(one)) <= set(_jsonl(reference))
+    assert jsonl_lines(two) == jsonl_lines(one)
+    assert set(jsonl_lines(one)) <= set(ref_lines)

@@ -161,6 +161,18 @@ def test_corrupt_jpegs_in_a_sens_are_rejected_frames_with_their_cause(tmp_path):
                and "colour image does not decode" in f["cause"] for f in fails.values())
 
 
+def test_undecodable_frames_are_rejected_alike_by_a_pool_worker(tmp_path):
+    """The decode check runs inside the labelling batches: frames a pool worker checks are
+    rejected with the same cause as in one process."""
+    from pool_parity import assert_pool_labels_match
+
+    root = tmp_path / "release"
+    spec = dataclasses.replace(SPEC, n_frames=30, quirks=frozenset({"corrupt_jpeg"}))
+    write_synthetic_dataset(root, n_scenes=1, seed=3, spec=spec)
+    rejected = assert_pool_labels_match([load_scene(root, "scene0000_00")])
+    assert rejected and all(r.frame_id % CORRUPT_JPEG_EVERY == 0 for r in rejected)
+
+
 @pytest.mark.parametrize("setting, needle", [
     ("visibility.max_side=0", "visibility.max_side=0 must be >= 16"),
     ("viewsets.set_sizes=[1]", "viewsets.set_sizes=[1] must be"),

@@ -769,6 +769,8 @@ def test_numpy_ply_reader_matches_trimesh_on_every_layout_it_reads(root: Path, t
         "cut": good[:-5],
         "no-format": good.replace(b"format binary_little_endian 1.0\n", b""),
         "comment": good.replace(b"comment VCGLIB generated", b"comment end_header"),
+        "scalar-face-property": good.replace(b"property list uchar int vertex_indices",
+                                             b"property int flags"),
         "float-colours": _ply_bytes(
             ["float x", "float y", "float z", "float red", "float green", "float blue"],
             b"".join(struct.pack("<6f", *x, 0.5, 0.25, 1.0) for x in xyz), 5,

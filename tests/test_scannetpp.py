@@ -351,6 +351,7 @@ def test_iphone_without_any_depth_is_not_comparable_not_a_failure(release, tmp_p
     (dst / "iphone" / "depth.bin").unlink()
     scene = load_scannetpp_scene(tmp_path, ids[2])
     assert any("no sensor depth" in w for w in scene.warnings)
+    assert scene.meta["iphone_depth"] == "none"
     d = scene.read_depth(6)
     assert (d.depth == 0).all()
     checks = check_poses(scene, [0, 6])

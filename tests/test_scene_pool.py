@@ -84,11 +84,22 @@ def test_out_of_band_pickles_round_trip(tmp_path):
            "odd": np.arange((1 << 16) + 3, dtype=np.int8), "text": "x", "f": np.asfortranarray(
                np.arange(20000.0).reshape(100, 200)), "after": np.arange(9000, dtype=np.int64)}
     write_pickle(obj, tmp_path / "o")
+    with open(tmp_path / "o", "rb") as fh:  # the header lists the out-of-band buffers
+        _, sizes = pickle.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+    assert sizes == [obj[k].nbytes for k in ("odd", "f", "after")]
     back = read_pickle(tmp_path / "o")
     assert back["text"] == "x" and back["b"][0].dtype == np.int64
     for k in ("a", "odd", "f", "after"):
         assert np.array_equal(back[k], obj[k]) and back[k].dtype == obj[k].dtype
-    back["a"][0, 0] = 5  # writable
+    for k in ("a", "odd", "f", "after"):
+        back[k].flat[0] = 5  # writable, the out-of-band ones included
+
+    def held_by(a: np.ndarray) -> object:  # the object whose memory an array lies in
+        while isinstance(a.base, np.ndarray):
+            a = a.base
+        return a.base.obj
+
+    assert held_by(back["odd"]) is held_by(back["after"])  # one buffer read, no copies
 
 
 @pytest.mark.parametrize("error", [

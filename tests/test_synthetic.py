@@ -387,3 +387,19 @@ def test_test_scene_has_raw_unaligned_geometry(release):
     raw = room.vertices.astype(np.float64) @ M[:3, :3].T + M[:3, 3]
     assert np.abs(scene.vertices - raw).max() < 1e-4
     assert scene.vertices.min(axis=0)[:2].min() > -1e-3  # the raw box starts near the origin
+
+
+def test_rendered_frames_are_a_sequence():
+    """A release scene's frames index like a sequence: negative indices and slices give the
+    frames plain indices give; past either end is an IndexError."""
+    from mosaic.synthetic.world import release_scene
+
+    frames = release_scene(generate_room(3, SMALL), "synth0003_00").frames
+    n = len(frames)
+    assert n == SMALL.n_frames
+    assert np.array_equal(frames[-1].cam_to_world, frames[n - 1].cam_to_world)
+    picked = frames[1:9:4]
+    assert [f.color_jpeg for f in picked] == [frames[1].color_jpeg, frames[5].color_jpeg]
+    for bad in (n, -n - 1):
+        with pytest.raises(IndexError):
+            frames[bad]

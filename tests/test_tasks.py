@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import pickle
 import re
 from collections import Counter
 
@@ -437,6 +438,16 @@ def test_question_types_in_two_processes_give_the_items_of_one(monkeypatch):
     two = generate_qa(sc, vw, qf.TEST_CONFIG, workers=2)
     assert used == [2]
     assert one and [dataclasses.asdict(i) for i in two] == [dataclasses.asdict(i) for i in one]
+    # which types the worker takes depends on timing: the job as a worker receives it (pickled,
+    # views without the buffers questions never read) gives every type's items
+    from mosaic.tasks.generate import build_context, question_types, type_items
+    from mosaic.tasks.parallel import QuestionTypes
+
+    ctx = build_context(sc, vw, qf.TEST_CONFIG.seed, qf.TEST_CONFIG)
+    job = pickle.loads(pickle.dumps(QuestionTypes(ctx)))
+    for t in question_types(qf.TEST_CONFIG):
+        want = [dataclasses.asdict(i) for i in type_items(ctx, t)]
+        assert [dataclasses.asdict(i) for i in job.run(t)] == want, t
 
 
 def test_attribute_side_table_matches_the_per_pair_reference():

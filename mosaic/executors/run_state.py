@@ -27,7 +27,7 @@ from typing import Any
 
 from ..io.reader import INDEX_NAME
 from ..io.shard_names import PLAN_NAME, chunk_siblings, planned_chunks
-from ..process_ids import pid_alive
+from ..process_ids import left_by_the_dead, pid_alive
 from ..stages.chunk import MARKER_DIR, marker_holds, read_marker
 from ..stages.failures import read_failures
 
@@ -223,8 +223,7 @@ def _job_state(record: dict[str, Any], outcome: dict[str, Any] | None) -> tuple[
             return "failed", "the local job process ended without a result (killed?)"
     # Ray tasks (and submitit debug jobs) live inside the driver process.
     pid = record.get("driver_pid")
-    same_host = record.get("host") == socket.gethostname()
-    if same_host and isinstance(pid, int) and not pid_alive(pid):
+    if left_by_the_dead(record.get("host"), pid):
         return "failed", f"the driver process {pid} ended before the job finished (interrupted)"
     return "running", None
 

@@ -33,7 +33,7 @@ from ..prompts import answer_text, build_prompt, option_strings
 from .columns import json_default
 from .progress import counted
 from .reader import DatasetItem, MosaicDataset, open_dataset
-from .shard_writer import write_bytes_atomic
+from .shard_writer import replacing, write_bytes_atomic
 
 FORMATS = ("jsonl", "llava", "spatialmosaic", "spatialmosaic-train")
 FRAMES_DIR = "frames"  # spatialmosaic-train: <dir of the JSON>/frames/<scene>/images/<frame>.jpg
@@ -171,9 +171,8 @@ def lay_out_frames(d: DatasetItem, frames_root: Path) -> int:
         try:
             os.link(source, target)
         except OSError:
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+            with replacing(target) as tmp:
+                shutil.copyfile(source, tmp)
         made += 1
     return made
 
@@ -196,7 +195,6 @@ def _write_split(
     """Write the items of one split (``ds`` opened on it) to ``out``."""
     source = str(ds.index.get("source", "scannet"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
 
     def record(d: DatasetItem) -> dict[str, Any]:
         if fmt == "llava":
@@ -206,14 +204,13 @@ def _write_split(
         lay_out_frames(d, out.parent / FRAMES_DIR)
         return spatialmosaic_train_record(d, DATA_SOURCE.get(source, source))
 
-    with tmp.open("w", encoding="utf-8") as fh:
+    with replacing(out) as tmp, tmp.open("w", encoding="utf-8") as fh:
         if fmt == "jsonl":
             for d in counted(ds, progress):
                 fh.write(json.dumps(jsonl_record(d), sort_keys=True, default=json_default))
                 fh.write("\n")
         else:
             _write_json_array(fh, (record(d) for d in counted(ds, progress)))
-    tmp.replace(out)
     return out
 
 

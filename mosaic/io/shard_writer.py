@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..process_ids import host_token
+from ..process_ids import owner_tag
 from ..sources.fingerprint import file_sha256
 from ..structures import QAItem, Scene, ViewVisibility
 from .columns import Column
@@ -91,16 +90,12 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-# <final name>.~<host>~<pid>~<random>.tmp: which writer left a temporary file, so a run that
-# holds the output lock can delete those of writers that are gone.
-TEMPORARY_RE = re.compile(r"^(?P<name>.+)\.~(?P<host>[^~/]*)~(?P<pid>\d+)~[0-9a-f]+\.tmp$")
-
-
 def temporary_path(path: str | Path) -> Path:
-    """A temporary name next to ``path`` that no other writer (process, host) can pick."""
+    """A temporary name next to ``path`` that no other writer (process, host) can pick:
+    ``<name>.~<host>~<pid>~<random>.tmp``, so a run that holds the output lock can delete the
+    ones of writers that are gone (``process_ids.tagged_owner``)."""
     path = Path(path)
-    return path.with_name(
-        f"{path.name}.~{host_token()}~{os.getpid()}~{secrets.token_hex(4)}.tmp")
+    return path.with_name(f"{path.name}.{owner_tag()}{secrets.token_hex(4)}.tmp")
 
 
 @contextmanager

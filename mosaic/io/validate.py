@@ -66,8 +66,9 @@ def _check_shard(
         f = h5py.File(path, "r", locking=False)
     except OSError as exc:
         return [f"{name}: cannot be opened as HDF5 ({exc})"], counts, ids, None
-    config_hash = f.attrs.get("config_hash")
-    try:
+    config_hash = None
+    try:  # everything read from the file inside: an unreadable part is a problem, not a crash
+        config_hash = f.attrs.get("config_hash")
         for attr in ROOT_ATTRS:
             if attr not in f.attrs:
                 problems.append(f"{name}: root attribute {attr!r} missing")

@@ -82,20 +82,10 @@ class SpatialGraph:
         return 0 if view is None else view.relation(a, b, axis)
 
     def relations(self, frame_ids: Iterable[int], a: int, b: int, axis: str) -> dict[int, int]:
-        """``relation`` of a to b in each of the given views: frame id -> sign (the per-view
-        lookups of ``relation`` inlined; a scene's questions ask this for thousands of pairs
-        over hundreds of views)."""
-        out: dict[int, int] = {}
+        """``relation`` of a to b in each of the given views: frame id -> sign."""
         views = self.views
-        for f in frame_ids:
-            view = views.get(f)
-            if view is None:
-                out[f] = 0
-                continue
-            rows = view._rows
-            ia, ib = rows.get(a), rows.get(b)
-            out[f] = 0 if ia is None or ib is None else view._sign_lists[axis][ia][ib]
-        return out
+        return {f: 0 if (view := views.get(f)) is None else view.relation(a, b, axis)
+                for f in frame_ids}
 
     def edges(self, frame_id: int, axis: str) -> list[tuple[int, int, int]]:
         """(a, b, sign) for every decided ordered pair in one view on one axis."""

@@ -3,6 +3,8 @@
 Names, sizes and modification times only (no content hashing), so fingerprinting a release is
 as cheap as listing it. A resumed run compares fingerprints to refuse inputs that changed under
 scenes already written, and to retry a scene that failed on bad input once its files change.
+The directory walk (``input_entries``) is shared with the pinned manifest, which hashes file
+contents with ``file_sha256``, as the shard writer and the dataset checks do.
 """
 
 from __future__ import annotations

@@ -33,22 +33,21 @@ def read_binary_ply(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | N
     None for anything else, truncated or padded files included (trimesh then reads the file,
     or says what is wrong with it).
     """
-    with open(path, "rb") as fh:
-        head = fh.read(_HEADER_MAX)
-        lines = head.split(b"\n")
-        if b"end_header" not in lines[:-1] or lines[0] != b"ply":
-            return None
-        n_lines = lines.index(b"end_header")
-        layout = _layout([ln.decode("ascii", "replace") for ln in lines[:n_lines]])
-        if layout is None:
-            return None
-        (n_vertices, vertex_dtype), (n_faces, face_dtype) = layout
-        fh.seek(sum(len(ln) + 1 for ln in lines[: n_lines + 1]))
-        body = fh.read()
-    if len(body) != n_vertices * vertex_dtype.itemsize + n_faces * face_dtype.itemsize:
+    data = Path(path).read_bytes()
+    lines = data[:_HEADER_MAX].split(b"\n")
+    if b"end_header" not in lines[:-1] or lines[0] != b"ply":
         return None
-    vert = np.frombuffer(body, vertex_dtype, n_vertices)
-    face = np.frombuffer(body, face_dtype, n_faces, offset=n_vertices * vertex_dtype.itemsize)
+    n_lines = lines.index(b"end_header")
+    layout = _layout([ln.decode("ascii", "replace") for ln in lines[:n_lines]])
+    if layout is None:
+        return None
+    (n_vertices, vertex_dtype), (n_faces, face_dtype) = layout
+    start = sum(len(ln) + 1 for ln in lines[: n_lines + 1])
+    faces_at = start + n_vertices * vertex_dtype.itemsize
+    if len(data) != faces_at + n_faces * face_dtype.itemsize:
+        return None
+    vert = np.frombuffer(data, vertex_dtype, n_vertices, offset=start)
+    face = np.frombuffer(data, face_dtype, n_faces, offset=faces_at)
     if n_faces and not (face["n"] == 3).all():
         return None  # polygons other than triangles: trimesh splits them
     vertices = np.stack([vert["x"], vert["y"], vert["z"]], axis=1).astype(np.float64)
@@ -86,9 +85,12 @@ def _layout(lines: list[str]) -> tuple[tuple[int, np.dtype], tuple[int, np.dtype
         return None
     if any(types[c] != "u1" for c in ("red", "green", "blue")):
         return None  # colours of another type: trimesh scales them
-    if (len(fprops) != 1 or fprops[0][:3] != ["list", "uchar", fprops[0][2]]
-            or fprops[0][2] not in ("int", "int32", "uint", "uint32")
-            or fprops[0][3:] not in (["vertex_indices"], ["vertex_index"])):
+    if len(fprops) != 1 or len(fprops[0]) != 4:
         return None
-    face_dtype = np.dtype([("n", "u1"), ("v", _TYPES[fprops[0][2]], (3,))])
+    kind, count_type, index_type, name = fprops[0]
+    if (kind, count_type) != ("list", "uchar") or name not in ("vertex_indices", "vertex_index"):
+        return None
+    if index_type not in ("int", "int32", "uint", "uint32"):
+        return None
+    face_dtype = np.dtype([("n", "u1"), ("v", _TYPES[index_type], (3,))])
     return (n_vertices, np.dtype(fields)), (n_faces, face_dtype)

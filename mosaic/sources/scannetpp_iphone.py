@@ -335,14 +335,14 @@ def iphone_frames(scene_id: str, folder: Path, warnings: list[str], meta: dict[s
         raise MissingDataError(scene_id, iphone / "rgb.mkv",
                                "no iPhone colour: neither rgb/ nor rgb.mkv", OBTAIN_HINT)
     depth_bin = None
-    meta["iphone_depth"] = "depth/"
-    if not (iphone / "depth").is_dir():
-        if (iphone / "depth.bin").is_file():
-            depth_bin = DepthBin(scene_id, iphone / "depth.bin")
-            meta["iphone_depth"] = "depth.bin"
-        else:
-            warnings.append(f"{iphone}: no depth/ and no depth.bin; no sensor depth")
-            meta["iphone_depth"] = "none"
+    if (iphone / "depth").is_dir():
+        meta["iphone_depth"] = "depth/"
+    elif (iphone / "depth.bin").is_file():
+        depth_bin = DepthBin(scene_id, iphone / "depth.bin")
+        meta["iphone_depth"] = "depth.bin"
+    else:
+        warnings.append(f"{iphone}: no depth/ and no depth.bin; no sensor depth")
+        meta["iphone_depth"] = "none"
     meta["iphone_color"] = "rgb/" if (iphone / "rgb").is_dir() else "rgb.mkv"
     video = VideoFrames(scene_id, iphone / "rgb.mkv") if (iphone / "rgb.mkv").is_file() else None
     store = IphoneFrameStore(scene_id, iphone, first.K(), (first.width, first.height), depth_bin,

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MosaicError
-from ..io.shard_writer import TEMPORARY_RE, temporary_path
-from ..process_ids import left_by_the_dead, pid_alive
+from ..io.shard_writer import temporary_path
+from ..process_ids import left_by_the_dead, tagged_owner
 
 LOCK_NAME = ".mosaic-run.lock"
 HELD_NAME = ".mosaic-run.held"  # the fallback lock without flock
@@ -163,9 +163,7 @@ class OutputLock:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 holder = _read_holder(path)
-                here = holder.get("host") == socket.gethostname()
-                pid = holder.get("pid")
-                if not (here and isinstance(pid, int) and not pid_alive(pid)):
+                if not left_by_the_dead(holder.get("host"), holder.get("pid")):
                     raise self._refusal(holder) from None
                 # stale: move it aside atomically (only one taker's rename succeeds)
                 aside = temporary_path(path)
@@ -257,8 +255,8 @@ def remove_stale_temporaries(out_dir: str | Path) -> list[Path]:
         except OSError:
             continue
         for name in names:
-            m = TEMPORARY_RE.match(name)
-            if m and not left_by_the_dead(m.group("host"), int(m.group("pid"))):
+            owner = tagged_owner(name)
+            if owner is not None and not left_by_the_dead(*owner):
                 continue
             with contextlib.suppress(OSError):
                 (folder / name).unlink()

@@ -294,9 +294,12 @@ class RenderedFrames(Sequence[ReleaseFrame]):
     def __len__(self) -> int:
         return len(self.room.poses)
 
-    def __getitem__(self, i: int) -> ReleaseFrame:  # type: ignore[override]
-        if not 0 <= i < len(self):
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):  # a Sequence: slices and negative indices too
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
             raise IndexError(i)
+        i %= len(self)
         raw_pose = self.M @ self.room.poses[i]
         if i in self.room.invalid_pose_frames:
             raw_pose = np.full((4, 4), -np.inf)

@@ -181,9 +181,8 @@ class TaskContext:
             self.by_category.setdefault(o.category, []).append(iid)
         # per view: instance id -> record, and the ids counted as visible (the predicates
         # below are asked millions of times per scene at SpatialMosaic's volume)
-        self._records = {v.frame_id: {o.instance_id: o for o in v.objects} for v in views}
-        self._visible = {f: frozenset(i for i, o in recs.items() if o.visible)
-                         for f, recs in self._records.items()}
+        self._records = {v.frame_id: v.by_id for v in views}
+        self._visible = {v.frame_id: frozenset(v.visible_ids()) for v in views}
         self._min_px: dict[int, float] = {}
         self._large_px: dict[int, float] = {}  # pixels that make an object visible by area
         for v in views:
@@ -428,7 +427,7 @@ class TaskContext:
         one ``bincount`` per view), else everywhere."""
         view = self.views[frame_id]
         buf = view.instance_buffer
-        rec = view.get(iid)
+        rec = self.rec(frame_id, iid)
         if rec is not None and rec.bbox_visible is not None:
             key = ("pixel_counts", frame_id)
             counts = self.memo.get(key)

@@ -91,21 +91,20 @@ def select_drafts(
         j = int(idx[int(np.argmin(packed))])
         taken[j] = True
         out.append(pool[j][0])
-        for c in C.indices[C.indptr[j]:C.indptr[j + 1]]:
+        for c in _line(C, j)[0]:
             per_cat[c] += 1
             if per_cat[c] == per_category:
-                barred[C_cols.indices[C_cols.indptr[c]:C_cols.indptr[c + 1]]] = True
-        cols = P.indices[P.indptr[j]:P.indptr[j + 1]]
-        counts = P.data[P.indptr[j]:P.indptr[j + 1]]
+                barred[_line(C_cols, c)[0]] = True
+        cols, counts = _line(P, j)
         for c, k in zip(cols, counts, strict=True):
             used[c] += k
-            lo, hi = P_cols.indptr[c], P_cols.indptr[c + 1]
-            excess[P_cols.indices[lo:hi]] += P_cols.data[lo:hi] * k
+            drafts_of, times = _line(P_cols, c)
+            excess[drafts_of] += times * k
         for k in np.unique(key_of_pair[cols]):
             new = used[pairs_of_key[k]].min()
             if new != least[k]:
-                lo, hi = K_cols.indptr[k], K_cols.indptr[k + 1]
-                excess[K_cols.indices[lo:hi]] -= K_cols.data[lo:hi] * (new - least[k])
+                drafts_of, times = _line(K_cols, k)
+                excess[drafts_of] -= times * (new - least[k])
                 least[k] = new
         level_turn += 1
     return _balance_classes(out, classes, strict_classes and bool(class_cycle))
@@ -130,6 +129,12 @@ def _unique_pool(
     shift = int(rng.integers(len(classes)))
     classes = classes[shift:] + classes[:shift]
     return pool, classes, int(rng.integers(len(OCC_LEVELS)))
+
+
+def _line(M: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, counts) of row i of a CSR matrix, or of column i of a CSC one."""
+    lo, hi = M.indptr[i], M.indptr[i + 1]
+    return M.indices[lo:hi], M.data[lo:hi]
 
 
 def _incidence(rows: list[int], cols: list[int], n: int, m: int) -> Any:

@@ -19,8 +19,9 @@ strips hold more than ``batch_pixels.OUTSIDE_RAYS`` (1024) pixels, weighting eac
 cell's area; the benchmark reports the resulting error against ``exact`` (it must stay within
 the accuracy bar: mean <= 0.01, p99 <= 0.05 on occlusion and truncation; docs/performance.md).
 
-``pruned`` runs vectorised over the objects of a view (``ViewLabeller.label``): one pass over the
-instance buffer gives every object's visible pixels, box and median depth; the objects' convex
+``pruned`` runs vectorised over the (object, view) pairs of a batch of views
+(``ViewLabeller.label``): one pass over the instance buffers gives every object's visible
+pixels, box and median depth; the objects' convex
 hulls bound the pixels and out-of-image cells each could cover (``hulls.TargetHulls``: rays
 outside that bound cannot meet the object, so skipping them changes no hit), and each object
 casts its remaining rays of all the views of a batch in two calls (image window, outside).
@@ -186,11 +187,6 @@ def batch_rays(frames: Sequence[Frame], max_side: int
     return geos, origins, dirs
 
 
-def occ_level(visible_ratio: float, bins: Sequence[float]) -> str:
-    """Bin 1 - visible_ratio into ``OCC_LEVELS`` (low / medium / high / very high; 0 is low)."""
-    return occlusion_bin(1.0 - visible_ratio, bins)
-
-
 def visibility_state(visible: bool, occlusion: float, truncation: float, full: float) -> str:
     if not visible:
         return "invisible"
@@ -265,7 +261,7 @@ def _record(
         depth_median=depth_med,
         occluders=occluders,
         state=visibility_state(visible, occlusion, truncation, cfg.full_threshold),
-        occ_level=occ_level(visible_ratio, cfg.occ_bins),
+        occ_level=occlusion_bin(1.0 - visible_ratio, cfg.occ_bins),
         visible=bool(visible),
     )
 
@@ -368,8 +364,8 @@ class ViewLabeller:
         records = self._records_fast(geos, dirs, face, t, min_px)
         views = []
         for v, g in enumerate(geos):
-            # per-view buffers, as the reference makes them: batch-sized arrays kept by the
-            # views would interleave with the batch's temporaries and fragment the heap
+            # instance and depth buffers are the view's own arrays, as the reference makes
+            # them; the face buffer is a slice of the batch's (see the docstring)
             f = face[v * hw : (v + 1) * hw]
             views.append(ViewVisibility(
                 frame_id=g.frame.frame_id,
